@@ -87,7 +87,6 @@ setup(
     maintainer_email="postbc-ros@example.org",
     description="Posterior Behavioral Cloning + online RL finetuning for robot arms on ROS 2",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [f"{n} = {PACKAGE}.nodes.{n}:main" for n in NODES]
         + ["postbc = postbc_ros.cli.main:main"],

@@ -26,10 +26,12 @@ if [ ! -x .venv/bin/python ]; then
   $PY -m venv .venv
 fi
 VPY=.venv/bin/python
-$VPY -m pip install -q --disable-pip-version-check --upgrade pip
-$VPY -m pip install -q --disable-pip-version-check "torch==2.13.0"
+# pip's exit status is kept; only the noise of unused local index folders is filtered out
+pipi() { "$VPY" -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "WARNING: Location" >&2); }
+pipi --upgrade pip
+pipi "torch==2.13.0"
 extras="ros"
 for e in "$@"; do extras="$extras,$e"; done
 echo "[install] postbc_ros[$extras]"
-$VPY -m pip install -q --disable-pip-version-check -e ".[${extras}]" 2> >(grep -v "WARNING: Location" >&2)
+pipi -e ".[${extras}]"
 echo "[install] done: $($VPY -c 'import torch, mujoco; print("torch", torch.__version__, "mujoco", mujoco.__version__)')"
