@@ -23,7 +23,9 @@ MODULE_TO_KEY = {
     "diagnostic_msgs": "diagnostic_msgs",
     "lifecycle_msgs": "lifecycle_msgs",
     "builtin_interfaces": "builtin_interfaces",
-    "rcl_interfaces": "rclpy",  # ships with rclpy
+    "rcl_interfaces": "rcl_interfaces",
+    "rosgraph_msgs": "rosgraph_msgs",
+    "scipy": "python3-scipy",
     "launch": "launch",
     "launch_ros": "launch_ros",
     "ament_index_python": "ament_index_python",

@@ -1,0 +1,69 @@
+"""`postbc launch NAME arg:=value ...`: start a node graph without ROS 2's launch tools."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    from postbc_ros.graph.graphs import GRAPH_ARGS
+
+    lines = []
+    for g, args in GRAPH_ARGS.items():
+        lines.append(f"{g}:")
+        for a in args:
+            ch = f" {{{'|'.join(a.choices)}}}" if a.choices else ""
+            default = a.default if a.default else "''"
+            lines.append(f"  {a.name}:={default}{ch}  {a.description}")
+    p = subparsers.add_parser(
+        "launch",
+        help="start a node graph (finetune | collect | sim), each node its own process",
+        description="Start the same graph as `ros2 launch postbc_ros NAME.launch.py` from the shared "
+        "graph description: one process per node, prefixed logs, clean Ctrl-C shutdown.",
+        epilog="launch arguments:\n" + "\n".join(lines),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("graph", choices=sorted(GRAPH_ARGS), help="which graph")
+    p.add_argument("assignments", nargs="*", metavar="arg:=value", help="launch arguments")
+    p.add_argument("--print", dest="print_only", action="store_true",
+                   help="print the resolved graph (nodes, parameters, env) as JSON and exit")
+    p.add_argument("--run-dir", default=None, help="where parameter files go (default: OUTPUT_DIR/launch)")
+    p.add_argument("--duration", type=float, default=None, help="shut down after this many seconds")
+    p.add_argument("--grace", type=float, default=8.0, help="seconds between SIGINT and SIGTERM at shutdown")
+    p.set_defaults(func=run)
+
+
+def parse_assignments(items: list[str]) -> dict[str, str]:
+    out = {}
+    for it in items:
+        if ":=" not in it:
+            raise SystemExit(f"postbc launch: expected arg:=value, got {it!r}")
+        k, v = it.split(":=", 1)
+        out[k.strip()] = v
+    return out
+
+
+def run(args) -> int:
+    import json
+    import signal
+    from pathlib import Path
+
+    from postbc_ros.graph import build_graph
+    from postbc_ros.graph.supervisor import Supervisor
+
+    try:
+        graph = build_graph(args.graph, parse_assignments(args.assignments))
+    except (KeyError, ValueError, FileNotFoundError) as e:
+        print(f"postbc launch: {e}")
+        return 2
+    if args.print_only:
+        print(json.dumps(graph.describe(), indent=2, sort_keys=True))
+        return 0
+    run_dir = Path(args.run_dir or Path(graph.arguments["output_dir"]) / "launch")
+    sup = Supervisor(graph, run_dir, grace=args.grace)
+    signal.signal(signal.SIGINT, sup.request_stop)
+    signal.signal(signal.SIGTERM, sup.request_stop)
+    sup.start()
+    rc = sup.wait(timeout=args.duration)
+    print(f"[launch] shut down ({'clean' if rc == 0 else 'with errors'}): "
+          + ", ".join(f"{k}={v}" for k, v in sorted(sup.exit_codes.items())), flush=True)
+    return rc

@@ -1,0 +1,230 @@
+"""THE description of the node graphs (finetune, collect, sim).
+
+`build_graph(name, {"robot": "ur5e", ...})` returns a GraphSpec; `postbc launch` starts it as
+processes and launch/*.launch.py turn the same spec into launch_ros Nodes. Nothing else lists
+nodes.
+
+Topics (relative to each robot's namespace; the same whatever the arm):
+  camera/scene/image_raw, camera/scene/camera_info   sensor_msgs Image / CameraInfo
+  joint_states                                       sensor_msgs/JointState (arm_node, measured)
+  arm/command                                        trajectory_msgs/JointTrajectory (policy/teleop -> arm)
+  arm/safety                                         diagnostic_msgs/DiagnosticArray (every intervention)
+  arm/stop, arm/home (Trigger), arm/enable (SetBool) services
+  hw/joint_states, hw/joint_trajectory_controller/joint_trajectory   arm_node <-> sim_node/ros2_control
+  observation/state                                  task state vector (JointState used as stamped vector)
+  task/success                                       std_msgs/Bool (twin's success detector)
+  episode/state                                      std_msgs/String JSON (episode manager, latched)
+  episode/label                                      std_msgs/String JSON (operator / teleop labels)
+  human_reset                                        std_srvs/Trigger (reset operator or twin)
+Global: /replay/transitions, /replay/stored, /replay/sync, /learner/weights, /learner/metrics.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from postbc_ros.graph.config import merged_parameters
+from postbc_ros.graph.spec import GraphSpec, LaunchArg, NodeSpec
+
+ROBOTS = ("widowx", "ur5e")
+TASKS = ("reach", "push", "pick_place")
+BOOL = ("true", "false")
+
+COMMON_ARGS = [
+    LaunchArg("robot", "widowx", "arm model", ROBOTS),
+    LaunchArg("task", "reach", "twin task (sim:=true) or task label (real robot)", TASKS),
+    LaunchArg("sim", "true", "true: MuJoCo twin (sim_node); false: real arm + camera + operator", BOOL),
+    LaunchArg("namespaces", "robot1", "comma-separated robot namespaces; one set of robot nodes each"),
+    LaunchArg("arm_backend", "auto",
+              "arm backend; auto = ros2_control on the twin, the vendor driver on a real arm",
+              ("auto", "ur_rtde", "widowx", "mujoco", "ros2_control", "fake")),
+    LaunchArg("camera_backend", "auto", "camera backend on a real robot; auto = realsense",
+              ("auto", "realsense", "opencv", "sim")),
+    LaunchArg("output_dir", "runs/postbc", "where replay data, checkpoints, datasets and logs go"),
+    LaunchArg("episodes", "0", "stop after this many episodes (0 = run until shut down)"),
+    LaunchArg("real_time_factor", "1.0", "twin speed relative to wall-clock time"),
+    LaunchArg("seed", "0", "seed for the twin's scene randomisation"),
+    LaunchArg("domain_id", "42", "ROS_DOMAIN_ID of every process"),
+    LaunchArg("discovery_range", "LOCALHOST", "ROS_AUTOMATIC_DISCOVERY_RANGE (LOCALHOST keeps DDS on loopback)",
+              ("LOCALHOST", "SUBNET", "SYSTEM_DEFAULT", "OFF")),
+    LaunchArg("camera_size", "96", "twin camera image size in pixels"),
+    LaunchArg("camera_rate", "10.0", "twin camera frame rate (Hz; 0 disables images)"),
+]
+FINETUNE_ARGS = [
+    LaunchArg("checkpoint", "", "PostBC checkpoint directory (postbc pretrain --out)"),
+    LaunchArg("mode", "dsrl", "pretrained: no learning; dsrl / best_of_n: online finetuning",
+              ("pretrained", "dsrl", "best_of_n")),
+    LaunchArg("demos", "", "demonstration dataset mixed into the learner's batches (optional)"),
+    LaunchArg("publish_every", "1", "learner publishes new weights every N episodes"),
+    LaunchArg("teleop", "none", "a teleop device per robot for human takeover (interventions)",
+              ("none", "keyboard", "spacemouse", "gamepad")),
+    LaunchArg("episode_time_limit", "0", "seconds before an episode ends as a failure "
+              "(0 = the task horizon on the twin, 60 s on a real robot)"),
+]
+COLLECT_ARGS = [
+    LaunchArg("device", "keyboard", "teleop device", ("keyboard", "spacemouse", "gamepad", "scripted")),
+    LaunchArg("episode_time_limit", "60.0", "seconds before a demonstration is stopped"),
+]
+
+GRAPH_ARGS: dict[str, list[LaunchArg]] = {
+    "finetune": COMMON_ARGS + FINETUNE_ARGS,
+    "collect": COMMON_ARGS + COLLECT_ARGS,
+    "sim": COMMON_ARGS,
+}
+
+
+def resolve_arguments(graph: str, given: dict[str, str]) -> dict[str, str]:
+    """Defaults + given `name:=value` pairs, validated; unknown names raise with the known list."""
+    if graph not in GRAPH_ARGS:
+        raise KeyError(f"unknown graph {graph!r}: choose one of {sorted(GRAPH_ARGS)}")
+    spec = {a.name: a for a in GRAPH_ARGS[graph]}
+    unknown = sorted(set(given) - set(spec))
+    if unknown:
+        raise ValueError(f"graph {graph!r} has no launch argument(s) {unknown}; known: {sorted(spec)}")
+    out = {a.name: a.default for a in GRAPH_ARGS[graph]}
+    for k, v in given.items():
+        out[k] = spec[k].validate(str(v))
+    return out
+
+
+def _ns_list(args: dict[str, str]) -> list[str]:
+    names = [n.strip().strip("/") for n in args["namespaces"].split(",") if n.strip().strip("/")]
+    if not names:
+        raise ValueError("launch argument namespaces:= must name at least one robot namespace")
+    if len(set(names)) != len(names):
+        raise ValueError(f"launch argument namespaces:={args['namespaces']!r} repeats a namespace")
+    return names
+
+
+def _arm_backend(args: dict[str, str]) -> str:
+    if args["arm_backend"] != "auto":
+        return args["arm_backend"]
+    if args["sim"] == "true":
+        return "ros2_control"
+    return "ur_rtde" if args["robot"] == "ur5e" else "widowx"
+
+
+def _node(executable: str, name: str, ns: str, args: dict[str, str], overrides: dict[str, Any],
+          remappings: list[tuple[str, str]] | None = None, **kw) -> NodeSpec:
+    overrides = dict(overrides)
+    remappings = list(remappings or [])
+    if args["sim"] == "true" and ns:
+        # each twin is the clock of its own robot's nodes (it runs at real_time_factor); robots in
+        # other namespaces have their own twin and clock, the shared learner/replay use wall time
+        remappings.append(("/clock", f"/{ns}/clock"))
+        if executable != "sim_node":
+            overrides["use_sim_time"] = True
+    params = merged_parameters(executable, name, args["robot"], overrides)
+    return NodeSpec(name=name, executable=executable, namespace=ns, parameters=params,
+                    remappings=remappings, **kw)
+
+
+def _robot_nodes(args: dict[str, str], ns: str, index: int) -> list[NodeSpec]:
+    """Hardware side of one robot: twin or real camera/operator, plus the arm controller."""
+    robot = args["robot"]
+    nodes: list[NodeSpec] = []
+    if args["sim"] == "true":
+        nodes.append(_node("sim_node", "sim", ns, args, {
+            "robot": robot, "task": args["task"], "seed": int(args["seed"]) + 1000 * index,
+            "real_time_factor": float(args["real_time_factor"]),
+            "camera_size": int(args["camera_size"]), "camera_rate": float(args["camera_rate"]),
+        }, remappings=[("joint_states", "hw/joint_states"),
+                       ("joint_trajectory", "hw/joint_trajectory_controller/joint_trajectory"),
+                       ("reset_scene", "human_reset")]))
+    else:
+        backend = "realsense" if args["camera_backend"] == "auto" else args["camera_backend"]
+        nodes.append(_node("camera_node", "camera", ns, args, {"backend": backend}))
+        nodes.append(_node("reset_operator_node", "reset_operator", ns, args, {}, interactive=True))
+    sim = args["sim"] == "true"
+    nodes.append(_node("arm_node", "arm", ns, args, {
+        "robot": robot, "backend": _arm_backend(args), "safety_rig": f"{robot}_twin" if sim else robot,
+        # the twin walks itself to active; a real arm waits for `ros2 lifecycle set ... activate`
+        "autostart": sim,
+        **({"control_rate": 20.0} if sim else {}),  # the twin runs at 10 Hz: 20 Hz setpoints suffice
+    }, lifecycle=True, required=True))
+    return nodes
+
+
+def _time_limit(args: dict[str, str]) -> float:
+    t = float(args["episode_time_limit"])
+    if t > 0:
+        return t
+    if args["sim"] == "true":
+        from postbc_ros.sim.task_params import CONTROL_DT, HORIZONS
+
+        return round(HORIZONS[args["task"]] * CONTROL_DT, 3)
+    return 60.0
+
+
+def finetune_graph(args: dict[str, str]) -> list[NodeSpec]:
+    nodes: list[NodeSpec] = []
+    out, mode = args["output_dir"], args["mode"]
+    for i, ns in enumerate(_ns_list(args)):
+        nodes += _robot_nodes(args, ns, i)
+        nodes.append(_node("policy_node", "policy", ns, args, {
+            "checkpoint": args["checkpoint"], "mode": mode, "robot": args["robot"], "task": args["task"],
+            "robot_id": ns, "seed": int(args["seed"]) + i,
+        }, remappings=[("replay/transitions", "/replay/transitions"), ("policy/weights", "/learner/weights")]))
+        nodes.append(_node("episode_manager_node", "episode_manager", ns, args, {
+            "max_episodes": int(args["episodes"]), "time_limit": _time_limit(args),
+            "success_source": "twin" if args["sim"] == "true" else "operator",
+            "log_path": f"{out}/episodes_{ns}.jsonl",
+        }))
+        if args["teleop"] != "none":
+            nodes.append(_node("teleop_node", "teleop", ns, args, {
+                "device": args["teleop"], "robot": args["robot"], "task": args["task"], "record": False,
+                "takeover": True, "seed": int(args["seed"]) + i}, interactive=args["teleop"] == "keyboard"))
+    nodes.append(_node("replay_buffer_node", "replay_buffer", "", args, {"store_dir": f"{out}/replay"},
+                       required=True))
+    if mode != "pretrained":
+        nodes.append(_node("learner_node", "learner", "", args, {
+            "checkpoint": args["checkpoint"], "algorithm": mode, "demos": args["demos"],
+            "work_dir": f"{out}/learner", "publish_every": int(args["publish_every"]),
+            "seed": int(args["seed"]),
+        }))
+    return nodes
+
+
+def collect_graph(args: dict[str, str]) -> list[NodeSpec]:
+    nodes: list[NodeSpec] = []
+    out = args["output_dir"]
+    for i, ns in enumerate(_ns_list(args)):
+        nodes += _robot_nodes(args, ns, i)
+        nodes.append(_node("teleop_node", "teleop", ns, args, {
+            "device": args["device"], "robot": args["robot"], "task": args["task"],
+            "dataset_dir": f"{out}/demos_{ns}", "seed": int(args["seed"]) + i,
+        }))
+        nodes.append(_node("episode_manager_node", "episode_manager", ns, args, {
+            "max_episodes": int(args["episodes"]), "time_limit": _time_limit(args),
+            "success_source": "twin" if args["sim"] == "true" else "operator",
+            "log_path": f"{out}/episodes_{ns}.jsonl", "ready_topic": "teleop/status",
+        }))
+    return nodes
+
+
+def sim_graph(args: dict[str, str]) -> list[NodeSpec]:
+    nodes: list[NodeSpec] = []
+    for i, ns in enumerate(_ns_list(args)):
+        nodes += _robot_nodes(args, ns, i)
+    return nodes
+
+
+BUILDERS: dict[str, Callable[[dict[str, str]], list[NodeSpec]]] = {
+    "finetune": finetune_graph,
+    "collect": collect_graph,
+    "sim": sim_graph,
+}
+
+
+def graph_env(args: dict[str, str]) -> dict[str, str]:
+    """Environment every process of the graph gets."""
+    return {
+        "ROS_DOMAIN_ID": str(int(args["domain_id"])),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": args["discovery_range"],
+        # Fast DDS: TCP + shared memory transports sized for images (cuts 640x480 latency ~3x)
+        "FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA",
+    }
+
+
+def build_graph(name: str, given: dict[str, str] | None = None) -> GraphSpec:
+    args = resolve_arguments(name, dict(given or {}))
+    return GraphSpec(name=name, arguments=args, nodes=BUILDERS[name](args), env=graph_env(args))

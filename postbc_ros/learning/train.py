@@ -1,0 +1,235 @@
+"""Pretraining: BC, σ-BC and PostBC share one network, one optimiser and one budget.
+
+Only the regression target differs (all in normalised action units, flattened chunk):
+  bc       : a
+  sigma_bc : a + σ·z,          z ~ N(0, I)        (state-independent)
+  postbc   : a + α·w,          w ~ N(0, Σ(s))     (Σ from the bootstrap ensemble)
+Noise is drawn fresh every time a sample is visited (i.e. every epoch).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from postbc_ros.learning.bootstrap import BOOTSTRAP_MODES, bootstrap_weights
+from postbc_ros.learning.diffusion import EMA, DiffusionPolicy, PolicyConfig
+from postbc_ros.learning.ensemble import PosteriorEnsemble, fit_encoder_normalizers, train_ensemble
+from postbc_ros.learning.normalization import MinMaxNormalizer
+from postbc_ros.learning.posterior import COVARIANCE_KINDS, PosteriorNoise, ensemble_covariance, psd_factor, trace_cov
+from postbc_ros.learning.training_data import TrainingData
+
+METHODS = ("bc", "sigma_bc", "postbc")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """'auto' (or None) -> cuda when available, else cpu."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda requested but torch.cuda.is_available() is False; use --device cpu")
+    return dev
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of one pretraining run (stored verbatim in config.json under "train")."""
+
+    method: str = "bc"
+    alpha: float = 1.0
+    sigma: float = 0.1
+    ensemble_size: int | None = None  # None: 100 for state observations, 10 with images
+    bootstrap: str = "trajectory"
+    covariance: str = "full"
+    epochs: int = 300
+    ensemble_epochs: int | None = None  # None: same as epochs
+    batch_size: int = 256
+    lr: float = 1e-3
+    ensemble_lr: float = 1e-3
+    weight_decay: float = 1e-6
+    ema_decay: float = 0.995
+    hidden: list[int] = field(default_factory=lambda: [256, 256, 256])
+    ensemble_hidden: list[int] | None = None  # None: same as hidden (images: 512x3 heads)
+    image_feature_dim: int = 64
+    horizon: int = 4
+    n_action_steps: int = 4
+    obs_history: int = 1
+    num_inference_steps: int = 8
+    jitter: float = 1e-6
+    seed: int = 0
+    device: str = "auto"
+
+    def validate(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"--method {self.method!r} is not one of {METHODS}")
+        if self.bootstrap not in BOOTSTRAP_MODES:
+            raise ValueError(f"--bootstrap {self.bootstrap!r} is not one of {BOOTSTRAP_MODES}")
+        if self.covariance not in COVARIANCE_KINDS:
+            raise ValueError(f"--covariance {self.covariance!r} is not one of {COVARIANCE_KINDS}")
+        if self.alpha < 0 or self.sigma < 0:
+            raise ValueError("--alpha and --sigma must be >= 0")
+        if self.epochs < 1:
+            raise ValueError("--epochs must be >= 1")
+        if self.ensemble_size is not None and self.ensemble_size < 2:
+            raise ValueError("--ensemble-size must be >= 2")
+
+
+@dataclass
+class PretrainResult:
+    policy: DiffusionPolicy
+    ema: EMA
+    ensemble: PosteriorEnsemble | None
+    cov_trace: np.ndarray | None  # tr Σ(s) per training window (postbc only)
+    losses: list[float]
+    ensemble_losses: list[float]
+    train_cfg: TrainConfig
+    data: TrainingData
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def obs_tensors(data: TrainingData, device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: torch.as_tensor(v).to(device) for k, v in data.obs.items()}
+
+
+def default_ensemble_size(policy_cfg: PolicyConfig) -> int:
+    return 10 if policy_cfg.has_images else 100
+
+
+def build_policy_config(data: TrainingData, tcfg: TrainConfig) -> PolicyConfig:
+    return PolicyConfig(
+        obs_shapes=data.obs_shapes(),
+        action_dim=data.action_dim,
+        obs_history=data.obs_history,
+        horizon=data.horizon,
+        n_action_steps=tcfg.n_action_steps,
+        hidden=list(tcfg.hidden),
+        image_feature_dim=tcfg.image_feature_dim,
+        num_inference_steps=tcfg.num_inference_steps,
+    )
+
+
+def posterior_from_ensemble(
+    ens: PosteriorEnsemble, data: TrainingData, tcfg: TrainConfig, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Σ(s) at every training window and its PSD sampling factor from a trained ensemble."""
+    ens.to(device).eval()
+    preds = ens.predict(obs_tensors(data, device))
+    cov = ensemble_covariance(preds, tcfg.covariance)
+    return cov, psd_factor(cov, tcfg.jitter)
+
+
+def fit_posterior(
+    data: TrainingData, policy_cfg: PolicyConfig, tcfg: TrainConfig, action_norm: MinMaxNormalizer,
+    device: torch.device, progress: bool = True,
+) -> tuple[PosteriorEnsemble, torch.Tensor, torch.Tensor, list[float]]:
+    """Train the bootstrap ensemble -> (ensemble, Σ per window, sampling factor, loss history)."""
+    k = tcfg.ensemble_size or default_ensemble_size(policy_cfg)
+    hidden = tcfg.ensemble_hidden or ([512, 512, 512] if policy_cfg.has_images else list(tcfg.hidden))
+    gen = torch.Generator().manual_seed(tcfg.seed + 1)
+    torch.manual_seed(tcfg.seed + 1)
+    ens = PosteriorEnsemble(
+        policy_cfg.obs_shapes, policy_cfg.obs_history, policy_cfg.action_flat_dim, k, hidden,
+        policy_cfg.image_feature_dim,
+    )
+    fit_encoder_normalizers(ens.encoder, data.obs)
+    ens.to(device)
+    obs = obs_tensors(data, device)
+    targets = action_norm.normalize(torch.as_tensor(data.actions)).reshape(data.num_samples, -1).to(device)
+    rng = np.random.default_rng(tcfg.seed + 2)
+    weights = torch.as_tensor(bootstrap_weights(data.episode_index, k, tcfg.bootstrap, rng)).to(device)
+    losses = train_ensemble(
+        ens, obs, targets, weights, tcfg.ensemble_epochs or tcfg.epochs, tcfg.batch_size,
+        tcfg.ensemble_lr, generator=gen, progress=progress,
+    )
+    cov, factor = posterior_from_ensemble(ens, data, tcfg, device)
+    return ens, cov, factor, losses
+
+
+def pretrain(data: TrainingData, tcfg: TrainConfig, progress: bool = True,
+             ensemble: PosteriorEnsemble | None = None) -> PretrainResult:
+    """Run one pretraining method end to end on `data` (no file I/O).
+
+    `ensemble`: a posterior ensemble already trained on the same data (e.g. loaded from an
+    earlier PostBC checkpoint) — reused instead of retrained, so α sweeps share one posterior.
+    """
+    tcfg.validate()
+    if tcfg.horizon != data.horizon or tcfg.obs_history != data.obs_history:
+        raise ValueError(
+            f"TrainConfig horizon/obs_history ({tcfg.horizon}/{tcfg.obs_history}) do not match the "
+            f"windows ({data.horizon}/{data.obs_history}); build the windows with the same values"
+        )
+    device = resolve_device(tcfg.device)
+    torch.manual_seed(tcfg.seed)
+    gen = torch.Generator().manual_seed(tcfg.seed)
+    pcfg = build_policy_config(data, tcfg)
+    action_norm = MinMaxNormalizer.fit(data.actions)
+
+    cov_trace, ens_losses, noise = None, [], None
+    if tcfg.method != "postbc":
+        ensemble = None
+    info: dict[str, Any] = {}
+    if tcfg.method == "postbc" and ensemble is not None:
+        if ensemble.action_flat_dim != pcfg.action_flat_dim or dict(ensemble.encoder.obs_shapes) != {
+                k: tuple(v) for k, v in pcfg.obs_shapes.items()}:
+            raise ValueError(
+                f"the given ensemble predicts {ensemble.action_flat_dim}-D chunks from {ensemble.encoder.obs_shapes}, "
+                f"the data has {pcfg.action_flat_dim}-D chunks and {pcfg.obs_shapes}; use an ensemble trained on this data"
+            )
+        cov, factor = posterior_from_ensemble(ensemble, data, tcfg, device)
+        info["ensemble_reused"] = True
+    elif tcfg.method == "postbc":
+        ensemble, cov, factor, ens_losses = fit_posterior(data, pcfg, tcfg, action_norm, device, progress)
+    if tcfg.method == "postbc":
+        tr = trace_cov(cov)
+        cov_trace = tr.cpu().numpy()
+        noise = PosteriorNoise(factor.to(device))
+        info["trace_sigma_mean"] = float(tr.mean())
+        info["trace_sigma_max"] = float(tr.max())
+        info["ensemble_size"] = ensemble.k
+
+    torch.manual_seed(tcfg.seed)
+    policy = DiffusionPolicy(pcfg)
+    fit_encoder_normalizers(policy.obs_encoder, data.obs)
+    policy.action_normalizer.lo.copy_(action_norm.lo)
+    policy.action_normalizer.hi.copy_(action_norm.hi)
+    policy.to(device)
+    ema = EMA(policy, tcfg.ema_decay)
+
+    obs = obs_tensors(data, device)
+    n = data.num_samples
+    targets = policy.action_normalizer.normalize(torch.as_tensor(data.actions).to(device)).reshape(n, -1)
+    opt = torch.optim.AdamW(policy.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    steps_per_epoch = math.ceil(n / tcfg.batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / (tcfg.epochs * steps_per_epoch))))
+    )
+    losses: list[float] = []
+    policy.train()
+    bar = tqdm(range(tcfg.epochs), desc=f"{tcfg.method} policy", disable=not progress, leave=False)
+    for _ in bar:
+        perm = torch.randperm(n, generator=gen).to(device)
+        total = 0.0
+        for s in range(0, n, tcfg.batch_size):
+            idx = perm[s : s + tcfg.batch_size]
+            target = targets[idx]
+            if tcfg.method == "sigma_bc":
+                target = target + tcfg.sigma * torch.randn(target.shape, generator=gen).to(device)
+            elif tcfg.method == "postbc":
+                target = target + tcfg.alpha * noise.sample(idx, generator=gen)
+            loss = policy.loss({k: v[idx] for k, v in obs.items()}, target, generator=gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            ema.update(policy)
+            total += float(loss.detach()) * len(idx)
+        losses.append(total / n)
+        bar.set_postfix(loss=f"{losses[-1]:.4g}")
+    policy.eval()
+    info["final_loss"] = losses[-1]
+    return PretrainResult(policy, ema, ensemble, cov_trace, losses, ens_losses, tcfg, data, info)

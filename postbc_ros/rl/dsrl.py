@@ -1,0 +1,124 @@
+"""DSRL: SAC in the diffusion policy's initial-noise space (Wagenmaker et al., "Steering Your
+Diffusion Policy with Latent Space RL"), the finetuner PostBC is evaluated with.
+
+The diffusion policy stays frozen; the actor outputs w ∈ [-bound, bound]^{horizon×A}
+(tanh-squashed), the policy decodes w deterministically into an action chunk, and the critics
+Q(s, w) learn on (features(s), w). Warm start: the first `warmup_env_steps` env steps use
+w ~ N(0, I) (clipped to the bound) — counted in env steps, and the noise is decoded exactly once.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .agent_base import ChunkAgentBase
+from .networks import CriticEnsemble, TanhGaussianActor, polyak_update
+
+
+@dataclasses.dataclass
+class DSRLConfig:
+    """Paper defaults (lr 3e-4, batch 256, τ 0.005, 2 critics, target entropy 0, bound 1.5,
+    γ 0.99) with networks sized for CPU (paper: 3×2048)."""
+
+    lr: float = 3e-4
+    batch_size: int = 256
+    tau: float = 0.005
+    n_critics: int = 2
+    target_entropy: float = 0.0
+    init_alpha: float = 0.1
+    noise_bound: float = 1.5
+    discount: float = 0.99
+    utd: int = 20
+    hidden: int = 256
+    layers: int = 3
+    warmup_env_steps: int = 1000
+    learning_starts: int = 32
+    replay_capacity: int = 100_000
+    demo_ratio: float = 0.0  # demonstrations carry no noise: DSRL's noise critic cannot use them
+
+
+class LogAlpha(nn.Module):
+    """SAC temperature as a module so it is saved/loaded like every other weight."""
+
+    def __init__(self, init_alpha: float):
+        super().__init__()
+        self.value = nn.Parameter(torch.tensor(float(np.log(init_alpha))))
+
+    def alpha(self) -> torch.Tensor:
+        return self.value.exp()
+
+
+class SACNoiseMixin:
+    """Actor + temperature update shared by DSRL and DSRL-NA (both maximise a Q over w)."""
+
+    def _build_actor(self, feat_dim: int) -> None:
+        cfg = self.cfg
+        self.actor = TanhGaussianActor(feat_dim, self.fp.noise_dim, cfg.noise_bound, cfg.hidden, cfg.layers).to(self.device)
+        self.log_alpha = LogAlpha(cfg.init_alpha).to(self.device)
+        self.modules.update(actor=self.actor, log_alpha=self.log_alpha)
+        self.optims.update(
+            actor=torch.optim.Adam(self.actor.parameters(), lr=cfg.lr),
+            alpha=torch.optim.Adam(self.log_alpha.parameters(), lr=cfg.lr),
+        )
+
+    def _choose_noise(self, obs_t, feat, mode: str) -> torch.Tensor:
+        if mode == "explore" and self.env_steps < int(self.cfg.warmup_env_steps):
+            return self.base_noise(1, clip=True)
+        w, _ = self.actor(feat, deterministic=(mode == "eval"), generator=self.torch_gen)
+        return w
+
+    def _actor_alpha_step(self, feat: torch.Tensor, q_of_w) -> dict[str, float]:
+        alpha = self.log_alpha.alpha().detach()
+        w_pi, logp = self.actor(feat, generator=self.torch_gen)
+        q_pi = q_of_w(feat, w_pi).min(dim=0).values
+        actor_loss = (alpha * logp - q_pi).mean()
+        self.optims["actor"].zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.optims["actor"].step()
+        alpha_loss = -(self.log_alpha.value * (logp.detach() + self.cfg.target_entropy)).mean()
+        self.optims["alpha"].zero_grad(set_to_none=True)
+        alpha_loss.backward()
+        self.optims["alpha"].step()
+        return {"actor_loss": actor_loss.item(), "alpha": alpha.item(), "entropy": -logp.mean().item(),
+                "q_pi": q_pi.mean().item()}
+
+
+class DSRLAgent(SACNoiseMixin, ChunkAgentBase):
+    KIND = "dsrl_agent"
+
+    def __init__(self, policy: Any, cfg: DSRLConfig | None = None, device=None, seed: int = 0):
+        super().__init__(policy, cfg or DSRLConfig(), device, seed)
+
+    def _build(self, feat_dim: int) -> None:
+        cfg = self.cfg
+        self.critic = CriticEnsemble(feat_dim, self.fp.noise_dim, cfg.n_critics, cfg.hidden, cfg.layers).to(self.device)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.modules.update(critic=self.critic, critic_target=self.critic_target)
+        self.optims["critic"] = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
+        self._build_actor(feat_dim)
+
+    def _update_step(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
+        cfg = self.cfg
+        feat = self.fp.features(self.batch_obs(batch, "obs"))
+        nfeat = self.fp.features(self.batch_obs(batch, "next_obs"))
+        w = self.tensor(batch["noise"]).reshape(len(feat), -1)
+        r, disc, done = self.tensor(batch["reward"]), self.tensor(batch["discount"]), self.tensor(batch["done"])
+        with torch.no_grad():
+            alpha = self.log_alpha.alpha()
+            nw, nlogp = self.actor(nfeat, generator=self.torch_gen)
+            q_next = self.critic_target(nfeat, nw).min(dim=0).values - alpha * nlogp
+            y = r + disc * (1.0 - done) * q_next
+        q = self.critic(feat, w)
+        critic_loss = ((q - y.unsqueeze(0)) ** 2).mean(dim=1).sum()
+        self.optims["critic"].zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.optims["critic"].step()
+        m = self._actor_alpha_step(feat, self.critic)
+        polyak_update(self.critic_target, self.critic, cfg.tau)
+        m.update(critic_loss=critic_loss.item(), q_data=q.mean().item())
+        return m

@@ -1,0 +1,46 @@
+"""Build the RL agent a graph runs, identically in policy_node and learner_node (ROS-free).
+
+algorithm: pretrained (the diffusion policy as is: w ~ N(0, I), held by a DSRLAgent in `base`
+mode), dsrl, dsrl_na, best_of_n. `config` overrides fields of the algorithm's dataclass config
+(e.g. the learner's small CPU settings); the policy node rebuilds its agent with the config that
+arrives with the learner's weights, so both sides always run the same networks.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+ALGORITHMS = ("pretrained", "dsrl", "dsrl_na", "best_of_n")
+
+
+def agent_classes(algorithm: str):
+    from postbc_ros.rl import BestOfNAgent, BestOfNConfig, DSRLAgent, DSRLConfig, DSRLNAAgent, DSRLNAConfig
+
+    table = {"pretrained": (DSRLAgent, DSRLConfig), "dsrl": (DSRLAgent, DSRLConfig),
+             "dsrl_na": (DSRLNAAgent, DSRLNAConfig), "best_of_n": (BestOfNAgent, BestOfNConfig)}
+    if algorithm not in table:
+        raise ValueError(f"unknown algorithm {algorithm!r}: choose one of {list(ALGORITHMS)}")
+    return table[algorithm]
+
+
+def make_config(algorithm: str, overrides: dict[str, Any] | None = None):
+    _agent_cls, cfg_cls = agent_classes(algorithm)
+    cfg = cfg_cls()
+    names = {f.name for f in dataclasses.fields(cfg)}
+    for k, v in (overrides or {}).items():
+        if k not in names:
+            raise ValueError(f"{cfg_cls.__name__} has no field {k!r} (fields: {sorted(names)})")
+        cur = getattr(cfg, k)
+        if dataclasses.is_dataclass(cur) and isinstance(v, dict):
+            v = type(cur)(**v)
+        setattr(cfg, k, v)
+    return cfg
+
+
+def make_agent(algorithm: str, policy, config: dict[str, Any] | None = None, device=None, seed: int = 0):
+    agent_cls, _ = agent_classes(algorithm)
+    return agent_cls(policy, make_config(algorithm, config), device=device, seed=seed)
+
+
+def algorithm_of(agent) -> str:
+    return {"DSRLAgent": "dsrl", "DSRLNAAgent": "dsrl_na", "BestOfNAgent": "best_of_n"}[type(agent).__name__]

@@ -1,0 +1,54 @@
+"""`postbc bench learning` end to end at toy size: JSON fields, curve shape, PNG written."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+
+def _parser():
+    from postbc_ros.cli import bench_cmd
+
+    p = argparse.ArgumentParser(prog="postbc")
+    bench_cmd.register(p.add_subparsers(dest="command", required=True))
+    return p
+
+
+def test_help_lists_learning():
+    with pytest.raises(SystemExit) as e:
+        _parser().parse_args(["bench", "learning", "--help"])
+    assert e.value.code == 0
+
+
+@pytest.mark.parametrize("env_id,finetune", [("postbc/WidowXReach-v0", "best_of_n"),
+                                             ("metaworld/reach-v3", "dsrl")])
+def test_bench_learning_writes_json_and_png(tmp_path, env_id, finetune):
+    out, png = tmp_path / "r.json", tmp_path / "r.png"
+    args = _parser().parse_args([
+        "bench", "learning", "--env", env_id, "--demos", "2", "--methods", "bc,postbc", "--finetune", finetune,
+        "--seeds", "2", "--budget-episodes", "2", "--eval-every", "1", "--eval-episodes", "1", "--epochs", "5",
+        "--ensemble-epochs", "5",
+        "--ensemble-size", "3", "--utd", "1", "--batch-size", "16", "--rl-hidden", "32", "--warmup-episodes", "1",
+        "--n-samples", "2", "--max-episode-steps", "60", "--device", "cpu", "--quiet",
+        "--json", str(out), "--plot", str(png),
+    ])
+    assert args.func(args) == 0
+    res = json.loads(out.read_text())
+    assert res["config"]["env"] == env_id and res["device"] == "cpu"
+    for m in ("bc", "postbc"):
+        r = res["methods"][m]
+        assert [p["episodes"] for p in r["curve"]] == [0, 1, 2]
+        assert all(0.0 <= p["ci95_low"] <= p["success_mean"] <= p["ci95_high"] <= 1.0 for p in r["curve"])
+        assert len(r["curve"][0]["per_seed"]) == 2
+        assert r["final_success"] == r["curve"][-1]["success_mean"]
+        assert r["episodes_to_threshold"]["threshold"] == 0.8 and len(r["episodes_to_threshold"]["per_seed"]) == 2
+        assert r["curve"][2]["env_steps"] >= r["curve"][1]["env_steps"] > 0
+    assert "episodes_to_threshold_postbc_over_bc" in res["methods"]["_ratios"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_arguments_are_rejected(tmp_path):
+    args = _parser().parse_args(["bench", "learning", "--methods", "bc,nope", "--json", str(tmp_path / "x.json")])
+    with pytest.raises(ValueError, match="nope"):
+        args.func(args)

@@ -1,0 +1,163 @@
+"""Each launch file and `postbc launch` produce the same nodes, parameters, remappings and env.
+
+ROS 2's `launch` / `launch_ros` are not installable here, so the launch files are executed against
+a minimal shim of the launch API whose constructors have the real keyword-only signatures
+(launch_ros.actions.Node / LifecycleNode, launch.actions.DeclareLaunchArgument ...): a launch file
+passing an argument the real API does not take fails here too.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from postbc_ros.graph import GRAPH_ARGS, build_graph
+from postbc_ros.graph.supervisor import parse_ros_args, plan
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Ctx:
+    def __init__(self, values):
+        self.launch_configurations = dict(values)
+
+
+def _shim_modules():
+    launch = types.ModuleType("launch")
+    actions = types.ModuleType("launch.actions")
+    subs = types.ModuleType("launch.substitutions")
+    launch_ros = types.ModuleType("launch_ros")
+    ros_actions = types.ModuleType("launch_ros.actions")
+
+    class LaunchDescription:
+        def __init__(self, initial_entities=None, *, deprecated_reason=None):
+            self.entities = list(initial_entities or [])
+
+    class DeclareLaunchArgument:
+        def __init__(self, name, *, default_value=None, description=None, choices=None, **kwargs):
+            self.name, self.default_value, self.description, self.choices = name, default_value, description, choices
+
+    class OpaqueFunction:
+        def __init__(self, *, function, args=None, kwargs=None, **left):
+            self.function = function
+
+    class SetEnvironmentVariable:
+        def __init__(self, name, value, **kwargs):
+            self.name, self.value = name, value
+
+    class LaunchConfiguration:
+        def __init__(self, variable_name, *, default=None):
+            self.variable_name = variable_name
+
+        def perform(self, context):
+            return context.launch_configurations[self.variable_name]
+
+    _EXECUTE_PROCESS_KW = {"output", "emulate_tty", "additional_env", "respawn", "respawn_delay",
+                           "sigterm_timeout", "sigkill_timeout", "prefix", "on_exit", "cwd", "env", "shell",
+                           "log_cmd", "cached_output", "condition", "name"}
+
+    class Node:
+        def __init__(self, *, executable, package=None, name=None, namespace=None, exec_name=None,
+                     parameters=None, remappings=None, ros_arguments=None, arguments=None, **kwargs):
+            bad = set(kwargs) - _EXECUTE_PROCESS_KW
+            assert not bad, f"launch_ros Node got unknown keyword(s) {bad}"
+            self.kw = dict(package=package, executable=executable, name=name, namespace=namespace,
+                           parameters=parameters, remappings=remappings, **kwargs)
+            self.lifecycle = False
+
+    class LifecycleNode(Node):
+        def __init__(self, *, name, namespace, **kwargs):
+            super().__init__(name=name, namespace=namespace, **kwargs)
+            self.lifecycle = True
+
+    launch.LaunchDescription = LaunchDescription
+    actions.DeclareLaunchArgument = DeclareLaunchArgument
+    actions.OpaqueFunction = OpaqueFunction
+    actions.SetEnvironmentVariable = SetEnvironmentVariable
+    subs.LaunchConfiguration = LaunchConfiguration
+    ros_actions.Node = Node
+    ros_actions.LifecycleNode = LifecycleNode
+    launch.actions, launch.substitutions, launch_ros.actions = actions, subs, ros_actions
+    return {"launch": launch, "launch.actions": actions, "launch.substitutions": subs,
+            "launch_ros": launch_ros, "launch_ros.actions": ros_actions}
+
+
+def _run_launch_file(path: Path, given: dict[str, str], monkeypatch):
+    for k, m in _shim_modules().items():
+        monkeypatch.setitem(sys.modules, k, m)
+    spec = importlib.util.spec_from_file_location(f"_launch_{path.stem.replace('.', '_')}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    ld = mod.generate_launch_description()
+    declared = [e for e in ld.entities if type(e).__name__ == "DeclareLaunchArgument"]
+    values = {d.name: d.default_value for d in declared}  # what ros2 launch does with name:=value
+    values.update(given)
+    actions = []
+    for e in ld.entities:
+        if type(e).__name__ == "OpaqueFunction":
+            actions += e.function(_Ctx(values))
+    return declared, actions
+
+
+CASES = [
+    ("finetune", {}),
+    ("finetune", {"robot": "ur5e", "namespaces": "a,b", "mode": "best_of_n", "checkpoint": "/tmp/ck"}),
+    ("finetune", {"sim": "false", "robot": "ur5e", "mode": "pretrained", "checkpoint": "ck"}),
+    ("finetune", {"teleop": "keyboard", "namespaces": "r1"}),
+    ("collect", {"device": "scripted", "episodes": "3"}),
+    ("collect", {"sim": "false", "robot": "widowx", "camera_backend": "opencv"}),
+    ("sim", {"robot": "ur5e", "real_time_factor": "2.0", "domain_id": "7"}),
+]
+
+
+@pytest.mark.parametrize("graph,given", CASES)
+def test_launch_file_matches_postbc_launch(graph, given, monkeypatch, tmp_path):
+    declared, actions = _run_launch_file(ROOT / "launch" / f"{graph}.launch.py", given, monkeypatch)
+
+    # every argument of the shared description is declared with its default and choices
+    assert [(d.name, d.default_value, list(d.choices) if d.choices else None) for d in declared] == [
+        (a.name, a.default, list(a.choices) if a.choices else None) for a in GRAPH_ARGS[graph]]
+
+    env = {a.name: a.value for a in actions if type(a).__name__ == "SetEnvironmentVariable"}
+    nodes = [a for a in actions if type(a).__name__ in ("Node", "LifecycleNode")]
+    from_launch = sorted(
+        (n.kw["namespace"], n.kw["name"], n.kw["executable"], n.kw["package"], n.lifecycle,
+         tuple(sorted(n.kw["parameters"][0].items())), tuple(map(tuple, n.kw["remappings"])))
+        for n in nodes)
+
+    graph_spec = build_graph(graph, given)
+    started = []
+    for p in plan(graph_spec, tmp_path):
+        got = parse_ros_args(p.argv)
+        assert p.argv[p.argv.index("-m") + 1] == f"postbc_ros.nodes.{p.node.executable}"
+        for k, v in env.items():  # the processes get the launch file's environment
+            assert p.env[k] == v, k
+        started.append((got["namespace"], got["name"], p.node.executable, p.node.package, p.node.lifecycle,
+                        tuple(sorted(got["parameters"].items())), tuple(map(tuple, got["remappings"]))))
+    assert from_launch == sorted(started)
+    assert env == graph_spec.env
+    assert env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+    assert env["FASTDDS_BUILTIN_TRANSPORTS"] == "LARGE_DATA"
+
+
+def test_graph_contents():
+    g = build_graph("finetune", {"namespaces": "r1,r2"})
+    names = sorted(n.fqn for n in g.nodes)
+    assert names == sorted(["/r1/sim", "/r1/arm", "/r1/policy", "/r1/episode_manager",
+                            "/r2/sim", "/r2/arm", "/r2/policy", "/r2/episode_manager",
+                            "/replay_buffer", "/learner"])
+    assert g.node("/r1/arm").lifecycle and g.node("/r1/arm").parameters["backend"] == "ros2_control"
+    real = build_graph("finetune", {"sim": "false", "robot": "ur5e"})
+    assert real.node("/robot1/arm").parameters["backend"] == "ur_rtde"
+    assert {n.executable for n in real.nodes} >= {"camera_node", "reset_operator_node"}
+    assert "learner_node" not in {n.executable for n in build_graph("finetune", {"mode": "pretrained"}).nodes}
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="robot:='ur10'"):
+        build_graph("finetune", {"robot": "ur10"})
+    with pytest.raises(ValueError, match="no launch argument"):
+        build_graph("sim", {"checkpoint": "x"})

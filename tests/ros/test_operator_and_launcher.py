@@ -1,0 +1,94 @@
+"""The human-reset prompt on a real robot, and `postbc launch` as a process supervisor."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from postbc_ros.nodes.reset_operator_node import parse_answer
+from postbc_ros.ros.bootstrap import dds_env
+from .harness import Probe, unique_domain
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_parse_answer():
+    assert parse_answer("\n") == "reset" and parse_answer(" S ") == "success"
+    assert parse_answer("f") == "failure" and parse_answer("a") == "abort"
+    assert parse_answer("maybe") is None
+
+
+def test_reset_operator_answers_trigger_from_the_terminal(tmp_path):
+    """The operator types s / f / a; the std_srvs/Trigger call returns the label."""
+    from std_srvs.srv import Trigger
+
+    dom = unique_domain()
+    params = tmp_path / "p.yaml"
+    params.write_text(yaml.safe_dump({"/robot1/reset_operator": {"ros__parameters": {
+        "input": "stdin", "home_first": False}}}))
+    env = dds_env(domain_id=dom, base=dict(os.environ, PYTHONPATH=str(ROOT)))
+    proc = subprocess.Popen([sys.executable, "-m", "postbc_ros.nodes.reset_operator_node", "--ros-args",
+                             "-r", "__node:=reset_operator", "-r", "__ns:=/robot1", "--params-file", str(params)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    probe = Probe(dom)
+    try:
+        for typed, label, ok in (("s\n", "success", True), ("x\nf\n", "failure", True), ("a\n", "abort", False)):
+            proc.stdin.write(typed)
+            proc.stdin.flush()
+            res = probe.call(Trigger, "/robot1/human_reset", timeout=30)
+            assert (res.success, res.message) == (ok, label)
+    finally:
+        probe.close()
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=15)[0]
+    assert "reset the scene" in out and "unknown answer" in out
+
+
+def test_postbc_launch_prefixes_logs_reports_dead_nodes_and_shuts_down_on_sigint(tmp_path):
+    """finetune graph with a missing checkpoint: policy and learner die and are reported, the
+    rest keeps running until Ctrl-C, which stops every node cleanly."""
+    dom = unique_domain()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "postbc_ros.cli.main", "launch", "finetune", f"domain_id:={dom}",
+           f"checkpoint:={tmp_path / 'missing'}", f"output_dir:={tmp_path / 'run'}", "camera_rate:=0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+                            start_new_session=True)
+    lines: list[str] = []
+    t_end = time.monotonic() + 60
+    while time.monotonic() < t_end:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        text = "".join(lines)
+        if "/robot1/policy (policy_node) died" in text and "/learner (learner_node) died" in text \
+                and "[robot1/arm]" in text and "active" in text:
+            break
+    text = "".join(lines)
+    assert "[launch] process /robot1/policy (policy_node) died: exit code 1" in text, text
+    assert "[robot1/policy]" in text and "missing" in text  # the node's own error, prefixed
+    assert "[robot1/sim]" in text
+    os.killpg(proc.pid, signal.SIGINT)
+    rest = proc.communicate(timeout=40)[0]
+    assert proc.returncode == 1  # the dead nodes make the run an error
+    assert "[launch] process /robot1/arm (arm_node) exited: exit code 0" in rest, rest
+    assert "[launch] process /robot1/sim (sim_node) exited: exit code 0" in rest, rest
+    assert "shut down (with errors)" in rest
+
+
+def test_postbc_launch_print_matches_the_graph():
+    import json
+
+    out = subprocess.run([sys.executable, "-m", "postbc_ros.cli.main", "launch", "sim", "robot:=ur5e", "--print"],
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), check=True)
+    g = json.loads(out.stdout)
+    assert [n["executable"] for n in g["nodes"]] == ["sim_node", "arm_node"]
+    assert g["nodes"][0]["parameters"]["robot"] == "ur5e"
+    bad = subprocess.run([sys.executable, "-m", "postbc_ros.cli.main", "launch", "sim", "robot:=ur10"],
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert bad.returncode == 2 and "must be one of" in bad.stdout
