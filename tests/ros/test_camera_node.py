@@ -1,5 +1,5 @@
-"""camera_node with the opencv backend reading a video file: sensor_msgs/Image + CameraInfo from
-the rig's calibration, stamped at capture (driver stamp minus the calibrated latency)."""
+"""camera_node as its own process (sim backend: the twin's scene camera rendered headless):
+sensor_msgs/Image + CameraInfo from the rig's calibration, both stamped with the capture time."""
 from __future__ import annotations
 
 import os
@@ -42,9 +42,13 @@ def test_camera_node_publishes_stamped_images_and_camera_info(tmp_path):
         m = imgs[-1]
         img = cv.msg_to_image(m)
         assert img.shape == (80, 96, 3) and m.encoding == "rgb8" and img.std() > 5  # a rendered scene
-        info = infos[-1]
+        # image and info of one capture carry the same stamp (they arrive one after the other, so
+        # pair them by stamp rather than taking the last of each list)
+        probe.wait_for(lambda: any(i.header.stamp == m.header.stamp for i in list(infos)), 10,
+                       "camera_info with the image's stamp")
+        info = next(i for i in list(infos) if i.header.stamp == m.header.stamp)
         assert (info.width, info.height) == (96, 80) and info.k[0] > 0 and info.k[2] == 48.0
-        assert info.header.stamp == m.header.stamp and info.header.frame_id == m.header.frame_id
+        assert info.header.frame_id == m.header.frame_id == "scene_camera"
         # capture stamp: in the past, and close to the arrival (wall clock)
         age = time.time() - cv.from_time(m.header.stamp) - (time.monotonic() - arrival)
         assert -0.01 <= age < 1.0, age
