@@ -84,7 +84,7 @@ def check(
         lengths.append(t)
         mode_counts[policy.mode] = mode_counts.get(policy.mode, 0) + 1
         mode_success[policy.mode] = mode_success.get(policy.mode, 0) + int(success)
-        bar.set_postfix(success=f"{np.mean(successes):.2f}")
+        bar.set_postfix(success=f"{np.mean(successes):.2f}", refresh=False)
     wall = time.perf_counter() - t_start
     env.close()
     return {

@@ -237,7 +237,7 @@ def collect_episodes(
             res = EpisodeResult(index, length, final, getattr(device, "mode", None))
             results.append(res)
             bar.update(1)
-            bar.set_postfix(success=f"{sum(r.success for r in results)}/{len(results)}")
+            bar.set_postfix(success=f"{sum(r.success for r in results)}/{len(results)}", refresh=False)
             if on_episode is not None:
                 on_episode(res)
     except KeyboardInterrupt:

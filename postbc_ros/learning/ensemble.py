@@ -108,7 +108,7 @@ def train_ensemble(
             opt.step()
             total += float(losses.detach().mean()) * len(idx)
         history.append(total / n)
-        bar.set_postfix(loss=f"{history[-1]:.4g}")
+        bar.set_postfix(loss=f"{history[-1]:.4g}", refresh=False)
     return history
 
 

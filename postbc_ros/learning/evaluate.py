@@ -41,7 +41,7 @@ def evaluate_policy(policy: DiffusionPolicy, env, episodes: int, seed: int = 0, 
                 break
         successes.append(success)
         lengths.append(steps)
-        bar.set_postfix(success=f"{np.mean(successes):.2f}")
+        bar.set_postfix(success=f"{np.mean(successes):.2f}", refresh=False)
     return {
         "success_rate": float(np.mean(successes)),
         "episodes": int(episodes),

@@ -229,7 +229,7 @@ def pretrain(data: TrainingData, tcfg: TrainConfig, progress: bool = True,
             ema.update(policy)
             total += float(loss.detach()) * len(idx)
         losses.append(total / n)
-        bar.set_postfix(loss=f"{losses[-1]:.4g}")
+        bar.set_postfix(loss=f"{losses[-1]:.4g}", refresh=False)
     policy.eval()
     info["final_loss"] = losses[-1]
     return PretrainResult(policy, ema, ensemble, cov_trace, losses, ens_losses, tcfg, data, info)
