@@ -15,27 +15,15 @@ import numpy as np
 import torch
 
 from .agent_base import ChunkAgentBase
-from .dsrl import SACNoiseMixin
+from .dsrl import DSRLConfig, SACNoiseMixin
 from .networks import CriticEnsemble, polyak_update
 from .replay_buffer import ReplayBuffer
 
 
 @dataclasses.dataclass
-class DSRLNAConfig:
-    lr: float = 3e-4
-    batch_size: int = 256
-    tau: float = 0.005
-    n_critics: int = 2
-    target_entropy: float = 0.0
-    init_alpha: float = 0.1
-    noise_bound: float = 1.5
-    discount: float = 0.99
-    utd: int = 20
-    hidden: int = 256
-    layers: int = 3
-    warmup_env_steps: int = 1000
-    learning_starts: int = 32
-    replay_capacity: int = 100_000
+class DSRLNAConfig(DSRLConfig):
+    """DSRL's settings, plus the action-space critic's demonstration share and the distillation batch."""
+
     demo_ratio: float = 0.25  # share of each Q_A batch drawn from demonstrations (when added)
     distill_batch: int = 256  # w ~ N(0, I) samples per Q_W regression step
 
