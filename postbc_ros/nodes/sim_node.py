@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                                                    velocity=np.concatenate([tw.joint_velocities(), [0.0]])))
             # success first: a node deciding on this tick's observation already knows the outcome
             self.pub_success.publish(Bool(data=success))
-            obs = self.task_env._obs()["state"]  # the env's own observation function
+            obs = self.task_env.observation()["state"]
             self.pub_obs.publish(cv.vector_msg(obs, t, self.task_env.state_names, self.p["frame_id"]))
             if self.p["camera_rate"] > 0 and t + 1e-9 >= self._next_frame:
                 self._next_frame = t + 1.0 / self.p["camera_rate"]

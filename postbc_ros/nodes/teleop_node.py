@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             """Put the observed scene into the kinematic mirror (robot joints, object, goal)."""
             names = self.env.state_names
             tw = self.env.twin
-            tw.data.qpos[tw._qadr] = state[:6]
+            tw.set_joint_positions(state[:6])
             layout = {"goal": state[names.index("goal_x"): names.index("goal_x") + 3].astype(float)}
             tw.set_goal(layout["goal"])
             if "obj_x" in names:

@@ -3,7 +3,7 @@
 Policies are trained on the twin env's actions: `ee_delta` [dx, dy, dz, gripper] (tool-point
 steps through the env's IK layer) or `joint_delta` [dq_1..dq_6, gripper], gripper in [-1, 1].
 The arm (real or twin) takes joint positions + a normalised gripper (0 open .. 1 closed).
-`ActionAdapter` reproduces the env's own action -> setpoint code (TwinTaskEnv._apply_action:
+`ActionAdapter` runs the env's own action -> setpoint code (TwinTaskEnv.apply_action:
 commanded tool point, re-anchoring, ee box, damped-least-squares IK on the arm's MJCF model),
 so a chunk executed over ROS moves the arm exactly as in training. Within a chunk the arm is
 assumed to track its setpoints (the re-anchoring check uses the commanded pose for steps > 0).
@@ -24,15 +24,12 @@ class ActionAdapter:
         self.action_dim = int(self.env.action_space.shape[0])
 
     def _set_measured(self, q: np.ndarray) -> None:
-        self.twin.data.qpos[self.twin._qadr] = np.asarray(q, dtype=float)
-        self.twin.forward()
+        self.twin.set_joint_positions(q)  # kinematic: the model mirrors the measured arm
 
     def reset(self, q: np.ndarray, gripper: float = 0.0) -> None:
         """Start of an episode: commanded pose = measured pose (as env.reset does)."""
         self._set_measured(q)
-        self.env._q_cmd = np.asarray(q, dtype=float).copy()
-        self.env._pos_cmd = self.twin.ee_pose()[0]
-        self.env._grip_cmd = float(gripper)
+        self.env.sync_commands(q, gripper)
 
     def targets(self, actions: np.ndarray, q_measured: np.ndarray) -> np.ndarray:
         """[k, action_dim] actions -> [k, n_joints + 1] setpoints (joints, gripper 0..1)."""
@@ -42,8 +39,8 @@ class ActionAdapter:
         self._set_measured(q_measured)
         out = np.zeros((len(acts), self.n + 1))
         for i, a in enumerate(acts):
-            self.env._apply_action(np.clip(a, -1.0, 1.0))
-            out[i, : self.n] = self.env._q_cmd
-            out[i, self.n] = self.env._grip_cmd
-            self._set_measured(self.env._q_cmd)  # assume tracking for the next step of the chunk
+            q_cmd, grip = self.env.apply_action(np.clip(a, -1.0, 1.0))
+            out[i, : self.n] = q_cmd
+            out[i, self.n] = grip
+            self._set_measured(q_cmd)  # assume tracking for the next step of the chunk
         return out
