@@ -27,6 +27,16 @@ FINGER_OPEN_CLOSED = {"widowx": (0.037, 0.015), "ur5e": (0.0425, 0.0)}
 FINGER_SPEED = {"widowx": 0.12, "ur5e": 0.15}  # m/s per finger
 CTRL_UPDATE_SUBSTEPS = 5  # setpoints are rate-limited every 5 physics steps (50 Hz)
 
+
+def _warning_to_stderr(msg: str) -> None:
+    """MuJoCo's solver warnings (e.g. "Linesearch objective is not convex") otherwise go to stdout
+    and MUJOCO_LOG.TXT; on stderr, command output such as `postbc eval --json` stays parseable."""
+    print(f"MuJoCo warning: {msg.strip()}", file=sys.stderr)
+
+
+mujoco.set_mju_user_warning(_warning_to_stderr)
+
+
 _LIVE_TWINS: "weakref.WeakSet[Twin]" = weakref.WeakSet()
 _ATEXIT_REGISTERED = False
 

@@ -132,3 +132,19 @@ def test_set_joint_positions_is_kinematic_and_consistent():
     assert np.linalg.norm(twin.ee_pose()[0] - twin.spec.fk(q)[0]) < 1e-9
     twin.step()  # at rest on its setpoints: nothing moves
     np.testing.assert_allclose(twin.joint_positions(), q, atol=1e-3)
+
+
+def test_mujoco_warnings_go_to_stderr_not_stdout(capfd):
+    """A diverging simulation makes MuJoCo warn; the text must not land in stdout, where commands
+    print their JSON (`postbc eval --json`, `postbc sim check --json`)."""
+    import mujoco
+
+    import postbc_ros.sim.twin  # noqa: F401 - installs the warning handler
+
+    model = mujoco.MjModel.from_xml_string(
+        "<mujoco><worldbody><body><freejoint/><geom size='0.1'/></body></worldbody></mujoco>")
+    data = mujoco.MjData(model)
+    data.qvel[:] = float("nan")
+    mujoco.mj_step(model, data)
+    out, err = capfd.readouterr()
+    assert "MuJoCo warning" in err and "WARNING" not in out, (out, err)
