@@ -24,8 +24,10 @@ def register(subparsers) -> None:
     p.add_argument("--ensemble-size", type=int, default=None, help="K (default 100 state / 10 image obs)")
     p.add_argument("--bootstrap", choices=["trajectory", "state_action"], default="trajectory")
     p.add_argument("--covariance", choices=["full", "diag"], default="full")
-    p.add_argument("--epochs", type=int, default=300, help="diffusion policy epochs")
-    p.add_argument("--ensemble-epochs", type=int, default=None, help="ensemble epochs (default: --epochs)")
+    p.add_argument("--epochs", type=int, default=3000,  # = TrainConfig.epochs (torch is imported lazily)
+                   help="diffusion policy epochs (paper, state observations: 3000)")
+    p.add_argument("--ensemble-epochs", type=int, default=300,  # = TrainConfig.ensemble_epochs
+                   help="ensemble epochs (paper, real WidowX: 300; longer makes members overfit their resample)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--hidden", type=_ints, default=[256, 256, 256], help="denoiser MLP widths, comma list")

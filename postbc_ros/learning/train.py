@@ -46,8 +46,12 @@ class TrainConfig:
     ensemble_size: int | None = None  # None: 100 for state observations, 10 with images
     bootstrap: str = "trajectory"
     covariance: str = "full"
-    epochs: int = 300
-    ensemble_epochs: int | None = None  # None: same as epochs
+    # policy epochs: the paper's state-based setting (3000). With 10 demonstrations an epoch is ~2
+    # minibatches; 300 epochs left WidowX pick-and-place BC at 0/100 successes, 3000 reach ~1/3.
+    epochs: int = 3000
+    # ensemble epochs: the paper's real-WidowX setting (300). Members trained 10x longer overfit
+    # their own resamples and disagree more (tr Σ 1.45 -> 1.97 on 10 pick-and-place demos, K = 20).
+    ensemble_epochs: int | None = 300  # None: same as epochs
     batch_size: int = 256
     lr: float = 1e-3
     ensemble_lr: float = 1e-3

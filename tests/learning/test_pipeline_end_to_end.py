@@ -77,3 +77,24 @@ def test_pretrain_reports_bad_dataset(tmp_path, capsys):
     rc = _cli(["pretrain", "--dataset", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), "--quiet"])
     assert rc == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_pretrain_cli_defaults_are_the_library_defaults():
+    """`postbc pretrain` and TrainConfig must not drift apart (the CLI avoids importing torch to
+    build its parser, so it repeats the numbers)."""
+    import argparse
+    import dataclasses
+
+    from postbc_ros.cli import pretrain_cmd
+    from postbc_ros.learning.train import TrainConfig
+
+    p = argparse.ArgumentParser()
+    pretrain_cmd.register(p.add_subparsers())
+    a = p.parse_args(["pretrain", "--dataset", "d", "--out", "o"])
+    lib = TrainConfig()
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "method":  # the command's own default is postbc; the library's is plain bc
+            continue
+        if hasattr(a, f.name) and getattr(a, f.name) is not None:
+            assert getattr(a, f.name) == getattr(lib, f.name), f.name
+    assert (a.epochs, a.ensemble_epochs) == (3000, 300)
