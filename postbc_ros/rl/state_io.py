@@ -1,13 +1,11 @@
 """Exact-resume serialisation for RL agents: weights, optimizer state, RNG state, replay.
 
-Everything goes to safetensors (tensors) + JSON (everything else); nothing is pickled. When the
-learning package provides `save_checkpoint/load_checkpoint` they are used so that every
-checkpoint in the project has one layout and one validator; otherwise an equivalent
-`<kind>.safetensors` + `<kind>.json` pair is written here.
+Everything goes to safetensors (tensors) + JSON (everything else); nothing is pickled. Files are
+written and validated by `postbc_ros.learning.checkpoint`, so every checkpoint in the project has
+one layout and one validator.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -81,50 +79,19 @@ def torch_rng_tensor(gen: torch.Generator) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- files
-def _learning_helpers():
-    try:
-        from postbc_ros.learning.checkpoint import load_checkpoint, save_checkpoint
-
-        return save_checkpoint, load_checkpoint
-    except Exception:  # learning package not importable: use the local pair below
-        return None, None
-
-
 def write_state(directory: str | Path, tensors: dict[str, torch.Tensor], config: dict, kind: str) -> Path:
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    save, _ = _learning_helpers()
-    if save is not None:
-        save(directory, tensors, config, kind)
-        return directory
-    from safetensors.torch import save_file
+    """One layout and one validator for every checkpoint in the project (learning.checkpoint)."""
+    from postbc_ros.learning.checkpoint import save_checkpoint
 
-    tmp = directory / f"{kind}.safetensors.tmp"
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
-    tmp.replace(directory / f"{kind}.safetensors")
-    (directory / f"{kind}.json").write_text(json.dumps({"kind": kind, **config}, indent=1))
-    return directory
+    return save_checkpoint(Path(directory), tensors, config, kind)
 
 
 def read_state(directory: str | Path, kind: str) -> tuple[dict[str, torch.Tensor], dict]:
-    directory = Path(directory)
-    _, load = _learning_helpers()
-    if load is not None:
-        try:
-            tensors, config = load(directory, kind)
-        except Exception as e:  # CheckpointError: re-raise as ours, message kept (names file/field)
-            raise AgentCheckpointError(str(e)) from e
-        return dict(tensors), dict(config)
-    from safetensors.torch import load_file
+    from postbc_ros.learning.checkpoint import CheckpointError, load_checkpoint
 
-    st, js = directory / f"{kind}.safetensors", directory / f"{kind}.json"
-    for f in (st, js):
-        if not f.is_file():
-            raise AgentCheckpointError(f"{f}: missing; pass the directory written by agent.save(dir)")
     try:
-        config = json.loads(js.read_text())
-    except json.JSONDecodeError as e:
-        raise AgentCheckpointError(f"{js}: invalid JSON ({e}); the checkpoint is corrupt, re-save it") from e
-    if config.get("kind") != kind:
-        raise AgentCheckpointError(f"{js}: field 'kind' is {config.get('kind')!r}, expected {kind!r}")
-    return load_file(str(st)), config
+        tensors, config = load_checkpoint(Path(directory), kind)
+    except CheckpointError as e:  # re-raised as ours, message kept (it names the file and field)
+        raise AgentCheckpointError(str(e)) from e
+    return dict(tensors), dict(config)
+

@@ -5,7 +5,7 @@ supplies intrinsics and the measured latency."""
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from postbc_ros.drivers.camera.base import Camera, CameraError, CameraIntrinsics, Frame
 
@@ -14,6 +14,9 @@ BACKENDS = {
     "opencv": "postbc_ros.drivers.camera.opencv:OpenCVCamera",
     "sim": "postbc_ros.drivers.camera.sim:SimCamera",
 }
+
+if TYPE_CHECKING:
+    from postbc_ros.drivers.camera.calibration import CameraCalibration
 
 
 def __getattr__(name: str):

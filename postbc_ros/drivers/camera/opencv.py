@@ -9,8 +9,6 @@ from __future__ import annotations
 import threading
 import time
 
-import numpy as np
-
 from postbc_ros.drivers.camera.base import Camera, CameraError, CameraIntrinsics, Frame, check_rgb
 
 
