@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     q.add_argument("--eval-every", type=int, default=5, help="evaluate every N online episodes")
     q.add_argument("--eval-episodes", type=int, default=10, help="evaluation episodes per curve point")
     q.add_argument("--threshold", type=float, default=0.8, help="success rate defining episodes_to_threshold")
-    q.add_argument("--epochs", type=int, default=1000, help="diffusion pretraining epochs (every method)")
+    q.add_argument("--epochs", type=int, default=3000, help="diffusion pretraining epochs (every method)")
     q.add_argument("--ensemble-epochs", type=int, default=300, help="PostBC ensemble epochs")
     q.add_argument("--ensemble-size", type=int, default=20, help="PostBC bootstrap ensemble size K")
     q.add_argument("--alpha", type=float, default=0.5, help="PostBC posterior noise weight")
