@@ -61,10 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     from std_msgs.msg import String, UInt8MultiArray
     from std_srvs.srv import Trigger
 
-    from postbc_ros.learning import load_policy
     from postbc_ros.ros import conversions as cv
     from postbc_ros.ros import qos, wire
-    from postbc_ros.ros.agents import make_agent
+    from postbc_ros.ros.agents import load_node_policy, make_agent
     from postbc_ros.ros.chunk_transitions import transition_from_arrays
     from postbc_ros.ros.node_main import run_node
     from postbc_ros.ros.params import declare_params
@@ -76,10 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         def __init__(self):
             super().__init__("learner")
             self.p = declare_params(self, PARAMS)
-            if not self.p["checkpoint"]:
-                raise ValueError("parameter 'checkpoint' is empty: pass checkpoint:=<dir written by postbc pretrain>")
-            device = None if self.p["device"] == "auto" else self.p["device"]
-            self.policy = load_policy(self.p["checkpoint"], device=device)
+            self.policy, device = load_node_policy(self.p["checkpoint"], self.p["device"])
             self.agent = make_agent(self.p["algorithm"], self.policy, agent_overrides(self.p), device=device,
                                     seed=int(self.p["seed"]))
             self.work = Path(self.p["work_dir"])

@@ -54,11 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     from trajectory_msgs.msg import JointTrajectory
 
     from postbc_ros.core.chunk_scheduler import ChunkScheduler
-    from postbc_ros.learning import load_policy
     from postbc_ros.ros import conversions as cv
     from postbc_ros.ros import qos, wire
     from postbc_ros.ros.action_adapter import ActionAdapter
-    from postbc_ros.ros.agents import make_agent
+    from postbc_ros.ros.agents import load_node_policy, make_agent
     from postbc_ros.ros.chunk_transitions import ChunkRecorder, transition_arrays
     from postbc_ros.ros.node_main import run_node
     from postbc_ros.ros.params import declare_params
@@ -70,10 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         def __init__(self):
             super().__init__("policy")
             self.p = declare_params(self, PARAMS)
-            if not self.p["checkpoint"]:
-                raise ValueError("parameter 'checkpoint' is empty: pass checkpoint:=<dir written by postbc pretrain>")
-            device = None if self.p["device"] == "auto" else self.p["device"]
-            self.policy = load_policy(self.p["checkpoint"], device=device)
+            self.policy, device = load_node_policy(self.p["checkpoint"], self.p["device"])
             cfg = self.policy.cfg
             fps = float(self.policy.checkpoint_config.get("dataset", {}).get("fps") or 10.0)
             self.dt = float(self.p["dt"]) or 1.0 / fps

@@ -13,6 +13,17 @@ from typing import Any
 ALGORITHMS = ("pretrained", "dsrl", "dsrl_na", "best_of_n")
 
 
+def load_node_policy(checkpoint: str, device: str):
+    """The diffusion policy a node runs, from its `checkpoint` / `device` parameters -> (policy,
+    torch device or None for auto). Shared by policy_node and learner_node."""
+    from postbc_ros.learning import load_policy
+
+    if not checkpoint:
+        raise ValueError("parameter 'checkpoint' is empty: pass checkpoint:=<dir written by postbc pretrain>")
+    dev = None if device == "auto" else device
+    return load_policy(checkpoint, device=dev), dev
+
+
 def agent_classes(algorithm: str):
     from postbc_ros.rl import BestOfNAgent, BestOfNConfig, DSRLAgent, DSRLConfig, DSRLNAAgent, DSRLNAConfig
 

@@ -124,3 +124,15 @@ def test_arm_controller_only_sends_filtered_setpoints_and_trips_the_watchdog():
     assert d.hold and d.command is None and d.interventions[0].kind == "watchdog"
     assert ctl.step(clock["t"] + 0.05, q, None, 0.0).command is None
     assert ctl.counts["watchdog"] == 1 and ctl.counts["non_finite"] == 1
+
+
+def test_node_policy_parameter_errors_name_the_fix(tmp_path):
+    import pytest
+
+    from postbc_ros.learning.checkpoint import CheckpointError
+    from postbc_ros.ros.agents import load_node_policy
+
+    with pytest.raises(ValueError, match="checkpoint:="):
+        load_node_policy("", "auto")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_node_policy(str(tmp_path / "nope"), "cpu")
