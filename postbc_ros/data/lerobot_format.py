@@ -202,9 +202,14 @@ def atomic_write_parquet(path: Path, table: pa.Table) -> None:
 
 
 def read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
-    """pq.read_table with an error that names the file and the fix."""
+    """pq.read_table with an error that names the file and the fix.
+
+    Read through one open handle: given a path, pyarrow takes the size from a stat and then reopens
+    the file, so a writer's atomic replace in between (a live recorder) looked like a truncated file.
+    """
     try:
-        return pq.read_table(path, columns=columns)
+        with open(path, "rb") as f:
+            return pq.read_table(f, columns=columns)
     except FileNotFoundError:
         raise DatasetError(
             f"{path}: file is missing but the dataset metadata references it; restore it or remove the "
