@@ -16,6 +16,13 @@ except ImportError:  # pragma: no cover
     pass
 
 
+def pytest_sessionstart(session):
+    """Start from a clean Fast DDS shared-memory state (postbc_ros/ros/dds_shm.py says why)."""
+    from postbc_ros.ros.dds_shm import clean_stale_fastdds_shm
+
+    clean_stale_fastdds_shm()
+
+
 # --- process exit ---------------------------------------------------------------------------
 # The whole suite loads, into this one process, rclpy's PyPI wheels (Fast DDS, lttng-ust), MuJoCo's
 # EGL renderer, torch, pyarrow and OpenCV. After every test has passed and Python has finalised,

@@ -1,4 +1,5 @@
-"""`postbc bench learning`: the learning benchmark (pretrain BC / σ-BC / PostBC, finetune online).
+"""`postbc bench learning | pretrain`: pretrain BC / σ-BC / PostBC and finetune online (learning), or
+compare the pretrained policies alone (pretrain, issue 3's acceptance protocol).
 
 Defaults are sized for 2 CPU cores (small nets, UTD 4, 10 eval episodes per point); use CUDA
 when present (`--device auto`). See postbc_ros/rl/learning_bench.py for the protocol.
@@ -13,7 +14,7 @@ def _csv(s: str) -> list[str]:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("bench", help="benchmarks (learning: pretraining methods x online finetuning)")
+    p = subparsers.add_parser("bench", help="benchmarks (learning: pretraining methods x online finetuning; pretrain: pretrained success + coverage)")
     sub = p.add_subparsers(dest="bench_command", metavar="BENCH", required=True)
     q = sub.add_parser(
         "learning",
@@ -47,17 +48,23 @@ def register(subparsers) -> None:
     q.add_argument("--plot", dest="plot_out", default=None, help="learning-curve PNG path")
     q.add_argument("--quiet", action="store_true", help="no progress bars / per-point log")
     q.set_defaults(func=run_learning)
+    register_pretrain(sub)
 
 
-def run_learning(args) -> int:
+def _cpu_threads() -> None:
+    """On CPU, torch uses OMP_NUM_THREADS threads (default 1: benchmarks here share 2 cores)."""
     import os
 
     import torch
 
-    from postbc_ros.rl.learning_bench import BenchConfig, plot_learning, run_learning_benchmark, write_result
-
     if not torch.cuda.is_available():
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
+
+
+def run_learning(args) -> int:
+    from postbc_ros.rl.learning_bench import BenchConfig, plot_learning, run_learning_benchmark, write_result
+
+    _cpu_threads()
     cfg = BenchConfig(
         env=args.env, demos=args.demos, methods=args.methods, finetune=args.finetune, seeds=args.seeds,
         budget_episodes=args.budget_episodes, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
@@ -80,5 +87,68 @@ def run_learning(args) -> int:
         e = r["episodes_to_threshold"]
         print(f"{m:9s} pretrained {r['pretrained_success']:.2f}  final {r['final_success']:.2f}  "
               f"episodes_to_{e['threshold']}: {e['per_seed']} (mean, censored at budget: {e['mean_censored']:.1f})")
+    print(f"wrote {args.json_out}" + (f" and {args.plot_out}" if args.plot_out else ""))
+    return 0
+
+
+def register_pretrain(sub) -> None:
+    q = sub.add_parser(
+        "pretrain",
+        help="pretrain BC / σ-BC / PostBC variants on the same demos; pretrained success + coverage (JSON + PNG)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Issue 3's acceptance protocol: per seed, record demos, pretrain every variant with the same "
+                    "network and budget, evaluate, and measure the policy's action spread where the bootstrap "
+                    "ensemble disagrees. Variants: METHOD[:KEY=VALUE,...] with KEY in alpha, sigma, bootstrap, "
+                    "covariance, e.g. postbc:alpha=0.25 or postbc:bootstrap=state_action.",
+    )
+    q.add_argument("--env", default="postbc/WidowXPickPlace-v0", help="postbc/<Robot><Task>-v0 or metaworld/<task>-v3")
+    q.add_argument("--demos", type=int, default=10, help="demonstrations recorded per seed")
+    q.add_argument("--seeds", type=int, default=3, help="independent seeds (demos, pretraining, evaluation)")
+    q.add_argument("--eval-episodes", type=int, default=100, help="evaluation episodes per variant and seed")
+    q.add_argument("--variants", nargs="+",
+                   default=["bc", "sigma_bc", "postbc", "postbc:alpha=0.25", "postbc:bootstrap=state_action"],
+                   help="space-separated variants METHOD[:KEY=VALUE,...]")
+    q.add_argument("--epochs", type=int, default=3000, help="diffusion policy epochs (every variant)")
+    q.add_argument("--ensemble-epochs", type=int, default=300, help="PostBC ensemble epochs")
+    q.add_argument("--ensemble-size", type=int, default=100, help="PostBC bootstrap ensemble size K")
+    q.add_argument("--alpha", type=float, default=1.0, help="PostBC α unless a variant overrides it")
+    q.add_argument("--sigma", type=float, default=0.1, help="σ-BC σ unless a variant overrides it")
+    q.add_argument("--bootstrap", choices=["trajectory", "state_action"], default="trajectory")
+    q.add_argument("--covariance", choices=["full", "diag"], default="full")
+    q.add_argument("--hidden", type=lambda s: [int(x) for x in _csv(s)], default=[256, 256, 256],
+                   help="denoiser (and state ensemble) MLP widths, comma list")
+    q.add_argument("--coverage-states", type=int, default=400, help="demonstration states for the coverage numbers")
+    q.add_argument("--max-episode-steps", type=int, default=None, help="Meta-World episode cap (<= 500)")
+    q.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    q.add_argument("--json", dest="json_out", required=True, help="result JSON path")
+    q.add_argument("--plot", dest="plot_out", default=None, help="bar-chart PNG path")
+    q.add_argument("--quiet", action="store_true", help="no progress bars / per-variant log")
+    q.set_defaults(func=run_pretrain)
+
+
+def run_pretrain(args) -> int:
+    from postbc_ros.rl.pretrain_bench import PretrainBenchConfig, plot_pretrain, run_pretrain_benchmark, write_result
+
+    _cpu_threads()
+    cfg = PretrainBenchConfig(
+        env=args.env, demos=args.demos, seeds=args.seeds, eval_episodes=args.eval_episodes, variants=args.variants,
+        epochs=args.epochs, ensemble_epochs=args.ensemble_epochs, ensemble_size=args.ensemble_size,
+        alpha=args.alpha, sigma=args.sigma, bootstrap=args.bootstrap, covariance=args.covariance,
+        policy_hidden=args.hidden, coverage_states=args.coverage_states, max_episode_steps=args.max_episode_steps,
+        device=args.device, progress=not args.quiet,
+    )
+    result = run_pretrain_benchmark(cfg, log=(lambda s: None) if args.quiet else print)
+    write_result(result, args.json_out)
+    if args.plot_out:
+        plot_pretrain(result, args.plot_out)
+    for name, v in result["variants"].items():
+        s = v["success"]
+        line = f"{name:32s} success {s['mean']:.3f} [{s['ci95_low']:.2f}, {s['ci95_high']:.2f}] per seed {v['success_per_seed']}"
+        if "minus_bc" in v:
+            line += f"  vs BC {v['minus_bc']['mean']:+.3f}"
+        cov = v.get("coverage")
+        if cov:
+            line += f"  spread hi/lo {cov['spread_high']:.2f}/{cov['spread_low']:.2f}"
+        print(line)
     print(f"wrote {args.json_out}" + (f" and {args.plot_out}" if args.plot_out else ""))
     return 0

@@ -4,6 +4,10 @@ from __future__ import annotations
 import argparse
 
 
+# posterior_noise_fraction above which `postbc pretrain` points at the measured trade-off
+NOISE_FRACTION_HINT = 0.05
+
+
 def _ints(s: str) -> list[int]:
     return [int(x) for x in s.split(",") if x.strip()]
 
@@ -101,4 +105,11 @@ def run(args) -> int:
     save_pretrain_result(args.out, result)
     summary = {"out": args.out, "method": args.method, **{k: v for k, v in result.info.items()}}
     print(json.dumps(summary))
+    frac = result.info.get("posterior_noise_fraction")
+    if frac is not None and frac > NOISE_FRACTION_HINT:
+        print(f"postbc pretrain: note: the posterior noise adds {frac:.0%} of the demonstrations' action variance "
+              f"(alpha^2 * mean tr Sigma / tr Var(a)). With the default trajectory bootstrap and few, diverse demos "
+              f"that can cost pretrained success (WidowX pick-and-place, 10 demos: 14-19% cost 20-35 points of BC's "
+              f"success; bench/results/pretrain_widowx_pick_place.md). Compare with `postbc eval` against a BC checkpoint; "
+              f"a smaller --alpha or --bootstrap state_action keeps the policy closer to BC.", file=sys.stderr)
     return 0

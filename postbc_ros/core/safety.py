@@ -285,7 +285,10 @@ def _filter(cmd: Any, state: SafetyState, limits: SafetyLimits, dt: float) -> Sa
 
     # 3. joint position limits -------------------------------------------------------------
     clipped = np.clip(q, limits.lower, limits.upper)
-    for i in np.flatnonzero(clipped != q):
+    # clipped exactly, reported beyond the numerical tolerance (like every other stage): a target
+    # 1e-111 rad past a limit is a rounding artefact, e.g. this filter's own previous output
+    # when the reference sat at the limit and the acceleration bound forbade reversing
+    for i in np.flatnonzero(np.abs(clipped - q) > _TOL):
         lim = clipped[i]
         iv.append(Intervention("joint_limit", names[i], float(q[i]), float(lim), f"{names[i]} target {q[i]:.4g} rad outside [{limits.lower[i]:.4g}, {limits.upper[i]:.4g}]; clipped"))
     q = clipped

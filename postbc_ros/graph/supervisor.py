@@ -122,6 +122,11 @@ class Supervisor:
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        from postbc_ros.ros.dds_shm import clean_stale_fastdds_shm
+
+        stale = clean_stale_fastdds_shm()  # left by killed DDS processes; reopened ports lose messages
+        if stale:
+            self._emit("[launch]", f"removed {len(stale)} stale Fast DDS shared-memory files of dead processes")
         for i, p in enumerate(plan(self.graph, self.run_dir)):
             proc = subprocess.Popen(p.argv, env=p.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     stdin=None if p.node.interactive else subprocess.DEVNULL,

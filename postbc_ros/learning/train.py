@@ -155,6 +155,21 @@ def fit_posterior(
     return ens, cov, factor, losses
 
 
+def posterior_noise_fraction(trace_sigma: torch.Tensor, data: TrainingData, action_norm: MinMaxNormalizer,
+                             alpha: float) -> float:
+    """α² · mean tr Σ(s) / tr Var(a): the variance PostBC adds to the targets, as a fraction of the
+    variance of the demonstrated (normalised, flattened) chunks over the whole dataset.
+
+    A scale-free reading of how hard the posterior noise blurs the demonstrations. On 10 WidowX
+    pick-and-place demos (bench/results/pretrain_widowx_pick_place.md) 0.14-0.19 (trajectory
+    bootstrap, α = 1) cost 20-35 points of BC's pretrained success, about 0.04 (α = 0.5) 8 points,
+    about 0.01 (α = 0.25) 1-7 points.
+    """
+    a = action_norm.normalize(torch.as_tensor(data.actions)).reshape(data.num_samples, -1)
+    total = float(a.var(0, unbiased=False).sum()) if data.num_samples > 1 else 0.0
+    return float(alpha**2 * trace_sigma.mean()) / total if total > 0 else 0.0
+
+
 def pretrain(data: TrainingData, tcfg: TrainConfig, progress: bool = True,
              ensemble: PosteriorEnsemble | None = None) -> PretrainResult:
     """Run one pretraining method end to end on `data` (no file I/O).
@@ -196,6 +211,7 @@ def pretrain(data: TrainingData, tcfg: TrainConfig, progress: bool = True,
         info["trace_sigma_mean"] = float(tr.mean())
         info["trace_sigma_max"] = float(tr.max())
         info["ensemble_size"] = ensemble.k
+        info["posterior_noise_fraction"] = posterior_noise_fraction(tr, data, action_norm, tcfg.alpha)
 
     torch.manual_seed(tcfg.seed)
     policy = DiffusionPolicy(pcfg)

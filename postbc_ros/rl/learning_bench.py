@@ -182,14 +182,22 @@ def make_agent(cfg: BenchConfig, policy, seed: int, device):
                                               iql=IQLConfig(hidden=cfg.rl_hidden)), device=device, seed=seed)
 
 
-def _ci95(x: np.ndarray) -> tuple[float, float, float]:
+def mean_ci95(x: np.ndarray) -> dict[str, float]:
+    """Mean and Student-t 95 % interval over seeds (unclipped: also used for differences)."""
     from scipy.stats import t as student_t
 
-    m = float(np.mean(x))
+    x = np.asarray(x, dtype=float)
+    m = float(x.mean())
     if len(x) < 2:
-        return m, m, m
-    h = float(student_t.ppf(0.975, len(x) - 1) * np.std(x, ddof=1) / math.sqrt(len(x)))
-    return m, max(0.0, m - h), min(1.0, m + h)
+        return {"mean": m, "ci95_low": m, "ci95_high": m}
+    h = float(student_t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
+    return {"mean": m, "ci95_low": m - h, "ci95_high": m + h}
+
+
+def _ci95(x: np.ndarray) -> tuple[float, float, float]:
+    """(mean, low, high) of a success rate, the interval clipped to [0, 1]."""
+    r = mean_ci95(x)
+    return r["mean"], max(0.0, r["ci95_low"]), min(1.0, r["ci95_high"])
 
 
 # ---------------------------------------------------------------- one run

@@ -167,6 +167,21 @@ def test_idempotent(sc):
         assert iv.joint in recovering or (iv.kind == "workspace" and "recovery" in iv.message), iv
 
 
+def test_idempotent_at_a_limit_the_joint_cannot_reverse_from():
+    """Found by hypothesis: the reference sits 1e-111 rad past wrist_2's upper limit (0) and the
+    joint still moves up (+1 rad/s, reversing forbidden this period), so the output keeps that
+    rounding-level excess; filtering the output again must not report a joint-limit violation."""
+    lim = LIMITS["ur5e"]
+    state = SafetyState(q=np.zeros(6), dq=None, last_command=np.array([0, 0, 0, 0, 9.738454348343732e-112, 0, 0.5]),
+                        last_velocity=np.array([0.0, 0.0, 1.0, 0.0, 1.0, 0.0]))
+    first = filter_command([0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0], state, lim, 1e-4)
+    second = filter_command(first.command, state, lim, 1e-4)
+    assert not first.held and not second.held
+    np.testing.assert_allclose(second.command, first.command, rtol=0, atol=1e-9)
+    assert all(iv.joint != "wrist_2_joint" for iv in first.interventions + second.interventions)
+    assert_safe(second, state, lim, 1e-4)
+
+
 @st.composite
 def inside_scenario(draw):
     profile = draw(st.sampled_from(PROFILES))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from postbc_ros.learning.bootstrap import bootstrap_indices, bootstrap_weights
@@ -95,3 +96,18 @@ def test_covariance_full_diag_psd_and_sampling():
     torch.testing.assert_close(torch.cov(w.T), full[0], atol=0.06 * float(full[0].diagonal().max()), rtol=0.1)
     wd = PosteriorNoise(psd_factor(diag[:1])).sample(torch.zeros(20000, dtype=torch.long), generator=g)
     torch.testing.assert_close(wd.var(0), diag[0], rtol=0.08, atol=1e-3)
+
+
+def test_posterior_noise_fraction_known_value():
+    """α² · mean tr Σ / tr Var(a) in normalised units: actions ±1 (variance 1 per dimension)."""
+    from postbc_ros.learning.normalization import MinMaxNormalizer
+    from postbc_ros.learning.train import posterior_noise_fraction
+    from postbc_ros.learning.training_data import windows_from_episodes
+
+    acts = np.tile(np.array([[-1.0, 1.0], [1.0, -1.0]], dtype=np.float32), (10, 1))  # 20 steps, 2-D
+    ep = {"obs": {"state": np.zeros((20, 3), np.float32)}, "action": acts}
+    data = windows_from_episodes([ep, ep], obs_history=1, horizon=1)
+    norm = MinMaxNormalizer.fit(data.actions)
+    tr = torch.full((data.num_samples,), 0.4)  # tr Σ = 0.4 everywhere; tr Var(a) = 2
+    assert posterior_noise_fraction(tr, data, norm, alpha=1.0) == pytest.approx(0.2)
+    assert posterior_noise_fraction(tr, data, norm, alpha=0.5) == pytest.approx(0.05)

@@ -98,3 +98,22 @@ def test_pretrain_cli_defaults_are_the_library_defaults():
         if hasattr(a, f.name) and getattr(a, f.name) is not None:
             assert getattr(a, f.name) == getattr(lib, f.name), f.name
     assert (a.epochs, a.ensemble_epochs) == (3000, 300)
+
+
+def test_pretrain_reports_posterior_noise_fraction_and_points_at_the_tradeoff(tmp_path, capsys):
+    """Random demo actions leave the bootstrap members disagreeing everywhere: the summary reports
+    α²·tr Σ / tr Var(a) and, above the hint level, stderr points at the measured trade-off."""
+    from postbc_ros.cli.pretrain_cmd import NOISE_FRACTION_HINT
+
+    root = tmp_path / "demos"
+    write_dataset(root, random_episodes(4, 10))
+    base = ["pretrain", "--dataset", str(root), "--method", "postbc", "--ensemble-size", "4", "--epochs", "2",
+            "--ensemble-epochs", "30", "--hidden", "32,32", "--device", "cpu", "--quiet"]
+    fracs = {}
+    for alpha in ("4", "0"):
+        capsys.readouterr()
+        assert _cli(base + ["--alpha", alpha, "--out", str(tmp_path / f"a{alpha}")]) == 0
+        cap = capsys.readouterr()
+        fracs[alpha] = json.loads(cap.out.strip().splitlines()[-1])["posterior_noise_fraction"]
+        assert ("note: the posterior noise adds" in cap.err) == (fracs[alpha] > NOISE_FRACTION_HINT)
+    assert fracs["4"] > NOISE_FRACTION_HINT and fracs["0"] == 0.0

@@ -31,16 +31,17 @@ def test_collect_graph_records_scripted_demonstrations(tmp_path):
                            and DemoDataset(out / "demos_robot1").num_episodes >= 2, 15, "the saved dataset")
         finally:
             probe.close()
-    ds = DemoDataset(out / "demos_robot1")
-    assert ds.num_episodes == 2
-    log = [json.loads(x) for x in (out / "episodes_robot1.jsonl").read_text().splitlines()]
-    labels = [r["success"] for r in log if r["event"] == "episode"]
-    for i in range(2):
-        ep = ds.episode(i)
-        assert ep["action"].shape[1] == 4 and len(ep["action"]) > 3
-        assert np.all(np.abs(ep["action"]) <= 1.0 + 1e-6)
-        assert ds.episode_success(i) == labels[i]
-        if labels[i]:  # the twin's detector fired on the last recorded step, as in `postbc collect`
-            assert bool(ep["next.success"][-1]) and not ep["next.success"][:-2].any()
+        # checked inside the launch context: a failure prints the nodes' logs
+        ds = DemoDataset(out / "demos_robot1")
+        assert ds.num_episodes == 2
+        log = [json.loads(x) for x in (out / "episodes_robot1.jsonl").read_text().splitlines()]
+        labels = [r["success"] for r in log if r["event"] == "episode"]
+        for i in range(2):
+            ep = ds.episode(i)
+            assert ep["action"].shape[1] == 4 and len(ep["action"]) > 3, (i, len(ep["action"]), log)
+            assert np.all(np.abs(ep["action"]) <= 1.0 + 1e-6)
+            assert ds.episode_success(i) == labels[i]
+            if labels[i]:  # the twin's detector fired on the last recorded step, as in `postbc collect`
+                assert bool(ep["next.success"][-1]) and not ep["next.success"][:-2].any()
     print(f"\nscripted demos over ROS: {ds.num_episodes} episodes, successes {labels}, "
           f"lengths {[len(ds.episode(i)['action']) for i in range(2)]}")

@@ -1,0 +1,252 @@
+"""Pretraining benchmark: BC / σ-BC / PostBC variants on the same demos, no finetuning.
+
+This is issue 3's acceptance protocol as one command (`postbc bench pretrain`): per seed,
+record `demos` demonstrations (the learning benchmark's recording path and disjoint seeds:
+demos 10_000·(s+1)+k, evaluation 30_000·(s+1)+k), pretrain every variant with the same network
+and budget, evaluate each for `eval_episodes` episodes, and measure the coverage diagnostic
+(`postbc coverage`) at the demonstration states.
+
+A *variant* is a method with optional overrides, e.g. `bc`, `postbc`, `postbc:alpha=0.25`,
+`postbc:bootstrap=state_action,covariance=diag`. PostBC variants with the same bootstrap share
+one ensemble per seed (α and the covariance kind only change how Σ is used).
+
+Where the demonstrations disagree is read from one reference ensemble per seed — the first
+PostBC variant's — so every variant (BC included) is scored against the same tr Σ(s).
+
+Output: per variant, success per seed / mean / 95 % CI, the paired difference to BC (mean and
+95 % CI over seeds), tr Σ of its posterior, and the coverage numbers; plus a PNG.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from postbc_ros.rl.learning_bench import (_ci95, check_eval_unseen, make_bench_env, mean_ci95, record_demos,
+                                          write_result)
+
+VARIANT_KEYS = {"alpha": float, "sigma": float, "bootstrap": str, "covariance": str}
+
+
+def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
+    """'postbc:alpha=0.25,bootstrap=state_action' -> ('postbc', {'alpha': 0.25, 'bootstrap': ...})."""
+    from postbc_ros.learning import METHODS
+
+    method, _, rest = spec.strip().partition(":")
+    if method not in METHODS:
+        raise ValueError(f"variant {spec!r}: method {method!r} is not one of {METHODS}")
+    overrides: dict[str, Any] = {}
+    for item in filter(None, (x.strip() for x in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or key not in VARIANT_KEYS:
+            raise ValueError(f"variant {spec!r}: {item!r} is not KEY=VALUE with KEY in {sorted(VARIANT_KEYS)}")
+        try:
+            overrides[key] = VARIANT_KEYS[key](value)
+        except ValueError:
+            raise ValueError(f"variant {spec!r}: {key}={value!r} is not a {VARIANT_KEYS[key].__name__}") from None
+    return method, overrides
+
+
+@dataclasses.dataclass
+class PretrainBenchConfig:
+    env: str = "postbc/WidowXPickPlace-v0"
+    demos: int = 10
+    seeds: int = 3
+    eval_episodes: int = 100
+    variants: list[str] = dataclasses.field(
+        default_factory=lambda: ["bc", "sigma_bc", "postbc", "postbc:alpha=0.25", "postbc:bootstrap=state_action"])
+    # shared defaults of every variant = `postbc pretrain`'s defaults (TrainConfig)
+    epochs: int = 3000
+    ensemble_epochs: int = 300
+    ensemble_size: int = 100
+    alpha: float = 1.0
+    sigma: float = 0.1
+    bootstrap: str = "trajectory"
+    covariance: str = "full"
+    policy_hidden: list[int] = dataclasses.field(default_factory=lambda: [256, 256, 256])
+    horizon: int = 4
+    n_action_steps: int = 4
+    obs_history: int = 1
+    coverage_states: int = 400
+    coverage_samples: int = 32
+    max_episode_steps: int | None = None  # Meta-World cap (≤ 500)
+    device: str = "auto"
+    progress: bool = True
+
+    def validate(self) -> None:
+        for name in ("demos", "seeds", "eval_episodes", "epochs", "ensemble_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+        if not self.variants:
+            raise ValueError("--variants: give at least one variant (e.g. bc postbc)")
+        names = [v.strip() for v in self.variants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"--variants has duplicates: {names}")
+        for v in names:
+            self.train_config(v, 0, "cpu")  # unknown keys or values fail here, before any demo is recorded
+
+    def train_config(self, spec: str, seed: int, device: str):
+        from postbc_ros.learning import TrainConfig
+
+        method, over = parse_variant(spec)
+        base = dict(alpha=self.alpha, sigma=self.sigma, bootstrap=self.bootstrap, covariance=self.covariance)
+        base.update(over)
+        tcfg = TrainConfig(method=method, ensemble_size=self.ensemble_size, ensemble_epochs=self.ensemble_epochs,
+                           epochs=self.epochs, hidden=list(self.policy_hidden), horizon=self.horizon,
+                           n_action_steps=self.n_action_steps, obs_history=self.obs_history, seed=seed,
+                           device=device, **base)
+        tcfg.validate()
+        return tcfg
+
+
+def _coverage(policy, ensemble, data, cfg: PretrainBenchConfig, seed: int, device) -> dict[str, float | None]:
+    from postbc_ros.learning.coverage import coverage_report
+
+    rep = coverage_report(policy, ensemble, data, n_samples=cfg.coverage_samples, max_states=cfg.coverage_states,
+                          seed=seed, device=device, progress=False)
+    return {"pearson": rep["correlation"]["pearson"], "spearman": rep["correlation"]["spearman"],
+            "spread_mean": rep["policy_spread"]["mean"], "spread_high": rep["spread_high_disagreement"],
+            "spread_low": rep["spread_low_disagreement"], "spread_ratio": rep["spread_ratio_high_over_low"],
+            "reference_trace_sigma_mean": rep["trace_sigma"]["mean"]}
+
+
+def run_seed(cfg: PretrainBenchConfig, seed: int, device, log: Callable[[str], None], bar=None) -> dict[str, dict]:
+    """All variants on one seed's demonstrations -> {variant: per-seed record}."""
+    import torch
+
+    from postbc_ros.learning import pretrain
+    from postbc_ros.learning.evaluate import evaluate_policy
+    from postbc_ros.learning.training_data import load_training_data
+
+    check_eval_unseen(cfg, seed)
+    out: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="postbc_pretrain_bench_") as tmp:
+        root = record_demos(cfg, seed, Path(tmp) / "demos")
+        data = load_training_data(root, cfg.obs_history, cfg.horizon)
+        ensembles: dict[str, Any] = {}  # bootstrap mode -> trained ensemble (shared by α / covariance variants)
+        reference = None
+        trained = []
+        for spec in cfg.variants:
+            tcfg = cfg.train_config(spec, seed, str(device))
+            torch.manual_seed(seed)
+            t0 = time.time()
+            res = pretrain(data, tcfg, progress=False, ensemble=ensembles.get(tcfg.bootstrap))
+            if res.ensemble is not None:
+                ensembles.setdefault(tcfg.bootstrap, res.ensemble)
+                reference = reference if reference is not None else res.ensemble
+            policy = res.ema.model.eval()
+            env = make_bench_env(cfg, 30_000 * (seed + 1))  # state observations, like the recorded demos
+            try:
+                ev = evaluate_policy(policy, env, cfg.eval_episodes, seed=30_000 * (seed + 1), device=device,
+                                     progress=False)
+            finally:
+                env.close()
+            rec = {"success": ev["success_rate"], "successes": ev["successes"], "seconds": time.time() - t0,
+                   "trace_sigma_mean": res.info.get("trace_sigma_mean"), "final_loss": res.info.get("final_loss"),
+                   "posterior_noise_fraction": res.info.get("posterior_noise_fraction")}
+            out[spec] = rec
+            trained.append((spec, policy))
+            log(f"  seed {seed} {spec}: success {ev['success_rate']:.2f} ({ev['successes']}/{cfg.eval_episodes})")
+            if bar is not None:
+                bar.update(1)
+        if reference is not None:
+            for spec, policy in trained:
+                out[spec]["coverage"] = _coverage(policy, reference, data, cfg, seed, device)
+    return out
+
+
+def aggregate(cfg: PretrainBenchConfig, per_seed: list[dict[str, dict]]) -> dict[str, Any]:
+    variants: dict[str, Any] = {}
+    bc = np.array([s["bc"]["success"] for s in per_seed]) if "bc" in cfg.variants else None
+    for spec in cfg.variants:
+        succ = np.array([s[spec]["success"] for s in per_seed])
+        m, lo, hi = _ci95(succ)
+        v: dict[str, Any] = {"success_per_seed": succ.tolist(), "success": {"mean": m, "ci95_low": lo, "ci95_high": hi}}
+        if bc is not None and spec != "bc":
+            v["minus_bc"] = mean_ci95(succ - bc) | {"per_seed": (succ - bc).tolist()}
+        tr = [s[spec]["trace_sigma_mean"] for s in per_seed if s[spec]["trace_sigma_mean"] is not None]
+        if tr:
+            v["trace_sigma_mean"] = float(np.mean(tr))
+            v["posterior_noise_fraction"] = float(np.mean([s[spec]["posterior_noise_fraction"] for s in per_seed]))
+        covs = [s[spec]["coverage"] for s in per_seed if "coverage" in s[spec]]
+        if covs:
+            v["coverage"] = {k: (float(np.mean([c[k] for c in covs if c[k] is not None]))
+                                 if any(c[k] is not None for c in covs) else None) for k in covs[0]}
+            v["coverage"]["per_seed"] = covs
+        v["seconds_mean"] = float(np.mean([s[spec]["seconds"] for s in per_seed]))
+        variants[spec] = v
+    return variants
+
+
+def run_pretrain_benchmark(cfg: PretrainBenchConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    import torch
+    from tqdm.auto import tqdm
+
+    from postbc_ros.learning.train import resolve_device
+
+    cfg.validate()
+    device = resolve_device(cfg.device)
+    t0 = time.time()
+    bar = tqdm(total=cfg.seeds * len(cfg.variants), desc="bench pretrain", disable=not cfg.progress)
+    per_seed = [run_seed(cfg, seed, device, log, bar) for seed in range(cfg.seeds)]
+    bar.close()
+    return {
+        "benchmark": "pretrain",
+        "config": dataclasses.asdict(cfg),
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+        "wall_seconds": time.time() - t0,
+        "seeds_disjoint": {"demos": "10000*(s+1)+k", "eval": "30000*(s+1)+k"},
+        "coverage_reference": "tr Σ(s) of the first PostBC variant's ensemble (same for every variant)",
+        "variants": aggregate(cfg, per_seed),
+    }
+
+
+def plot_pretrain(result: dict, path: str | Path) -> Path:
+    """Left: success per variant (mean, 95 % CI, seeds as dots). Right: the policy's action
+    spread at the quarter of demonstration states with the most / least ensemble disagreement."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cfg, vs = result["config"], result["variants"]
+    names = list(vs)
+    x = np.arange(len(names))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    means = [vs[n]["success"]["mean"] for n in names]
+    err = [[m - vs[n]["success"]["ci95_low"] for n, m in zip(names, means)],
+           [vs[n]["success"]["ci95_high"] - m for n, m in zip(names, means)]]
+    a1.bar(x, means, yerr=err, capsize=4, color="tab:blue", alpha=0.6)
+    for i, n in enumerate(names):
+        ps = vs[n]["success_per_seed"]
+        a1.scatter(np.full(len(ps), i) + np.linspace(-0.15, 0.15, len(ps)), ps, color="k", s=12, zorder=3)
+    if "bc" in vs:
+        a1.axhspan(vs["bc"]["success"]["mean"] - 0.05, vs["bc"]["success"]["mean"], color="grey", alpha=0.15,
+                   label="within 5 points of BC")
+        a1.legend(fontsize=8, loc="upper right")
+    a1.set_xticks(x, names, rotation=20, ha="right", fontsize=8)
+    a1.set_ylabel(f"pretrained success ({cfg['eval_episodes']} episodes / seed)")
+    a1.set_ylim(0, 1)
+    a1.set_title(f"{cfg['env']} · {cfg['demos']} demos · {cfg['seeds']} seeds", fontsize=9)
+    hi = [vs[n].get("coverage", {}).get("spread_high") or 0.0 for n in names]
+    lo = [vs[n].get("coverage", {}).get("spread_low") or 0.0 for n in names]
+    a2.bar(x - 0.2, hi, 0.4, label="high-disagreement states (top 25 % tr Σ)", color="tab:red", alpha=0.7)
+    a2.bar(x + 0.2, lo, 0.4, label="low-disagreement states (bottom 25 %)", color="tab:green", alpha=0.7)
+    a2.set_xticks(x, names, rotation=20, ha="right", fontsize=8)
+    a2.set_ylabel("policy action spread (tr Cov, normalised chunk)")
+    a2.set_title("spread where the demonstrations disagree", fontsize=9)
+    a2.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+__all__ = ["PretrainBenchConfig", "parse_variant", "run_pretrain_benchmark", "plot_pretrain", "write_result"]

@@ -1,0 +1,93 @@
+"""`postbc bench pretrain` (issue 3's acceptance protocol) at toy size: variants, shared ensembles,
+paired differences to BC, coverage against one reference ensemble, JSON + PNG."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from postbc_ros.rl.learning_bench import mean_ci95
+from postbc_ros.rl.pretrain_bench import PretrainBenchConfig, parse_variant
+
+
+def _parser():
+    from postbc_ros.cli import bench_cmd
+
+    p = argparse.ArgumentParser(prog="postbc")
+    bench_cmd.register(p.add_subparsers(dest="command", required=True))
+    return p
+
+
+def test_parse_variant():
+    assert parse_variant("bc") == ("bc", {})
+    assert parse_variant("postbc:alpha=0.25,bootstrap=state_action") == (
+        "postbc", {"alpha": 0.25, "bootstrap": "state_action"})
+    with pytest.raises(ValueError, match="nope"):
+        parse_variant("nope")
+    with pytest.raises(ValueError, match="temperature"):
+        parse_variant("postbc:temperature=2")
+    with pytest.raises(ValueError, match="alpha='x'"):
+        parse_variant("postbc:alpha=x")
+
+
+def test_config_rejects_duplicates_and_bad_overrides():
+    with pytest.raises(ValueError, match="duplicates"):
+        PretrainBenchConfig(variants=["bc", "bc"]).validate()
+    with pytest.raises(ValueError, match="columns"):
+        PretrainBenchConfig(variants=["bc", "postbc:bootstrap=columns"]).validate()
+    tc = PretrainBenchConfig(alpha=2.0).train_config("postbc:covariance=diag", 3, "cpu")
+    assert (tc.method, tc.alpha, tc.covariance, tc.bootstrap, tc.seed) == ("postbc", 2.0, "diag", "trajectory", 3)
+
+
+def test_mean_ci95_is_unclipped_for_differences():
+    r = mean_ci95(np.array([-0.2, -0.19, -0.21]))  # t(2) 4.30 x 0.01 / sqrt(3) = 0.0248
+    assert r["mean"] == pytest.approx(-0.2)
+    assert r["ci95_low"] == pytest.approx(-0.2248, abs=1e-3) and r["ci95_high"] == pytest.approx(-0.1752, abs=1e-3)
+    assert mean_ci95(np.array([0.4])) == {"mean": 0.4, "ci95_low": 0.4, "ci95_high": 0.4}
+
+
+def test_bench_pretrain_end_to_end(tmp_path):
+    out, png = tmp_path / "p.json", tmp_path / "p.png"
+    variants = ["bc", "postbc", "postbc:alpha=0.5", "postbc:bootstrap=state_action,covariance=diag"]
+    args = _parser().parse_args([
+        "bench", "pretrain", "--env", "postbc/WidowXReach-v0", "--demos", "2", "--seeds", "2",
+        "--eval-episodes", "2", "--epochs", "3", "--ensemble-epochs", "2", "--ensemble-size", "4",
+        "--coverage-states", "20", "--hidden", "32,32", "--device", "cpu", "--quiet",
+        "--json", str(out), "--plot", str(png), "--variants", *variants,
+    ])
+    assert args.func(args) == 0
+    res = json.loads(out.read_text())
+    vs = res["variants"]
+    assert list(vs) == variants and res["config"]["demos"] == 2
+    bc = np.array(vs["bc"]["success_per_seed"])
+    for name in variants:
+        v = vs[name]
+        assert len(v["success_per_seed"]) == 2
+        assert 0.0 <= v["success"]["ci95_low"] <= v["success"]["mean"] <= v["success"]["ci95_high"] <= 1.0
+        assert len(v["coverage"]["per_seed"]) == 2 and v["coverage"]["spread_high"] > 0
+        if name != "bc":
+            assert v["minus_bc"]["per_seed"] == pytest.approx((np.array(v["success_per_seed"]) - bc).tolist())
+    assert "minus_bc" not in vs["bc"] and "trace_sigma_mean" not in vs["bc"]
+    # α variants share the seed's trajectory ensemble; the state-action variant trains its own
+    assert vs["postbc"]["trace_sigma_mean"] == pytest.approx(vs["postbc:alpha=0.5"]["trace_sigma_mean"])
+    assert vs["postbc:alpha=0.5"]["posterior_noise_fraction"] == pytest.approx(
+        0.25 * vs["postbc"]["posterior_noise_fraction"])
+    assert vs["postbc:bootstrap=state_action,covariance=diag"]["trace_sigma_mean"] != pytest.approx(
+        vs["postbc"]["trace_sigma_mean"])
+    # every variant is scored against the same reference disagreement (the first PostBC ensemble)
+    refs = {round(v["coverage"]["reference_trace_sigma_mean"], 6) for v in vs.values()}
+    assert len(refs) == 1
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_pretrain_without_postbc_has_no_coverage(tmp_path):
+    args = _parser().parse_args([
+        "bench", "pretrain", "--env", "postbc/WidowXReach-v0", "--demos", "1", "--seeds", "1",
+        "--eval-episodes", "1", "--epochs", "2", "--hidden", "16", "--device", "cpu", "--quiet",
+        "--json", str(tmp_path / "q.json"), "--variants", "bc", "sigma_bc:sigma=0.2",
+    ])
+    assert args.func(args) == 0
+    vs = json.loads((tmp_path / "q.json").read_text())["variants"]
+    assert set(vs) == {"bc", "sigma_bc:sigma=0.2"} and all("coverage" not in v for v in vs.values())
