@@ -127,6 +127,11 @@ class ChunkAgentBase:
         """Store one chunk transition (obs, noise, action, reward, discount, done, next_obs, steps)."""
         tr = dict(transition)
         tr["action"] = np.asarray(tr["action"], np.float32)[: self.fp.n_action_steps]
+        if tr["action"].ndim != 2 or tr["action"].shape[0] == 0 or tr["action"].shape[1] != self.fp.action_dim:
+            # e.g. a chunk every step of which was already past when it was published: it was never
+            # executed, and an empty row would fix the buffer's action shape to (0, A) for good
+            raise ValueError(f"transition has executed actions of shape {tuple(tr['action'].shape)}; expected "
+                             f"1..{self.fp.n_action_steps} steps of {self.fp.action_dim}-D actions (not stored)")
         if tr["action"].shape[0] < self.fp.n_action_steps:  # episode ended inside the chunk: pad by repetition
             pad = np.repeat(tr["action"][-1:], self.fp.n_action_steps - tr["action"].shape[0], axis=0)
             tr["action"] = np.concatenate([tr["action"], pad], axis=0)

@@ -56,7 +56,13 @@ class ChunkRecorder:
         return tr
 
     def decided(self, obs, noise, actions, times, dt: float, meta: dict[str, Any]) -> dict[str, Any] | None:
-        """Record a new chunk; returns the previous chunk's transition (next_obs = this obs)."""
+        """Record a new chunk; returns the previous chunk's transition (next_obs = this obs).
+
+        A chunk none of whose steps is executed (all already past when it was published, e.g. a
+        slow first inference) is not a decision the robot acted on: it is ignored, and the previous
+        chunk stays pending until the next executed one."""
+        if len(actions) == 0:
+            return None
         out = self._finish(obs, None) if self.pending is not None else None
         if out is not None and out["done"]:
             self.success_time = None  # a terminal transition consumed the success

@@ -45,6 +45,24 @@ def drive(agent, rng: np.random.Generator, n: int, record: list | None = None):
     return s
 
 
+@pytest.mark.parametrize("kind", ["dsrl", "best_of_n"])
+def test_a_transition_without_executed_actions_is_rejected_and_the_buffer_stays_usable(toy_policy, kind):
+    """Seen in the main job: a chunk whose every step was already past reached the learner; stored,
+    it fixed the buffer's action shape to (0, A) and every later transition was rejected."""
+    agent = make(kind, toy_policy)
+    rng = np.random.default_rng(0)
+    s = agent.new_history().reset(toy_obs(rng))
+    base = {"obs": s, "noise": np.zeros(agent.fp.noise_shape, np.float32), "reward": 0.0, "discount": 0.99,
+            "done": False, "next_obs": s, "steps": 0}
+    with pytest.raises(ValueError, match=r"shape \(0, 2\)"):
+        agent.observe({**base, "action": np.zeros((0, 2), np.float32)})
+    with pytest.raises(ValueError, match="expected"):
+        agent.observe({**base, "action": np.zeros(0, np.float32)})
+    assert agent.replay.size == 0 and agent.env_steps == 0
+    agent.observe({**base, "action": np.zeros((1, 2), np.float32), "steps": 1})  # padded to k = 2
+    assert agent.replay.size == 1 and agent.replay.data["action"].shape[1:] == (2, 2)
+
+
 @pytest.mark.parametrize("kind", ["dsrl", "dsrl_na"])
 def test_noise_bound_respected_in_every_mode(toy_policy, kind):
     agent = make(kind, toy_policy)

@@ -76,6 +76,18 @@ def test_chunk_recorder_rewards_success_inside_the_chunk():
     assert not tr["done"] and tr["reward"] == 0.0 and tr["noise"] is None and tr["intervention"]
 
 
+def test_chunk_recorder_ignores_a_chunk_with_no_executed_step():
+    """A chunk published too late (every step already past) was never executed: no transition, and
+    the previous chunk's transition gets the next executed chunk's observation."""
+    rec = ChunkRecorder(gamma=0.9)
+    rec.start_episode()
+    o1, o2, o3 = ({"state": np.full((1, 3), v, np.float32)} for v in (1, 2, 3))
+    rec.decided(o1, np.zeros((4, 4)), np.zeros((4, 4)), np.arange(4) * 0.1, 0.1, {})
+    assert rec.decided(o2, np.zeros((4, 4)), np.zeros((0, 4)), np.zeros(0), 0.1, {}) is None
+    tr = rec.decided(o3, np.zeros((4, 4)), np.zeros((4, 4)), np.arange(4) * 0.1, 0.1, {})
+    assert tr["steps"] == 4 and tr["next_obs"] is o3
+
+
 def test_action_adapter_matches_the_env():
     """Executing the converted joint targets reproduces env.step's own setpoints."""
     from postbc_ros.ros.action_adapter import ActionAdapter
