@@ -61,6 +61,18 @@ def _cpu_threads() -> None:
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
 
 
+def _valid(cfg, name: str) -> bool:
+    """Check the options before any demonstration is recorded; a bad one is named on stderr."""
+    import sys
+
+    try:
+        cfg.validate()
+    except ValueError as e:
+        print(f"postbc bench {name}: {e}", file=sys.stderr)
+        return False
+    return True
+
+
 def run_learning(args) -> int:
     from postbc_ros.rl.learning_bench import BenchConfig, plot_learning, run_learning_benchmark, write_result
 
@@ -75,6 +87,8 @@ def run_learning(args) -> int:
         n_samples=args.n_samples, max_episode_steps=args.max_episode_steps, device=args.device,
         progress=not args.quiet,
     )
+    if not _valid(cfg, "learning"):
+        return 2
     log = (lambda s: None) if args.quiet else print
     result = run_learning_benchmark(cfg, log=log)
     write_result(result, args.json_out)
@@ -137,6 +151,8 @@ def run_pretrain(args) -> int:
         policy_hidden=args.hidden, coverage_states=args.coverage_states, max_episode_steps=args.max_episode_steps,
         device=args.device, progress=not args.quiet,
     )
+    if not _valid(cfg, "pretrain"):
+        return 2
     result = run_pretrain_benchmark(cfg, log=(lambda s: None) if args.quiet else print)
     write_result(result, args.json_out)
     if args.plot_out:

@@ -41,6 +41,14 @@ def test_config_rejects_duplicates_and_bad_overrides():
     assert (tc.method, tc.alpha, tc.covariance, tc.bootstrap, tc.seed) == ("postbc", 2.0, "diag", "trajectory", 3)
 
 
+def test_cli_names_a_bad_variant_and_records_nothing(tmp_path, capsys):
+    args = _parser().parse_args(["bench", "pretrain", "--variants", "bc", "postbc:alpha=x",
+                                 "--json", str(tmp_path / "x.json")])
+    assert args.func(args) == 2
+    assert "postbc bench pretrain: variant 'postbc:alpha=x': alpha='x' is not a float" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
+
+
 def test_mean_ci95_is_unclipped_for_differences():
     r = mean_ci95(np.array([-0.2, -0.19, -0.21]))  # t(2) 4.30 x 0.01 / sqrt(3) = 0.0248
     assert r["mean"] == pytest.approx(-0.2)
