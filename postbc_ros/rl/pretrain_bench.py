@@ -128,7 +128,6 @@ def run_seed(cfg: PretrainBenchConfig, seed: int, device, log: Callable[[str], N
         root = record_demos(cfg, seed, Path(tmp) / "demos")
         data = load_training_data(root, cfg.obs_history, cfg.horizon)
         ensembles: dict[str, Any] = {}  # bootstrap mode -> trained ensemble (shared by α / covariance variants)
-        reference = None
         trained = []
         for spec in cfg.variants:
             tcfg = cfg.train_config(spec, seed, str(device))
@@ -137,7 +136,6 @@ def run_seed(cfg: PretrainBenchConfig, seed: int, device, log: Callable[[str], N
             res = pretrain(data, tcfg, progress=False, ensemble=ensembles.get(tcfg.bootstrap))
             if res.ensemble is not None:
                 ensembles.setdefault(tcfg.bootstrap, res.ensemble)
-                reference = reference if reference is not None else res.ensemble
             policy = res.ema.model.eval()
             env = make_bench_env(cfg, 30_000 * (seed + 1))  # state observations, like the recorded demos
             try:
@@ -153,6 +151,7 @@ def run_seed(cfg: PretrainBenchConfig, seed: int, device, log: Callable[[str], N
             log(f"  seed {seed} {spec}: success {ev['success_rate']:.2f} ({ev['successes']}/{cfg.eval_episodes})")
             if bar is not None:
                 bar.update(1)
+        reference = next(iter(ensembles.values()), None)  # the first PostBC variant's (insertion order)
         if reference is not None:
             for spec, policy in trained:
                 out[spec]["coverage"] = _coverage(policy, reference, data, cfg, seed, device)
