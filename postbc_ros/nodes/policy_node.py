@@ -54,11 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     from trajectory_msgs.msg import JointTrajectory
 
     from postbc_ros.core.chunk_scheduler import ChunkScheduler
+    from postbc_ros.core.frame_buffer import FrameBuffer
     from postbc_ros.ros import conversions as cv
     from postbc_ros.ros import qos, wire
     from postbc_ros.ros.action_adapter import ActionAdapter
     from postbc_ros.ros.agents import load_node_policy, make_agent
     from postbc_ros.ros.chunk_transitions import ChunkRecorder, transition_arrays
+    from postbc_ros.ros.joint_tracker import JointTracker
     from postbc_ros.ros.node_main import run_node
     from postbc_ros.ros.params import declare_params
     from postbc_ros.ros.weights import apply_weights_record
@@ -84,9 +86,11 @@ def main(argv: list[str] | None = None) -> int:
             self.scheduler = ChunkScheduler(self.dt, latency=latency, execute_steps=self.k, clock=self.now)
             self.hist = self.agent.new_history()
             self.lock = threading.Lock()
-            self.frames: list[tuple[float, dict]] = []  # observation frames not yet pushed into the history
+            self.frames = FrameBuffer(64)  # observation frames not yet pushed into the history
             self.latest_image = None
-            self.q = None
+            self.joints = JointTracker(self.names[:-1], self.get_logger().warning,
+                                       hint="The policy cannot act without them: check the robot and "
+                                            "gripper_joint parameters against the arm driver's joint names.")
             self.episode = {"episode": -1, "state": "idle"}
             self.pending_weights: bytes | None = None
             self.version = 0
@@ -96,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             self.pub_tr = self.create_publisher(UInt8MultiArray, "replay/transitions", qos.STREAM)
             self.pub_status = self.create_publisher(String, "policy/status", qos.LATCHED)
             self.create_subscription(JointState, "observation/state", self._on_obs, qos.STATE)
-            self.create_subscription(JointState, "joint_states", self._on_js, qos.STATE)
+            self.create_subscription(JointState, "joint_states", self.joints.update, qos.STATE)
             self.create_subscription(Image, "camera/scene/image_raw", self._on_image, qos.IMAGE)
             self.create_subscription(Bool, "task/success", self._on_success, qos.STATE)
             self.create_subscription(String, "episode/state", self._on_episode, qos.EVENTS)
@@ -126,20 +130,13 @@ def main(argv: list[str] | None = None) -> int:
         # ------------------------------------------------------------ inputs
         def _on_obs(self, msg):
             frame = {"state": cv.vector_from_msg(msg)}
-            with self.lock:
-                if self.latest_image is not None:
-                    frame["scene"] = self.latest_image
-                self.frames.append((cv.from_time(msg.header.stamp), frame))
-                del self.frames[:-64]
+            image = self.latest_image
+            if image is not None:
+                frame["scene"] = image
+            self.frames.add(cv.from_time(msg.header.stamp), frame)
 
         def _on_image(self, msg):
             self.latest_image = cv.msg_to_image(msg)
-
-        def _on_js(self, msg):
-            try:
-                self.q = cv.joint_positions(msg, self.names[:-1])
-            except KeyError:
-                pass
 
         def _on_success(self, msg):
             t = self.now()
@@ -163,18 +160,17 @@ def main(argv: list[str] | None = None) -> int:
 
         # ------------------------------------------------------------ acting
         def _wait_frame(self, t_min: float, ep: int) -> float | None:
-            while not self._stop.is_set() and self.episode.get("episode") == ep and self.episode.get("state") == "running":
-                with self.lock:
-                    fresh = [f for f in self.frames if f[0] >= t_min - 0.25 * self.dt]
-                if fresh:
-                    with self.lock:
-                        frames, self.frames = self.frames, []
-                    for _t, f in frames:
-                        s = self.hist.push(f)
-                    self.obs_now = s
-                    return frames[-1][0]
-                time.sleep(0.002)
-            return None
+            """Push the frames up to the first one stamped at (about) `t_min` into the history;
+            its stamp, or None if the episode ended first."""
+            frames = self.frames.take_when_fresh(
+                t_min - 0.25 * self.dt,
+                lambda: not self._stop.is_set() and self.episode.get("episode") == ep
+                and self.episode.get("state") == "running")
+            if frames is None:
+                return None
+            for _t, f in frames:
+                self.obs_now = self.hist.push(f)
+            return frames[-1][0]
 
         def _swap_weights(self):
             data, self.pending_weights = self.pending_weights, None
@@ -224,18 +220,17 @@ def main(argv: list[str] | None = None) -> int:
                 if e["episode"] != ep:  # a new episode: fresh history, commanded pose = measured pose
                     ep, t_next = e["episode"], None
                     self.scheduler.clear()
-                    with self.lock:
-                        self.frames = self.frames[-1:]
+                    self.frames.keep_last(1)
                     self.hist = self.agent.new_history()
                     self.recorder.start_episode()
-                    if self.q is not None:
-                        self.adapter.reset(self.q)
+                    if self.joints.q is not None:
+                        self.adapter.reset(self.joints.q)
                 if self.intervening:
                     t_next = self._human_step(ep, t_next)
                     continue
                 t_min = -1.0 if t_next is None else t_next
                 t_obs = self._wait_frame(t_min, ep)
-                if t_obs is None or self.q is None:
+                if t_obs is None or self.joints.q is None:
                     continue
                 # the success flag of the same tick may arrive just after the observation: wait
                 # for it briefly, so a success is credited to the chunk it happened in
@@ -249,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                 chunk, noise = self.agent.act(self.obs_now, mode=self.act_mode)
                 infer = time.perf_counter() - t0
                 acts = np.asarray(chunk[: self.k], dtype=float)
-                targets = self.adapter.targets(acts, self.q)
+                targets = self.adapter.targets(acts, self.joints.q)
                 rep = self.scheduler.submit(targets, t_obs, now=self.now())
                 times = self.scheduler.step_times(t_obs, self.k)
                 keep = np.arange(self.k) >= rep.dropped_past  # past steps are the leading ones
@@ -282,8 +277,8 @@ def main(argv: list[str] | None = None) -> int:
                         "mode": "teleop", "intervention": True}
                 self._publish_transition(self.recorder.decided(self.obs_now, None, np.stack(acts), times,
                                                                self.dt, meta))
-            if self.q is not None:
-                self.adapter.reset(self.q)  # the human moved the arm: re-anchor the commanded pose
+            if self.joints.q is not None:
+                self.adapter.reset(self.joints.q)  # the human moved the arm: re-anchor the commanded pose
             return None if not self.intervening else t_obs + 0.5 * self.dt
 
         def _send(self, schedule):

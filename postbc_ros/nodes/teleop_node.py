@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     from postbc_ros.ros import conversions as cv
     from postbc_ros.ros import qos
     from postbc_ros.ros.action_adapter import ActionAdapter
+    from postbc_ros.ros.joint_tracker import JointTracker
     from postbc_ros.ros.node_main import run_node
     from postbc_ros.ros.params import declare_params
 
@@ -69,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
                                             fps=env_fps(self.env), robot_type=self.p["robot"])
                 self.recorder = EpisodeRecorder(self.writer, self.p["task"])
             self.lock = threading.Lock()
-            self.q = None
+            self.joints = JointTracker(self.names[:-1], self.get_logger().warning,
+                                       hint="Teleop cannot command the arm without them: check the robot and "
+                                            "gripper_joint parameters against the arm driver's joint names.")
             self.success = False
             self.episode = {"episode": -1, "state": "idle"}
             self.active_ep = None
@@ -81,19 +84,13 @@ def main(argv: list[str] | None = None) -> int:
             self.pub_intervention = self.create_publisher(Bool, "teleop/intervention", qos.STATE)
             self.pub_action = self.create_publisher(Float32MultiArray, "teleop/action", qos.STATE)
             self.intervening = False
-            self.create_subscription(JointState, "joint_states", self._on_js, qos.STATE)
+            self.create_subscription(JointState, "joint_states", self.joints.update, qos.STATE)
             self.create_subscription(JointState, "observation/state", self._on_obs, qos.STATE)
             self.create_subscription(Bool, "task/success", self._on_success, qos.STATE)
             self.create_subscription(String, "episode/state", self._on_episode, qos.EVENTS)
             self.pub_status.publish(String(data=json.dumps({"ready": True, "device": self.p["device"]})))
             self.get_logger().info(f"{self.p['device']} teleop; recording to {self.p['dataset_dir']}"
                                    if self.recorder else f"{self.p['device']} teleop (not recording)")
-
-        def _on_js(self, msg):
-            try:
-                self.q = cv.joint_positions(msg, self.names[:-1])
-            except KeyError:
-                pass
 
         def _on_success(self, msg):
             self.success = bool(msg.data)
@@ -146,13 +143,13 @@ def main(argv: list[str] | None = None) -> int:
             t_obs = cv.from_time(msg.header.stamp)
             with self.lock:
                 e = self.episode
-                if e.get("state") != "running" or self.q is None:
+                if e.get("state") != "running" or self.joints.q is None:
                     return
                 new = self.active_ep != e["episode"]
                 if new:
                     self.active_ep = e["episode"]
                     self.device.reset()
-                    self.adapter.reset(self.q)
+                    self.adapter.reset(self.joints.q)
                     self.pending_frame = None
                     if self.recorder is not None:
                         self.recorder.discard()
@@ -171,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                         self.intervening = not self.intervening
                         self.pub_intervention.publish(Bool(data=self.intervening))
                         if self.intervening:
-                            self.adapter.reset(self.q)
+                            self.adapter.reset(self.joints.q)
                         self.get_logger().info("human takeover" if self.intervening else "policy resumes")
                     if not self.intervening:
                         return
@@ -182,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                 if cmd.action is None:
                     return
                 action = np.asarray(cmd.action, dtype=np.float32)
-                target = self.adapter.targets(action[None], self.q)
+                target = self.adapter.targets(action[None], self.joints.q)
                 self.pub_cmd.publish(cv.trajectory_msg(self.names, target, t_obs, self.dt, start_index=1))
                 if self.intervening:
                     self.pub_action.publish(Float32MultiArray(data=[float(x) for x in action]))
