@@ -1,5 +1,6 @@
-"""`postbc bench learning | pretrain`: pretrain BC / σ-BC / PostBC and finetune online (learning), or
-compare the pretrained policies alone (pretrain, issue 3's acceptance protocol).
+"""`postbc bench learning | pretrain | pretrain-demos`: pretrain BC / σ-BC / PostBC and finetune online
+(learning), compare the pretrained policies alone (pretrain, issue 3's acceptance protocol), or
+combine pretrain results at several demonstration counts into curves (pretrain-demos).
 
 Defaults are sized for 2 CPU cores (small nets, UTD 4, 10 eval episodes per point); use CUDA
 when present (`--device auto`). See postbc_ros/rl/learning_bench.py for the protocol.
@@ -49,6 +50,7 @@ def register(subparsers) -> None:
     q.add_argument("--quiet", action="store_true", help="no progress bars / per-point log")
     q.set_defaults(func=run_learning)
     register_pretrain(sub)
+    register_pretrain_demos(sub)
 
 
 def _cpu_threads() -> None:
@@ -166,5 +168,49 @@ def run_pretrain(args) -> int:
         if cov:
             line += f"  spread hi/lo {cov['spread_high']:.2f}/{cov['spread_low']:.2f}"
         print(line)
+    print(f"wrote {args.json_out}" + (f" and {args.plot_out}" if args.plot_out else ""))
+    return 0
+
+
+def register_pretrain_demos(sub) -> None:
+    q = sub.add_parser(
+        "pretrain-demos",
+        help="combine `bench pretrain` results at several --demos into curves vs the number of demos (JSON + PNG)",
+        description="Success, PostBC − BC (paired 95 %% CI) and the posterior's size against the number of "
+                    "demonstrations, from `postbc bench pretrain` results that differ only in --demos.",
+    )
+    q.add_argument("results", nargs="+", help="`postbc bench pretrain --json` files, one per demo count")
+    q.add_argument("--json", dest="json_out", required=True, help="combined JSON path")
+    q.add_argument("--plot", dest="plot_out", default=None, help="PNG path")
+    q.set_defaults(func=run_pretrain_demos)
+
+
+def run_pretrain_demos(args) -> int:
+    import json
+    import sys
+    from pathlib import Path
+
+    from postbc_ros.rl.pretrain_scaling import ScalingError, combine_by_demos, load_results, plot_by_demos
+
+    try:
+        summary = combine_by_demos(load_results(args.results))
+    except ScalingError as e:
+        print(f"postbc bench pretrain-demos: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.json_out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=1))
+    if args.plot_out:
+        plot_by_demos(summary, args.plot_out)
+    for name, c in summary["variants"].items():
+        parts = []
+        for n, m, d, tr in zip(summary["demos"], c["success_mean"], c["minus_bc"], c["trace_sigma_mean"]):
+            part = f"{n} demos {m:.3f}"
+            if d is not None:
+                part += f" ({d['mean']:+.3f} vs BC)"
+            if tr is not None:
+                part += f" trΣ {tr:.2f}"
+            parts.append(part)
+        print(f"{name:28s} " + " | ".join(parts))
     print(f"wrote {args.json_out}" + (f" and {args.plot_out}" if args.plot_out else ""))
     return 0
