@@ -343,9 +343,16 @@ def plot_learning(result: dict, path: str | Path) -> Path:
     ax.set_title(f"{cfg['env']} · {cfg['demos']} demos · {cfg['finetune']} · {cfg['seeds']} seeds (95% CI)")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
+    return save_png(fig, path)
+
+
+def save_png(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Write a matplotlib figure as PNG (creating the folder) and close it."""
+    import matplotlib.pyplot as plt
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 

@@ -27,7 +27,7 @@ from typing import Any, Callable
 import numpy as np
 
 from postbc_ros.rl.learning_bench import (_ci95, check_eval_unseen, make_bench_env, mean_ci95, record_demos,
-                                          write_result)
+                                          save_png, write_result)
 
 VARIANT_KEYS = {"alpha": float, "sigma": float, "bootstrap": str, "covariance": str}
 
@@ -241,11 +241,7 @@ def plot_pretrain(result: dict, path: str | Path) -> Path:
     a2.set_title("spread where the demonstrations disagree", fontsize=9)
     a2.legend(fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 __all__ = ["PretrainBenchConfig", "parse_variant", "run_pretrain_benchmark", "plot_pretrain", "write_result"]

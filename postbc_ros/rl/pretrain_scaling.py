@@ -16,6 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from postbc_ros.rl.learning_bench import save_png
+
 # config fields that must agree between the combined results (everything but `demos` and run-only knobs)
 _SAME = ("env", "seeds", "eval_episodes", "epochs", "ensemble_epochs", "ensemble_size", "alpha", "sigma",
          "bootstrap", "covariance", "policy_hidden", "horizon", "n_action_steps", "obs_history",
@@ -116,11 +118,7 @@ def plot_by_demos(summary: dict, path: str | Path) -> Path:
         a.set_xticks(d)
         a.legend(fontsize=7)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 __all__ = ["ScalingError", "load_results", "combine_by_demos", "plot_by_demos"]
