@@ -16,6 +16,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-ema", action="store_true", help="use the raw weights instead of the EMA weights")
+    p.add_argument("--noise-scale", type=float, default=1.0,
+                   help="scale of the initial DDIM noise w ~ N(0, I): 1 samples the policy, 0 evaluates its "
+                        "deterministic w = 0 chunks (where DSRL's actor starts)")
     p.add_argument("--max-steps", type=int, default=None, help="cap on steps per episode (default: env's)")
     p.add_argument("--json", dest="json", action="store_true", help="print the result as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -34,6 +37,9 @@ def run(args) -> int:
     from postbc_ros.learning.policy_io import load_policy
     from postbc_ros.sim import make_env_from_id
 
+    if not (args.noise_scale >= 0.0 and args.noise_scale != float("inf")):
+        print(f"postbc eval: --noise-scale must be a finite number >= 0, got {args.noise_scale}", file=sys.stderr)
+        return 2
     if not torch.cuda.is_available():
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
     try:
@@ -45,7 +51,7 @@ def run(args) -> int:
     env = make_env_from_id(args.env, **kw)
     try:
         res = evaluate_policy(policy, env, args.episodes, seed=args.seed, device=args.device,
-                              progress=not args.quiet, max_steps=args.max_steps)
+                              progress=not args.quiet, max_steps=args.max_steps, noise_scale=args.noise_scale)
     finally:
         env.close()
     res.update(checkpoint=args.checkpoint, env=args.env, method=getattr(policy, "method", None))

@@ -24,9 +24,10 @@ def env_kwargs_for(policy: DiffusionPolicy) -> dict[str, Any]:
 
 
 def evaluate_policy(policy: DiffusionPolicy, env, episodes: int, seed: int = 0, device=None,
-                    progress: bool = True, max_steps: int | None = None) -> dict[str, Any]:
-    """Run `episodes` episodes with seeds seed, seed+1, ...; success = info['success'] at the end."""
-    runner = PolicyRunner(policy, device, seed=seed)
+                    progress: bool = True, max_steps: int | None = None, noise_scale: float = 1.0) -> dict[str, Any]:
+    """Run `episodes` episodes with seeds seed, seed+1, ...; success = info['success'] at the end.
+    `noise_scale` scales the initial DDIM noise (0: the deterministic w = 0 chunks)."""
+    runner = PolicyRunner(policy, device, seed=seed, noise_scale=noise_scale)
     successes, lengths = [], []
     bar = tqdm(range(episodes), desc="eval", disable=not progress, leave=False)
     for ep in bar:
@@ -48,5 +49,6 @@ def evaluate_policy(policy: DiffusionPolicy, env, episodes: int, seed: int = 0, 
         "successes": int(np.sum(successes)),
         "mean_length": float(np.mean(lengths)),
         "seed": int(seed),
+        "noise_scale": float(noise_scale),
         "per_episode": [{"success": bool(s), "length": int(l)} for s, l in zip(successes, lengths)],
     }

@@ -17,8 +17,15 @@ from postbc_ros.learning.diffusion import DiffusionPolicy, canonical_obs_key
 
 class PolicyRunner:
     def __init__(self, policy: DiffusionPolicy, device: str | torch.device | None = None,
-                 seed: int | None = None, clip: float | None = 1.0) -> None:
+                 seed: int | None = None, clip: float | None = 1.0, noise_scale: float = 1.0) -> None:
+        """`noise_scale` scales the initial DDIM noise w ~ N(0, I) of every chunk `act` samples:
+        1 samples the policy's distribution, 0 gives its deterministic w = 0 chunk (where a DSRL
+        actor with zero mean starts)."""
         from postbc_ros.learning.train import resolve_device
+
+        if not (noise_scale >= 0.0 and np.isfinite(noise_scale)):
+            raise ValueError(f"PolicyRunner: noise_scale must be a finite number >= 0, got {noise_scale}")
+        self.noise_scale = float(noise_scale)
 
         self.device = resolve_device(device)
         self.policy = policy.to(self.device).eval()
@@ -61,6 +68,8 @@ class PolicyRunner:
             raise RuntimeError("PolicyRunner.act_chunk: no observation yet; pass obs")
         if noise is not None:
             noise = torch.as_tensor(noise, dtype=torch.float32).reshape(1, self.cfg.horizon, self.cfg.action_dim)
+        elif self.noise_scale != 1.0:
+            noise = self.noise_scale * torch.randn((1, self.cfg.horizon, self.cfg.action_dim), generator=self.generator)
         chunk = self.policy.sample(self._batch(), noise=noise, generator=self.generator)[0].cpu().numpy()
         if self.clip is not None:
             chunk = np.clip(chunk, -self.clip, self.clip)

@@ -58,6 +58,27 @@ def test_policy_rejects_bad_inputs():
         PolicyConfig(obs_shapes={"state": [5]}, action_dim=3, horizon=2, n_action_steps=3).validate()
 
 
+def test_runner_noise_scale_zero_is_the_w0_chunk_and_one_is_unchanged():
+    policy = _policy()
+    obs = {"state": np.linspace(-1, 1, 5).astype(np.float32)}
+    zero = PolicyRunner(policy, "cpu", seed=3, clip=None, noise_scale=0.0)
+    w0 = PolicyRunner(policy, "cpu", seed=3, clip=None).act_chunk(obs, np.zeros((4, 3), np.float32))
+    a = [zero.act(obs) for _ in range(4)]  # two chunks, both the w = 0 chunk
+    np.testing.assert_allclose(np.stack(a), np.concatenate([w0[:2], w0[:2]]), rtol=1e-6, atol=1e-6)
+    # scale 1 draws exactly what the runner always drew; scale 0.5 draws half that noise
+    g = torch.Generator().manual_seed(3)
+    n1 = torch.randn((1, 4, 3), generator=g)
+    one = PolicyRunner(policy, "cpu", seed=3, clip=None).act_chunk(obs)
+    half = PolicyRunner(policy, "cpu", seed=3, clip=None, noise_scale=0.5).act_chunk(obs)
+    ref = PolicyRunner(policy, "cpu", clip=None)
+    np.testing.assert_allclose(one, ref.act_chunk(obs, n1), rtol=1e-6, atol=1e-6)
+    ref.reset()
+    np.testing.assert_allclose(half, ref.act_chunk(obs, 0.5 * n1), rtol=1e-6, atol=1e-6)
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="noise_scale"):
+            PolicyRunner(policy, "cpu", noise_scale=bad)
+
+
 def test_runner_keeps_history_and_executes_n_action_steps(small_state_data):
     res = pretrain(small_state_data, TrainConfig(method="bc", epochs=3, hidden=[32, 32], horizon=4, n_action_steps=2,
                                                  obs_history=2, seed=0, device="cpu"), progress=False)

@@ -35,3 +35,14 @@ def test_eval_cmd_runs_episodes_in_the_twin(tmp_path, capsys):
     assert out["episodes"] == 2 and 0.0 <= out["success_rate"] <= 1.0
     assert 1 <= out["mean_length"] <= 5 and len(out["per_episode"]) == 2
     assert out["method"] == "bc"
+    assert out["noise_scale"] == 1.0
+    args = p.parse_args(["eval", "--checkpoint", str(tmp_path / "ck"), "--env", "postbc/WidowXReach-v0",
+                         "--episodes", "1", "--max-steps", "3", "--json", "--quiet", "--device", "cpu",
+                         "--noise-scale", "0"])
+    assert args.func(args) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["noise_scale"] == 0.0
+    for bad in ("-1", "nan", "inf"):
+        args = p.parse_args(["eval", "--checkpoint", str(tmp_path / "ck"), "--env", "postbc/WidowXReach-v0",
+                             "--noise-scale", bad])
+        assert args.func(args) == 2
+        assert "--noise-scale must be a finite number >= 0" in capsys.readouterr().err
