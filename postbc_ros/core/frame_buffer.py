@@ -35,10 +35,10 @@ class FrameBuffer:
             del self._frames[: max(len(self._frames) - int(n), 0)]
 
     def take_if_fresh(self, t_min: float) -> list[tuple[float, Any]] | None:
-        """All buffered frames (oldest first, buffer emptied) if the newest is stamped at or
-        after `t_min`; otherwise None and the buffer is untouched."""
+        """All buffered frames (in arrival order, buffer emptied) if any is stamped at or after
+        `t_min`; otherwise None and the buffer is untouched."""
         with self._lock:
-            if not self._frames or self._frames[-1][0] < t_min:
+            if not any(t >= t_min for t, _ in self._frames):
                 return None
             frames, self._frames = self._frames, []
             return frames

@@ -15,6 +15,9 @@ def test_take_if_fresh_returns_everything_once_the_newest_frame_is_new_enough():
     assert b.take_if_fresh(1.1) == [(1.0, "a"), (1.1, "b")]
     assert len(b) == 0
     assert b.take_if_fresh(0.0) is None
+    b.add(2.0, "late")  # frames arriving out of stamp order: any fresh one counts
+    b.add(1.5, "early")
+    assert b.take_if_fresh(1.9) == [(2.0, "late"), (1.5, "early")]
 
 
 def test_buffer_is_bounded_and_keep_last_drops_stale_history():
