@@ -109,7 +109,7 @@ def run(args) -> int:
     if frac is not None and frac > NOISE_FRACTION_HINT:
         print(f"postbc pretrain: note: the posterior noise adds {frac:.0%} of the demonstrations' action variance "
               f"(alpha^2 * mean tr Sigma / tr Var(a)). With the default trajectory bootstrap and few, diverse demos "
-              f"that can cost pretrained success (WidowX pick-and-place, 10 demos: 14-19% cost 20-35 points of BC's "
-              f"success; bench/results/pretrain_widowx_pick_place.md). Compare with `postbc eval` against a BC checkpoint; "
+              f"that can cost pretrained success (WidowX pick-and-place: 14-19% with 10 demos cost 20-35 points of BC's "
+              f"success, 7% with 30 demos still 27; bench/results/pretrain_widowx_pick_place.md). Compare with `postbc eval` against a BC checkpoint; "
               f"a smaller --alpha or --bootstrap state_action keeps the policy closer to BC.", file=sys.stderr)
     return 0
