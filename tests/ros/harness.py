@@ -81,6 +81,7 @@ class Probe:
         self._thread.start()
         self.messages: dict[str, list] = {}
         self.arrivals: dict[str, list[float]] = {}
+        self._clients: dict[str, object] = {}
 
     def _spin(self):
         try:
@@ -112,9 +113,17 @@ class Probe:
         raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
     def call(self, srv_type, name: str, request=None, timeout: float = 20.0):
-        cli = self.node.create_client(srv_type, name)
-        if not cli.wait_for_service(timeout_sec=timeout):
-            raise TimeoutError(f"service {name} not available after {timeout} s")
+        """One client per service, reused. `wait_for_service` only says the server's request
+        reader is matched; a response sent before the server has matched the new client's reply
+        reader is dropped (Fast DDS waits 100 ms, ros2/ros2#1253), so a new client waits a
+        moment more before its first request."""
+        cli = self._clients.get(name)
+        if cli is None:
+            cli = self.node.create_client(srv_type, name)
+            if not cli.wait_for_service(timeout_sec=timeout):
+                raise TimeoutError(f"service {name} not available after {timeout} s")
+            time.sleep(1.0)
+            self._clients[name] = cli
         fut = cli.call_async(request if request is not None else srv_type.Request())
         ev = threading.Event()
         fut.add_done_callback(lambda _f: ev.set())

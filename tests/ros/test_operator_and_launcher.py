@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from postbc_ros.nodes.reset_operator_node import parse_answer
@@ -45,8 +46,46 @@ def test_reset_operator_answers_trigger_from_the_terminal(tmp_path):
     finally:
         probe.close()
         proc.send_signal(signal.SIGINT)
-        out = proc.communicate(timeout=15)[0]
+        try:
+            out = proc.communicate(timeout=15)[0]
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)  # the node's thread stacks (node_main registers faulthandler)
+            time.sleep(1.0)
+            proc.kill()
+            raise AssertionError("reset_operator did not exit 15 s after SIGINT:\n" + proc.communicate()[0]) from None
     assert "reset the scene" in out and "unknown answer" in out
+
+
+@pytest.mark.parametrize("sig, ignore_sigint_at_start", [(signal.SIGTERM, False), (signal.SIGINT, True)],
+                         ids=["sigterm", "sigint-ignored-at-start"])
+def test_a_node_exits_cleanly_on_sigterm_and_on_sigint_even_if_started_ignoring_it(tmp_path, sig,
+                                                                                  ignore_sigint_at_start):
+    """node_main's own signal handling: exit code 0 within seconds, also for a process whose
+    parent left SIGINT ignored (as shells do for background jobs)."""
+    dom = unique_domain()
+    env = dds_env(domain_id=dom, base=dict(os.environ, PYTHONPATH=str(ROOT)))
+    pre = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint_at_start else None
+    proc = subprocess.Popen([sys.executable, "-m", "postbc_ros.nodes.reset_operator_node", "--ros-args",
+                             "-r", "__node:=reset_operator", "-p", "input:=stdin"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                            text=True, preexec_fn=pre)
+    probe = Probe(dom)
+    try:
+        probe.wait_for(lambda: "/human_reset" in dict(probe.node.get_service_names_and_types()), 30,
+                       "the human_reset service")
+    finally:
+        probe.close()
+    t0 = time.monotonic()
+    proc.send_signal(sig)
+    try:
+        out = proc.communicate(timeout=10)[0]
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
+        proc.kill()
+        raise AssertionError(f"node ignored {sig.name}:\n" + proc.communicate()[0]) from None
+    assert proc.returncode == 0, out
+    assert time.monotonic() - t0 < 5.0
 
 
 def test_postbc_launch_prefixes_logs_reports_dead_nodes_and_shuts_down_on_sigint(tmp_path):
