@@ -4,6 +4,7 @@ from __future__ import annotations
 import faulthandler
 import signal
 import sys
+import threading
 from typing import Callable
 
 from postbc_ros.ros.bootstrap import ensure_rclpy
@@ -14,6 +15,11 @@ SPIN_WAKE_S = 0.2  # longest time the main thread stays in the executor's wait (
 
 def _interrupt(signum, _frame):
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+def _closing(signum, _frame):
+    print(f"[shutdown] {signal.Signals(signum).name} ignored while the node closes (SIGKILL forces exit)",
+          file=sys.stderr, flush=True)
 
 
 def run_node(factory: Callable[[], object], argv: list[str] | None = None, threads: int = 2) -> int:
@@ -29,21 +35,30 @@ def run_node(factory: Callable[[], object], argv: list[str] | None = None, threa
     # `kill -USR1 <pid>` prints every thread's Python stack to stderr: what a stuck node is doing
     faulthandler.register(signal.SIGUSR1, all_threads=True)
 
-    # SIGINT / SIGTERM are Python's: KeyboardInterrupt in the main thread, which wakes from the
-    # executor's wait at least every SPIN_WAKE_S. rclpy's own handlers (a C++ thread that shuts
-    # the context down) are off: with them the reset_operator node ignored SIGINT in 3 of 7 runs
-    # of tests/ros, its main thread still waiting in the executor 15 s later.
+    # Signals are handled here, not by rclpy's handlers (a C++ thread that shuts the context
+    # down): with those the reset_operator node ignored SIGINT in 3 of 7 runs of tests/ros, its
+    # main thread still waiting in the executor 15 s later. While the node is built (loading a
+    # checkpoint, opening a device) SIGINT / SIGTERM interrupt it; once it spins they set a flag
+    # that the loop checks at least every SPIN_WAKE_S -- an exception raised inside the
+    # executor's thread-pool bookkeeping left a worker thread that blocked the process's exit.
     rclpy.init(args=sys.argv if argv is None else argv, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+
+    def _request_stop(_signum, _frame):
+        stop.set()
+
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
     signal.signal(signal.SIGTERM, _interrupt)
-    node = None
+    node = executor = None
     rc = 0
     try:
         node = factory()
         # threads=1: every callback in this (the creating) thread -- needed for EGL rendering
         executor = SingleThreadedExecutor() if threads <= 1 else MultiThreadedExecutor(num_threads=threads)
         executor.add_node(node)
-        while rclpy.ok():
+        signal.signal(signal.SIGINT, _request_stop)
+        signal.signal(signal.SIGTERM, _request_stop)
+        while rclpy.ok() and not stop.is_set():
             executor.spin_once(timeout_sec=SPIN_WAKE_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
@@ -54,6 +69,10 @@ def run_node(factory: Callable[[], object], argv: list[str] | None = None, threa
         print(f"[fatal] {type(e).__name__}: {e}", file=sys.stderr, flush=True)
         rc = 1
     finally:
+        # a second Ctrl-C (an interactive node gets the terminal's and the supervisor's) or the
+        # supervisor's SIGTERM must not cut close() short: it finalises recordings
+        signal.signal(signal.SIGINT, _closing)
+        signal.signal(signal.SIGTERM, _closing)
         if node is not None:
             close = getattr(node, "close", None)
             if callable(close):
@@ -61,6 +80,8 @@ def run_node(factory: Callable[[], object], argv: list[str] | None = None, threa
                     close()
                 except Exception as e:  # pragma: no cover
                     print(f"[close] {e}", file=sys.stderr)
+            if executor is not None:
+                executor.shutdown(timeout_sec=5.0)  # finish running callbacks, stop the thread pool
             node.destroy_node()
         rclpy.try_shutdown()
     return rc
