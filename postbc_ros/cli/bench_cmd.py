@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from postbc_ros.cli.torch_threads import set_cpu_threads
+
 
 def _csv(s: str) -> list[str]:
     return [x.strip() for x in s.split(",") if x.strip()]
@@ -53,16 +55,6 @@ def register(subparsers) -> None:
     register_pretrain_demos(sub)
 
 
-def _cpu_threads() -> None:
-    """On CPU, torch uses OMP_NUM_THREADS threads (default 1: benchmarks here share 2 cores)."""
-    import os
-
-    import torch
-
-    if not torch.cuda.is_available():
-        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
-
-
 def _valid(cfg, name: str) -> bool:
     """Check the options before any demonstration is recorded; a bad one is named on stderr."""
     import sys
@@ -78,7 +70,7 @@ def _valid(cfg, name: str) -> bool:
 def run_learning(args) -> int:
     from postbc_ros.rl.learning_bench import BenchConfig, plot_learning, run_learning_benchmark, write_result
 
-    _cpu_threads()
+    set_cpu_threads()
     cfg = BenchConfig(
         env=args.env, demos=args.demos, methods=args.methods, finetune=args.finetune, seeds=args.seeds,
         budget_episodes=args.budget_episodes, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
@@ -145,7 +137,7 @@ def register_pretrain(sub) -> None:
 def run_pretrain(args) -> int:
     from postbc_ros.rl.pretrain_bench import PretrainBenchConfig, plot_pretrain, run_pretrain_benchmark, write_result
 
-    _cpu_threads()
+    set_cpu_threads()
     cfg = PretrainBenchConfig(
         env=args.env, demos=args.demos, seeds=args.seeds, eval_episodes=args.eval_episodes, variants=args.variants,
         epochs=args.epochs, ensemble_epochs=args.ensemble_epochs, ensemble_size=args.ensemble_size,
@@ -186,10 +178,9 @@ def register_pretrain_demos(sub) -> None:
 
 
 def run_pretrain_demos(args) -> int:
-    import json
     import sys
-    from pathlib import Path
 
+    from postbc_ros.rl.learning_bench import write_result
     from postbc_ros.rl.pretrain_scaling import ScalingError, combine_by_demos, load_results, plot_by_demos
 
     try:
@@ -197,9 +188,7 @@ def run_pretrain_demos(args) -> int:
     except ScalingError as e:
         print(f"postbc bench pretrain-demos: {e}", file=sys.stderr)
         return 2
-    out = Path(args.json_out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=1))
+    write_result(summary, args.json_out)
     if args.plot_out:
         plot_by_demos(summary, args.plot_out)
     for name, c in summary["variants"].items():

@@ -30,12 +30,10 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     import json
-    import os
     import sys
     from pathlib import Path
 
-    import torch
-
+    from postbc_ros.cli.torch_threads import set_cpu_threads
     from postbc_ros.learning.checkpoint import CheckpointError
     from postbc_ros.learning.coverage import coverage_report, plot_coverage
     from postbc_ros.learning.normalization import MinMaxNormalizer
@@ -43,8 +41,7 @@ def run(args) -> int:
     from postbc_ros.learning.train import TrainConfig, fit_posterior, resolve_device
     from postbc_ros.learning.training_data import DatasetError, load_training_data
 
-    if not torch.cuda.is_available():
-        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
+    set_cpu_threads()
     device = resolve_device(args.device)
     try:
         policy = load_policy(args.checkpoint, device=device)

@@ -27,21 +27,21 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     import json
-    import os
     import sys
 
-    import torch
-
+    from postbc_ros.cli.torch_threads import set_cpu_threads
     from postbc_ros.learning.checkpoint import CheckpointError
     from postbc_ros.learning.evaluate import env_kwargs_for, evaluate_policy
     from postbc_ros.learning.policy_io import load_policy
+    from postbc_ros.learning.runner import check_noise_scale
     from postbc_ros.sim import make_env_from_id
 
-    if not (args.noise_scale >= 0.0 and args.noise_scale != float("inf")):
-        print(f"postbc eval: --noise-scale must be a finite number >= 0, got {args.noise_scale}", file=sys.stderr)
+    try:
+        check_noise_scale(args.noise_scale, "--noise-scale")
+    except ValueError as e:
+        print(f"postbc eval: {e}", file=sys.stderr)
         return 2
-    if not torch.cuda.is_available():
-        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
+    set_cpu_threads()
     try:
         policy = load_policy(args.checkpoint, device=args.device, use_ema=not args.no_ema)
     except CheckpointError as e:

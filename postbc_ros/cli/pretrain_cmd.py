@@ -55,17 +55,14 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     import json
-    import os
     import sys
 
-    import torch
-
+    from postbc_ros.cli.torch_threads import set_cpu_threads
     from postbc_ros.learning.policy_io import save_pretrain_result
     from postbc_ros.learning.train import TrainConfig, pretrain
     from postbc_ros.learning.training_data import DatasetError, load_training_data
 
-    if not torch.cuda.is_available():
-        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
+    set_cpu_threads()
     keys = [k.strip() for k in args.obs_keys.split(",")] if args.obs_keys else None
     try:
         data = load_training_data(args.dataset, args.obs_history, args.horizon, keys)

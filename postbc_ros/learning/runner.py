@@ -15,6 +15,13 @@ import torch
 from postbc_ros.learning.diffusion import DiffusionPolicy, canonical_obs_key
 
 
+def check_noise_scale(value: float, name: str = "noise_scale") -> float:
+    """The initial-noise scale as a float; ValueError naming `name` unless finite and >= 0."""
+    if not (value >= 0.0 and np.isfinite(value)):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return float(value)
+
+
 class PolicyRunner:
     def __init__(self, policy: DiffusionPolicy, device: str | torch.device | None = None,
                  seed: int | None = None, clip: float | None = 1.0, noise_scale: float = 1.0) -> None:
@@ -23,9 +30,7 @@ class PolicyRunner:
         actor with zero mean starts)."""
         from postbc_ros.learning.train import resolve_device
 
-        if not (noise_scale >= 0.0 and np.isfinite(noise_scale)):
-            raise ValueError(f"PolicyRunner: noise_scale must be a finite number >= 0, got {noise_scale}")
-        self.noise_scale = float(noise_scale)
+        self.noise_scale = check_noise_scale(noise_scale, "PolicyRunner: noise_scale")
 
         self.device = resolve_device(device)
         self.policy = policy.to(self.device).eval()
