@@ -125,6 +125,9 @@ def register_pretrain(sub) -> None:
     q.add_argument("--covariance", choices=["full", "diag"], default="full")
     q.add_argument("--hidden", type=lambda s: [int(x) for x in _csv(s)], default=[256, 256, 256],
                    help="denoiser (and state ensemble) MLP widths, comma list")
+    q.add_argument("--horizon", type=int, default=4, help="action chunk length H (every variant; paper: 4 on Robomimic, 1 on the real WidowX)")
+    q.add_argument("--n-action-steps", type=int, default=4, help="executed steps per chunk k")
+    q.add_argument("--obs-history", type=int, default=1, help="observation frames n")
     q.add_argument("--coverage-states", type=int, default=400, help="demonstration states for the coverage numbers")
     q.add_argument("--max-episode-steps", type=int, default=None, help="Meta-World episode cap (<= 500)")
     q.add_argument("--device", default="auto", help="auto | cpu | cuda")
@@ -142,7 +145,8 @@ def run_pretrain(args) -> int:
         env=args.env, demos=args.demos, seeds=args.seeds, eval_episodes=args.eval_episodes, variants=args.variants,
         epochs=args.epochs, ensemble_epochs=args.ensemble_epochs, ensemble_size=args.ensemble_size,
         alpha=args.alpha, sigma=args.sigma, bootstrap=args.bootstrap, covariance=args.covariance,
-        policy_hidden=args.hidden, coverage_states=args.coverage_states, max_episode_steps=args.max_episode_steps,
+        policy_hidden=args.hidden, horizon=args.horizon, n_action_steps=args.n_action_steps,
+        obs_history=args.obs_history, coverage_states=args.coverage_states, max_episode_steps=args.max_episode_steps,
         device=args.device, progress=not args.quiet,
     )
     if not _valid(cfg, "pretrain"):

@@ -80,6 +80,11 @@ class TrainConfig:
             raise ValueError("--alpha and --sigma must be >= 0")
         if self.epochs < 1:
             raise ValueError("--epochs must be >= 1")
+        if self.horizon < 1 or self.obs_history < 1:
+            raise ValueError("--horizon and --obs-history must be >= 1")
+        if not 1 <= self.n_action_steps <= self.horizon:
+            raise ValueError(f"--n-action-steps {self.n_action_steps} must be between 1 and --horizon {self.horizon} "
+                             f"(the executed part of each predicted chunk)")
         if self.ensemble_size is not None and self.ensemble_size < 2:
             raise ValueError("--ensemble-size must be >= 2")
 

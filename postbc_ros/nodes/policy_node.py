@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from postbc_ros.core.chunk_scheduler import ChunkScheduler
     from postbc_ros.core.frame_buffer import FrameBuffer
+    from postbc_ros.core.takeover_actions import TakeoverActions
     from postbc_ros.ros import conversions as cv
     from postbc_ros.ros import qos, wire
     from postbc_ros.ros.action_adapter import ActionAdapter
@@ -85,7 +86,6 @@ def main(argv: list[str] | None = None) -> int:
             latency = self.dt if self.p["latency"] < 0 else float(self.p["latency"])
             self.scheduler = ChunkScheduler(self.dt, latency=latency, execute_steps=self.k, clock=self.now)
             self.hist = self.agent.new_history()
-            self.lock = threading.Lock()
             self.frames = FrameBuffer(64)  # observation frames not yet pushed into the history
             self.latest_image = None
             self.joints = JointTracker(self.names[:-1], self.get_logger().warning,
@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             # intervention transitions
             self.success_clock = None  # time of the last task/success message (twin's detector)
             self.intervening = False
-            self.human_actions: list[np.ndarray] = []
+            self.human = TakeoverActions(cfg.action_dim, self.k)
+            self.human_refused: str | None = None  # last reason logged (once per distinct reason)
             self.create_subscription(Bool, "teleop/intervention", self._on_intervention, qos.STATE)
             self.create_subscription(Float32MultiArray, "teleop/action", self._on_human_action, qos.STATE)
             self.create_timer(self.dt, self._stream)
@@ -148,12 +149,17 @@ def main(argv: list[str] | None = None) -> int:
             self.episode = json.loads(msg.data)
 
         def _on_intervention(self, msg):
+            if msg.data and not self.intervening:
+                self.human.start()
             self.intervening = bool(msg.data)
 
         def _on_human_action(self, msg):
-            if self.intervening:
-                with self.lock:
-                    self.human_actions.append(np.asarray(msg.data, dtype=np.float32))
+            if not self.intervening:
+                return
+            why = self.human.add(msg.data)
+            if why is not None and why != self.human_refused:
+                self.get_logger().warning(why)
+            self.human_refused = why
 
         def _on_weights(self, msg):
             self.pending_weights = cv.msg_bytes(msg)
@@ -266,16 +272,15 @@ def main(argv: list[str] | None = None) -> int:
             t_obs = self._wait_frame(-1.0 if t_next is None else t_next, ep)
             if t_obs is None:
                 return t_next
-            with self.lock:
-                if len(self.human_actions) < self.k and self.intervening:
-                    return t_obs + 0.5 * self.dt
-                acts, self.human_actions = self.human_actions[: self.k], self.human_actions[self.k:]
-            if acts:
+            acts = self.human.take(final=not self.intervening)
+            if acts is None and self.intervening:
+                return t_obs + 0.5 * self.dt
+            if acts is not None:
                 times = t_obs + self.dt * np.arange(1, len(acts) + 1)
                 meta = {"robot": self.p["robot_id"], "episode": int(ep), "policy_version": self.version,
                         "t_obs": t_obs, "t_first": float(times[0]), "inference_s": 0.0, "dropped": 0,
                         "mode": "teleop", "intervention": True}
-                self._publish_transition(self.recorder.decided(self.obs_now, None, np.stack(acts), times,
+                self._publish_transition(self.recorder.decided(self.obs_now, None, acts, times,
                                                                self.dt, meta))
             if self.joints.q is not None:
                 self.adapter.reset(self.joints.q)  # the human moved the arm: re-anchor the commanded pose

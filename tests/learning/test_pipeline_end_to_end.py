@@ -79,6 +79,16 @@ def test_pretrain_reports_bad_dataset(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_pretrain_names_a_chunk_it_cannot_execute(tmp_path, capsys):
+    root = tmp_path / "demos"
+    write_dataset(root, random_episodes(2, 6))
+    rc = _cli(["pretrain", "--dataset", str(root), "--method", "bc", "--horizon", "4", "--n-action-steps", "5",
+               "--out", str(tmp_path / "o"), "--quiet"])
+    assert rc == 2
+    assert "--n-action-steps 5 must be between 1 and --horizon 4" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_pretrain_cli_defaults_are_the_library_defaults():
     """`postbc pretrain` and TrainConfig must not drift apart (the CLI avoids importing torch to
     build its parser, so it repeats the numbers)."""

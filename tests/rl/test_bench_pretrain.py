@@ -95,7 +95,22 @@ def test_bench_pretrain_without_postbc_has_no_coverage(tmp_path):
         "bench", "pretrain", "--env", "postbc/WidowXReach-v0", "--demos", "1", "--seeds", "1",
         "--eval-episodes", "1", "--epochs", "2", "--hidden", "16", "--device", "cpu", "--quiet",
         "--json", str(tmp_path / "q.json"), "--variants", "bc", "sigma_bc:sigma=0.2",
+        "--horizon", "2", "--n-action-steps", "1", "--obs-history", "2",
     ])
     assert args.func(args) == 0
-    vs = json.loads((tmp_path / "q.json").read_text())["variants"]
+    res = json.loads((tmp_path / "q.json").read_text())
+    assert (res["config"]["horizon"], res["config"]["n_action_steps"], res["config"]["obs_history"]) == (2, 1, 2)
+    vs = res["variants"]
     assert set(vs) == {"bc", "sigma_bc:sigma=0.2"} and all("coverage" not in v for v in vs.values())
+
+
+@pytest.mark.parametrize("chunk, message", [
+    (["--horizon", "2", "--n-action-steps", "3"], "--n-action-steps 3 must be between 1 and --horizon 2"),
+    (["--horizon", "0", "--n-action-steps", "0"], "--horizon and --obs-history must be >= 1"),
+    (["--obs-history", "0"], "--horizon and --obs-history must be >= 1"),
+])
+def test_cli_names_a_bad_chunk_and_records_nothing(tmp_path, capsys, chunk, message):
+    args = _parser().parse_args(["bench", "pretrain", "--variants", "bc", *chunk, "--json", str(tmp_path / "x.json")])
+    assert args.func(args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
