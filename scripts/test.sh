@@ -14,6 +14,15 @@ if [ ! -x .venv-lerobot/bin/python ] || ! .venv-lerobot/bin/python -c "import le
   lpip --no-deps "torchvision==0.28.0"
 fi
 export LEROBOT_PYTHON="$PWD/.venv-lerobot/bin/python"
+# colcon, as a ROS 2 install uses it, for tests/ros/test_colcon_workspace.py (its own venv: it pulls
+# pytest plugins that have no place in the test environment)
+if [ ! -x .venv-colcon/bin/colcon ]; then
+  echo "[test] installing colcon into .venv-colcon"
+  python3 -m venv .venv-colcon
+  .venv-colcon/bin/python -m pip install -q --disable-pip-version-check "colcon-common-extensions==0.3.0" \
+    2> >(grep -v "WARNING: Location" >&2)
+fi
+export COLCON="$PWD/.venv-colcon/bin/colcon"
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 set +e

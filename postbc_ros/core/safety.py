@@ -379,23 +379,11 @@ def _cfg_error(source: str, fieldname: str, problem: str) -> None:
 
 
 def calibration_root() -> Path:
-    """The repository's calibration/ directory (env POSTBC_CALIBRATION_DIR overrides)."""
-    import os
+    """calibration/ of the source tree, a colcon or a pip install ($POSTBC_CALIBRATION_DIR
+    overrides; postbc_ros.resources)."""
+    from postbc_ros.resources import resource_dir
 
-    env = os.environ.get("POSTBC_CALIBRATION_DIR")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "calibration").is_dir():
-            return parent / "calibration"
-    # installed with colcon: share/postbc_ros/calibration
-    try:
-        from ament_index_python.packages import get_package_share_directory  # type: ignore
-
-        return Path(get_package_share_directory("postbc_ros")) / "calibration"
-    except Exception:  # pragma: no cover - only without a source tree or ROS install
-        return here.parents[2] / "calibration"
+    return resource_dir("calibration")
 
 
 def _vec(data: dict, key: str, n: int, source: str, default=None) -> np.ndarray:

@@ -10,41 +10,18 @@ arguments. The merged dict is what both `postbc launch` and the launch files han
 """
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from postbc_ros.graph.spec import PACKAGE
+from postbc_ros.resources import resource_dir
 
 
 def config_dir() -> Path:
-    """config/ of the source tree, else share/postbc_ros/config of an installed package."""
-    env = os.environ.get("POSTBC_CONFIG_DIR")
-    if env:
-        return Path(env)
-    src = Path(__file__).resolve().parents[2] / "config"
-    if src.is_dir():
-        return src
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        share = Path(get_package_share_directory(PACKAGE)) / "config"
-        if share.is_dir():
-            return share
-    except Exception:
-        pass
-    import sys
-
-    share = Path(sys.prefix) / "share" / PACKAGE / "config"
-    if share.is_dir():
-        return share
-    raise FileNotFoundError(
-        f"postbc_ros config/ not found (looked next to the package, in the ament index and in {share}); "
-        "set POSTBC_CONFIG_DIR to the config folder"
-    )
+    """config/ of the source tree, a colcon or a pip install ($POSTBC_CONFIG_DIR overrides)."""
+    return resource_dir("config")
 
 
 @lru_cache(maxsize=64)

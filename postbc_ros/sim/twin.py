@@ -9,7 +9,6 @@ published joint velocity limits.
 from __future__ import annotations
 
 import atexit
-import os
 import sys
 import weakref
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from postbc_ros.resources import resource_dir
 from postbc_ros.robots import RobotSpec, get_robot_spec
 from postbc_ros.sim.task_params import CONTROL_DT, TASK_PARAMS, TaskParams
 
@@ -61,26 +61,9 @@ def _register_renderer_cleanup() -> None:
 
 
 def models_dir() -> Path:
-    """Directory holding the MJCF files: $POSTBC_MODELS_DIR, the source tree's models/, or the
-    ament/pip install's share/postbc_ros/models."""
-    candidates = []
-    if os.environ.get("POSTBC_MODELS_DIR"):
-        candidates.append(Path(os.environ["POSTBC_MODELS_DIR"]))
-    candidates.append(Path(__file__).resolve().parents[2] / "models")
-    try:  # colcon install: <prefix>/share/postbc_ros/models (ament_index is plain Python)
-        from ament_index_python.packages import get_package_share_directory
-
-        candidates.append(Path(get_package_share_directory("postbc_ros")) / "models")
-    except Exception:  # noqa: BLE001 - not a ROS install, or package not indexed
-        pass
-    candidates.append(Path(sys.prefix) / "share" / "postbc_ros" / "models")
-    for c in candidates:
-        if (c / "widowx250.xml").is_file():
-            return c
-    raise FileNotFoundError(
-        "MuJoCo models not found in " + ", ".join(map(str, candidates))
-        + "; set POSTBC_MODELS_DIR to the folder holding widowx250.xml / ur5e.xml"
-    )
+    """Directory holding the MJCF files: the source tree's models/, or share/postbc_ros/models of a
+    colcon or pip install ($POSTBC_MODELS_DIR overrides; postbc_ros.resources)."""
+    return resource_dir("models")
 
 
 def model_path(robot: str, task: str | None = None) -> Path:
