@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -26,6 +28,21 @@ def unique_domain() -> int:
     """A ROS_DOMAIN_ID no other test of this run (or a parallel run) uses."""
     _counter[0] += 1
     return (_DOMAIN_BASE + _counter[0] * 7) % 200 + 10
+
+
+def stop_node_process(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 15.0) -> str:
+    """Send `sig` to a node started with stdout piped (text) and return its output once it exits.
+    A node still alive after `timeout` s has its thread stacks dumped (SIGUSR1: node_main registers
+    faulthandler), is killed, and the test fails with its output."""
+    proc.send_signal(sig)
+    try:
+        return proc.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
+        proc.kill()
+        raise AssertionError(f"node did not exit {timeout:.0f} s after {signal.Signals(sig).name}:\n"
+                             + proc.communicate()[0]) from None
 
 
 class _Log(io.StringIO):

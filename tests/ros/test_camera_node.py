@@ -13,7 +13,7 @@ import yaml
 
 from postbc_ros.ros.bootstrap import dds_env
 
-from .harness import Probe, unique_domain
+from .harness import Probe, stop_node_process, unique_domain
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,6 +56,5 @@ def test_camera_node_publishes_stamped_images_and_camera_info(tmp_path):
         assert all(b > a for a, b in zip(stamps, stamps[1:]))  # paced, increasing capture times
     finally:
         probe.close()
-        proc.send_signal(signal.SIGINT)
-        out = proc.communicate(timeout=15)[0]
+        out = stop_node_process(proc, signal.SIGINT, 15)
     assert proc.returncode == 0, out

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from postbc_ros.ros.bootstrap import dds_env
-from .harness import Probe, unique_domain
+from .harness import Probe, stop_node_process, unique_domain
 
 ROOT = Path(__file__).resolve().parents[2]
 COLCON = os.environ.get("COLCON")
@@ -117,11 +117,6 @@ def test_installed_node_runs_from_the_install_tree(workspace):
         assert "waist" in js[-1].name
     finally:
         probe.close()
-        proc.send_signal(signal.SIGINT)
-        try:
-            out = proc.communicate(timeout=15)[0]
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out = proc.communicate()[0]
+        out = stop_node_process(proc, signal.SIGINT, 15)
     assert proc.returncode == 0, out
     assert "twin widowx/reach" in out

@@ -13,7 +13,7 @@ import yaml
 
 from postbc_ros.nodes.reset_operator_node import parse_answer
 from postbc_ros.ros.bootstrap import dds_env
-from .harness import Probe, unique_domain
+from .harness import Probe, stop_node_process, unique_domain
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,14 +45,7 @@ def test_reset_operator_answers_trigger_from_the_terminal(tmp_path):
             assert (res.success, res.message) == (ok, label)
     finally:
         probe.close()
-        proc.send_signal(signal.SIGINT)
-        try:
-            out = proc.communicate(timeout=15)[0]
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGUSR1)  # the node's thread stacks (node_main registers faulthandler)
-            time.sleep(1.0)
-            proc.kill()
-            raise AssertionError("reset_operator did not exit 15 s after SIGINT:\n" + proc.communicate()[0]) from None
+        out = stop_node_process(proc, signal.SIGINT, 15)
     assert "reset the scene" in out and "unknown answer" in out
 
 
@@ -76,14 +69,7 @@ def test_a_node_exits_cleanly_on_sigterm_and_on_sigint_even_if_started_ignoring_
     finally:
         probe.close()
     t0 = time.monotonic()
-    proc.send_signal(sig)
-    try:
-        out = proc.communicate(timeout=10)[0]
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGUSR1)
-        time.sleep(1.0)
-        proc.kill()
-        raise AssertionError(f"node ignored {sig.name}:\n" + proc.communicate()[0]) from None
+    out = stop_node_process(proc, sig, 10)
     assert proc.returncode == 0, out
     assert time.monotonic() - t0 < 5.0
 
