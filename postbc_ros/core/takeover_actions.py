@@ -29,7 +29,7 @@ class TakeoverActions:
             return len(self._buf)
 
     def start(self) -> None:
-        """A takeover begins: forget actions left from an earlier one."""
+        """A takeover (or an episode) begins: forget actions left from an earlier one."""
         with self._lock:
             self._buf.clear()
 

@@ -229,9 +229,10 @@ def main(argv: list[str] | None = None) -> int:
                     self.frames.keep_last(1)
                     self.hist = self.agent.new_history()
                     self.recorder.start_episode()
+                    self.human.start()  # a takeover's actions stay with its episode
                     if self.joints.q is not None:
                         self.adapter.reset(self.joints.q)
-                if self.intervening:
+                if self.intervening or len(self.human):  # (after a takeover: record its last steps)
                     t_next = self._human_step(ep, t_next)
                     continue
                 t_min = -1.0 if t_next is None else t_next
