@@ -33,6 +33,7 @@ def test_an_ament_index_entry_is_looked_at_after_the_checkout(monkeypatch, tmp_p
     prefix = tmp_path / "install"
     (prefix / "share" / "ament_index" / "resource_index" / "packages").mkdir(parents=True)
     (prefix / "share" / "ament_index" / "resource_index" / "packages" / "postbc_ros").write_text("")
+    (prefix / "share" / "postbc_ros").mkdir()
     monkeypatch.setenv("AMENT_PREFIX_PATH", str(prefix))
     assert candidates("models")[:2] == [ROOT / "models", prefix / "share" / "postbc_ros" / "models"]
 
