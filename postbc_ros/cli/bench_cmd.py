@@ -93,7 +93,8 @@ def run_learning(args) -> int:
             print(f"{m}: {r}")
             continue
         e = r["episodes_to_threshold"]
-        print(f"{m:9s} pretrained {r['pretrained_success']:.2f}  final {r['final_success']:.2f}  "
+        print(f"{m:9s} pretrained {r['pretrained_success']:.2f} (w = 0: {r['pretrained_zero_noise_success']:.2f})  "
+              f"final {r['final_success']:.2f}  "
               f"episodes_to_{e['threshold']}: {e['per_seed']} (mean, censored at budget: {e['mean_censored']:.1f})")
     print(f"wrote {args.json_out}" + (f" and {args.plot_out}" if args.plot_out else ""))
     return 0

@@ -38,6 +38,8 @@ def pick_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
+ACT_MODES = ("explore", "eval", "base", "zero")
+
 class ChunkAgentBase:
     """Common act/observe/update/save/load scaffolding; subclasses build nets and losses."""
 
@@ -106,18 +108,22 @@ class ChunkAgentBase:
     # ------------------------------------------------------------ public API
     @torch.no_grad()
     def act(self, obs: dict[str, np.ndarray], mode: str = "explore") -> tuple[np.ndarray, np.ndarray]:
-        """obs: stacked history (ObsHistory output). mode: explore | eval | base.
+        """obs: stacked history (ObsHistory output). mode: explore | eval | base | zero.
 
         Returns (action chunk [horizon, A] unnormalised, noise w [horizon, A] that produced it).
-        `base` samples w ~ N(0, I) exactly as the pretrained policy would (for baselines).
+        `base` samples w ~ N(0, I) exactly as the pretrained policy would (for baselines); `zero`
+        decodes w = 0, the pretrained policy's deterministic chunk, which is what a noise-space
+        actor with zero mean executes in `eval`.
         """
-        if mode not in ("explore", "eval", "base"):
-            raise ValueError(f"act mode must be explore|eval|base, got {mode!r}")
+        if mode not in ACT_MODES:
+            raise ValueError(f"act mode must be one of {'|'.join(ACT_MODES)}, got {mode!r}")
         obs_t = self.fp.to_torch(obs, batched=False)
         feat = self.fp.features(obs_t)
         self._ensure_built(feat)
         if mode == "base":
             w = self.base_noise(1, clip=False)
+        elif mode == "zero":
+            w = torch.zeros((1, self.fp.noise_dim), device=self.device)
         else:
             w = self._choose_noise(obs_t, feat, mode)
         chunk = self.fp.decode(obs_t, w)

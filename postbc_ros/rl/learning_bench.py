@@ -225,6 +225,9 @@ def finetune_run(cfg: BenchConfig, method: str, seed: int, data, demo_root: Path
     if cfg.finetune == "best_of_n" and cfg.offline_steps:
         agent.update(n_steps=cfg.offline_steps)
     pretrained = evaluate(eval_env, agent, cfg.eval_episodes, mode="base", seed0=ev_seed)
+    # the same policy decoding w = 0: where a noise-space actor with zero mean starts (and where
+    # DSRL's deterministic actor goes while its critic cannot yet rank noises)
+    pretrained_zero = evaluate(eval_env, agent, cfg.eval_episodes, mode="zero", seed0=ev_seed)
     points = [{"episodes": 0, "env_steps": 0, "success": pretrained, "online_success": None}]
     env_steps, window = 0, []
     for ep in range(1, cfg.budget_episodes + 1):
@@ -243,7 +246,8 @@ def finetune_run(cfg: BenchConfig, method: str, seed: int, data, demo_root: Path
             log(f"  {method} seed {seed} ep {ep}: success {sr:.2f} (env steps {env_steps})")
     train_env.close()
     eval_env.close()
-    return {"points": points, "pretrained_success": pretrained, "pretrain_seconds": pre_s,
+    return {"points": points, "pretrained_success": pretrained, "pretrained_zero_noise_success": pretrained_zero,
+            "pretrain_seconds": pre_s,
             "pretrain_info": {k: v for k, v in res.info.items() if isinstance(v, (int, float))}}
 
 
@@ -268,6 +272,8 @@ def aggregate(cfg: BenchConfig, runs: dict[str, list[dict]]) -> dict:
         out[method] = {
             "curve": curve,
             "pretrained_success": _ci95(np.array([r["pretrained_success"] for r in seed_runs]))[0],
+            "pretrained_zero_noise_success": float(np.mean([r["pretrained_zero_noise_success"] for r in seed_runs])),
+            "pretrained_zero_noise_per_seed": [r["pretrained_zero_noise_success"] for r in seed_runs],
             "final_success": curve[-1]["success_mean"],
             "final_success_ci95": [curve[-1]["ci95_low"], curve[-1]["ci95_high"]],
             "episodes_to_threshold": {
@@ -334,8 +340,11 @@ def plot_learning(result: dict, path: str | Path) -> Path:
         if method.startswith("_"):
             continue
         x = [p["episodes"] for p in r["curve"]]
-        ax.plot(x, [p["success_mean"] for p in r["curve"]], marker="o", label=method)
+        line, = ax.plot(x, [p["success_mean"] for p in r["curve"]], marker="o", label=method)
         ax.fill_between(x, [p["ci95_low"] for p in r["curve"]], [p["ci95_high"] for p in r["curve"]], alpha=0.2)
+        if "pretrained_zero_noise_success" in r:  # (results written before it existed lack it)
+            ax.plot([0], [r["pretrained_zero_noise_success"]], marker="D", mfc="none", color=line.get_color(), ls="",
+                    label=f"{method} pretrained, w = 0")
     ax.axhline(cfg["threshold"], color="grey", ls="--", lw=0.8, label=f"threshold {cfg['threshold']}")
     ax.set_xlabel("online episodes")
     ax.set_ylabel("success rate (eval)")

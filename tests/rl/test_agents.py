@@ -82,6 +82,19 @@ def test_noise_bound_respected_in_every_mode(toy_policy, kind):
     np.testing.assert_allclose(chunk, ref, atol=1e-6)
 
 
+@pytest.mark.parametrize("kind", ["dsrl", "dsrl_na", "best_of_n"])
+def test_zero_mode_is_the_pretrained_policys_deterministic_chunk(toy_policy, kind):
+    agent = make(kind, toy_policy)
+    s = agent.new_history().reset(toy_obs(np.random.default_rng(3)))
+    chunk, w = agent.act(s, mode="zero")
+    assert w.shape == (4, 2) and not w.any()
+    ref = toy_policy.sample({"state": torch.as_tensor(s["state"])[None]}, torch.zeros(1, 4, 2))[0].numpy()
+    np.testing.assert_allclose(chunk, ref, atol=1e-6)
+    np.testing.assert_array_equal(agent.act(s, mode="zero")[0], chunk)
+    with pytest.raises(ValueError, match="explore|eval|base|zero"):
+        agent.act(s, mode="greedy")
+
+
 def test_warm_start_uses_clipped_standard_normal_noise(toy_policy):
     agent = make("dsrl", toy_policy, warmup_env_steps=10**6)
     s = agent.new_history().reset(toy_obs(np.random.default_rng(0)))

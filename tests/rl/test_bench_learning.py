@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
+import numpy as np
 import pytest
 
 
@@ -41,6 +42,8 @@ def test_bench_learning_writes_json_and_png(tmp_path, env_id, finetune):
         assert [p["episodes"] for p in r["curve"]] == [0, 1, 2]
         assert all(0.0 <= p["ci95_low"] <= p["success_mean"] <= p["ci95_high"] <= 1.0 for p in r["curve"])
         assert len(r["curve"][0]["per_seed"]) == 2
+        assert len(r["pretrained_zero_noise_per_seed"]) == 2
+        assert r["pretrained_zero_noise_success"] == pytest.approx(np.mean(r["pretrained_zero_noise_per_seed"]))
         assert r["final_success"] == r["curve"][-1]["success_mean"]
         assert r["episodes_to_threshold"]["threshold"] == 0.8 and len(r["episodes_to_threshold"]["per_seed"]) == 2
         assert r["curve"][2]["env_steps"] >= r["curve"][1]["env_steps"] > 0
