@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Where DSRL's deterministic actor steers early in finetuning, against the pretrained policy's
+two reference behaviours measured in the same run: sampled noise (w ~ N(0, I), `base`) and the
+deterministic chunk (w = 0, `zero`).
+
+Records the same demonstrations and pretrains the same policy as `postbc bench learning` (same
+seeds and defaults), then runs DSRL online and, after selected episodes, evaluates the actor
+(`eval`) and measures the noise it outputs along one evaluation episode: mean |w_i|, the fraction
+of entries within 0.1 of the bound, and ||w||² (N(0, I) gives noise_dim, w = 0 gives 0).
+Prints one JSON object.
+
+    python bench/dsrl_actor_diag.py [--env postbc/UR5ePush-v0] [--method bc] [--seed 0] \
+        [--episodes 30] [--eval-episodes 20] [--check 5,10,20,30]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+
+def noise_stats(agent, env, seed: int, steps: int = 30) -> dict[str, float]:
+    import numpy as np
+
+    obs, _ = env.reset(seed=seed)
+    hist = agent.new_history()
+    s = hist.reset(obs)
+    ws = []
+    for _ in range(steps):
+        chunk, w = agent.act(s, mode="eval")
+        ws.append(w.ravel())
+        obs, _r, term, trunc, _i = env.step(chunk[0])
+        s = hist.push(obs)
+        if term or trunc:
+            break
+    ws = np.array(ws)
+    bound = float(agent.cfg.noise_bound)
+    return {"mean_abs_w": float(np.abs(ws).mean()), "frac_near_bound": float((np.abs(ws) > bound - 0.1).mean()),
+            "sq_norm_w": float((ws ** 2).sum(1).mean()), "noise_dim": int(ws.shape[1])}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--env", default="postbc/UR5ePush-v0")
+    ap.add_argument("--method", default="bc", choices=["bc", "sigma_bc", "postbc"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--demos", type=int, default=10)
+    ap.add_argument("--epochs", type=int, default=1000)
+    ap.add_argument("--episodes", type=int, default=30)
+    ap.add_argument("--eval-episodes", type=int, default=20)
+    ap.add_argument("--check", default="5,10,20,30", help="episodes after which the actor is evaluated")
+    a = ap.parse_args()
+
+    import torch
+
+    from postbc_ros.learning import TrainConfig, pretrain
+    from postbc_ros.learning.training_data import load_training_data
+    from postbc_ros.rl.learning_bench import BenchConfig, make_agent, make_bench_env, record_demos
+    from postbc_ros.rl.rollout import evaluate, run_episode
+
+    torch.set_num_threads(1)
+    t0 = time.time()
+    cfg = BenchConfig(env=a.env, demos=a.demos, methods=[a.method], finetune="dsrl", seeds=1, epochs=a.epochs,
+                      budget_episodes=a.episodes, eval_episodes=a.eval_episodes, progress=False)
+    seed = a.seed
+    with tempfile.TemporaryDirectory(prefix="postbc_dsrl_diag_") as tmp:
+        root = record_demos(cfg, seed, Path(tmp) / "demos")
+        data = load_training_data(root, cfg.obs_history, cfg.horizon)
+    torch.manual_seed(seed)
+    res = pretrain(data, TrainConfig(method=a.method, alpha=cfg.alpha, sigma=cfg.sigma, ensemble_size=cfg.ensemble_size,
+                                     ensemble_epochs=cfg.ensemble_epochs, epochs=cfg.epochs,
+                                     hidden=list(cfg.policy_hidden), seed=seed, device="cpu"), progress=False)
+    agent = make_agent(cfg, res.ema.model.eval(), seed, torch.device("cpu"))
+    ev_seed = 30_000 * (seed + 1)
+    ev, train = make_bench_env(cfg, ev_seed), make_bench_env(cfg, 20_000 * (seed + 1))
+    out = {"config": vars(a), "pretrained": {
+        "base": evaluate(ev, agent, a.eval_episodes, "base", ev_seed),
+        "zero": evaluate(ev, agent, a.eval_episodes, "zero", ev_seed)}}
+    checks = sorted({int(x) for x in a.check.split(",") if x.strip()})
+    actor = [{"episodes": 0, "success": evaluate(ev, agent, a.eval_episodes, "eval", ev_seed),
+              **noise_stats(agent, ev, seed=123)}]
+    steps = 0
+    for ep in range(1, a.episodes + 1):
+        steps += run_episode(train, agent, "explore", seed=20_000 * (seed + 1) + ep, learn=True).env_steps
+        if ep == cfg.warmup_episodes:
+            agent.cfg.warmup_env_steps = steps  # as the learning bench: warm start = the first episodes
+        if ep in checks:
+            with torch.no_grad():
+                actor.append({"episodes": ep, "env_steps": steps,
+                              "success": evaluate(ev, agent, a.eval_episodes, "eval", ev_seed),
+                              **noise_stats(agent, ev, seed=123)})
+    ev.close()
+    train.close()
+    out["actor"] = actor
+    out["seconds"] = round(time.time() - t0, 1)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
