@@ -16,11 +16,12 @@ trip pixel-exact. Pure pyarrow/numpy/opencv: no ROS, no pandas, no `datasets` ne
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -162,35 +163,17 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then os.replace: readers see old or new, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=4, ensure_ascii=False) + "\n").encode())
-
-
-def atomic_write_parquet(path: Path, table: pa.Table) -> None:
+@contextlib.contextmanager
+def _atomic_file(path: Path) -> Iterator[str]:
+    """Yield a temp file path in `path`'s folder to write; then fsync it and os.replace it onto
+    `path` (readers see the old file or the new one, never half of one) and fsync the folder. On
+    any error, including KeyboardInterrupt, the temp file is removed and `path` is untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        pq.write_table(table, tmp, compression="snappy")
+        yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -199,6 +182,20 @@ def atomic_write_parquet(path: Path, table: pa.Table) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with _atomic_file(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=4, ensure_ascii=False) + "\n").encode())
+
+
+def atomic_write_parquet(path: Path, table: pa.Table) -> None:
+    with _atomic_file(path) as tmp:
+        pq.write_table(table, tmp, compression="snappy")
 
 
 def read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:

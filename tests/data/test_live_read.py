@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from postbc_ros.data.lerobot_format import atomic_write_parquet, read_parquet
 
@@ -34,3 +35,19 @@ def test_read_parquet_during_atomic_rewrites(tmp_path):
         stop.set()
         proc.join(10)
     assert reads > 100
+
+
+def test_a_failed_atomic_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):
+    from postbc_ros.data.lerobot_format import atomic_write_bytes, atomic_write_json
+
+    path = tmp_path / "meta" / "info.json"
+    atomic_write_json(path, {"v": 1})
+    with pytest.raises(Exception):
+        atomic_write_parquet(path, "not a table")  # pyarrow refuses: raised inside the temp-file write
+    with pytest.raises(TypeError):
+        atomic_write_bytes(path, "text, not bytes")
+    assert path.read_text() == '{\n    "v": 1\n}\n'
+    assert sorted(p.name for p in path.parent.iterdir()) == ["info.json"]
+    table = pa.table({"x": [1, 2]})
+    atomic_write_parquet(path.with_suffix(".parquet"), table)
+    assert read_parquet(path.with_suffix(".parquet")).equals(table)
