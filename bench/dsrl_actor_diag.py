@@ -6,11 +6,12 @@ deterministic chunk (w = 0, `zero`).
 Records the same demonstrations and pretrains the same policy as `postbc bench learning` (same
 seeds and defaults), then runs DSRL online and, after selected episodes, evaluates the actor
 (`eval`) and measures the noise it outputs along one evaluation episode: mean |w_i|, the fraction
-of entries within 0.1 of the bound, and ||w||² (N(0, I) gives noise_dim, w = 0 gives 0).
+of entries within 0.1 of the bound, and ||w||² (N(0, I) gives noise_dim, w = 0 gives 0), and
+what the critics predict there for the actor's noise, for w = 0 and for draws of N(0, I).
 Prints one JSON object.
 
     python bench/dsrl_actor_diag.py [--env postbc/UR5ePush-v0] [--method bc] [--seed 0] \
-        [--episodes 30] [--eval-episodes 20] [--check 5,10,20,30]
+        [--episodes 30] [--eval-episodes 20] [--check 5,10,20,30] [--warmup-episodes 2]
 """
 from __future__ import annotations
 
@@ -27,22 +28,35 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 def noise_stats(agent, env, seed: int, steps: int = 30) -> dict[str, float]:
     import numpy as np
+    import torch
 
     obs, _ = env.reset(seed=seed)
     hist = agent.new_history()
     s = hist.reset(obs)
-    ws = []
+    ws, feats = [], []
     for _ in range(steps):
         chunk, w = agent.act(s, mode="eval")
         ws.append(w.ravel())
+        feats.append(agent.fp.features(agent.fp.to_torch(s, batched=False)))
         obs, _r, term, trunc, _i = env.step(chunk[0])
         s = hist.push(obs)
         if term or trunc:
             break
     ws = np.array(ws)
     bound = float(agent.cfg.noise_bound)
-    return {"mean_abs_w": float(np.abs(ws).mean()), "frac_near_bound": float((np.abs(ws) > bound - 0.1).mean()),
-            "sq_norm_w": float((ws ** 2).sum(1).mean()), "noise_dim": int(ws.shape[1])}
+    out = {"mean_abs_w": float(np.abs(ws).mean()), "frac_near_bound": float((np.abs(ws) > bound - 0.1).mean()),
+           "sq_norm_w": float((ws ** 2).sum(1).mean()), "noise_dim": int(ws.shape[1])}
+    if getattr(agent, "critic", None) is not None and feats:
+        # the critics' view at the same states (min over critics, as the actor sees it): the actor's
+        # noise, w = 0 and 64 draws of N(0, I) clipped to the bound. Returns are <= 1 (0/1 reward)
+        f = torch.cat(feats)
+        q = lambda w: agent.critic(f, w).min(dim=0).values  # noqa: E731
+        with torch.no_grad():
+            w_actor = torch.as_tensor(ws, dtype=torch.float32)
+            draws = torch.stack([q(agent.base_noise(len(f), clip=True)) for _ in range(64)])
+            out.update(q_actor=float(q(w_actor).mean()), q_zero=float(q(torch.zeros_like(w_actor)).mean()),
+                       q_random_mean=float(draws.mean()), q_random_max=float(draws.max(0).values.mean()))
+    return out
 
 
 def main() -> None:
@@ -55,6 +69,10 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=30)
     ap.add_argument("--eval-episodes", type=int, default=20)
     ap.add_argument("--check", default="5,10,20,30", help="episodes after which the actor is evaluated")
+    ap.add_argument("--warmup-episodes", type=int, default=2, help="episodes acting with w ~ N(0, I) first")
+    ap.add_argument("--init-alpha", type=float, default=None, help="SAC temperature at the start (default: DSRLConfig's)")
+    ap.add_argument("--step-reward", type=float, default=0.0,
+                    help="added to every env step's 0/1 reward before the agent stores it (-1: the paper's -1/0 DSRL reward)")
     a = ap.parse_args()
 
     import torch
@@ -67,7 +85,8 @@ def main() -> None:
     torch.set_num_threads(1)
     t0 = time.time()
     cfg = BenchConfig(env=a.env, demos=a.demos, methods=[a.method], finetune="dsrl", seeds=1, epochs=a.epochs,
-                      budget_episodes=a.episodes, eval_episodes=a.eval_episodes, progress=False)
+                      budget_episodes=a.episodes, eval_episodes=a.eval_episodes,
+                      warmup_episodes=a.warmup_episodes, progress=False)
     seed = a.seed
     with tempfile.TemporaryDirectory(prefix="postbc_dsrl_diag_") as tmp:
         root = record_demos(cfg, seed, Path(tmp) / "demos")
@@ -77,6 +96,14 @@ def main() -> None:
                                      ensemble_epochs=cfg.ensemble_epochs, epochs=cfg.epochs,
                                      hidden=list(cfg.policy_hidden), seed=seed, device="cpu"), progress=False)
     agent = make_agent(cfg, res.ema.model.eval(), seed, torch.device("cpu"))
+    if a.init_alpha is not None:  # before the first act builds the networks
+        agent.cfg.init_alpha = a.init_alpha
+    if a.step_reward:
+        observe, g = agent.observe, agent.discount
+
+        def shifted(tr):  # chunk reward sum_i g^i (r_i + c) over the k executed steps (discount = g^k)
+            return observe({**tr, "reward": tr["reward"] + a.step_reward * (1 - tr["discount"]) / (1 - g)})
+        agent.observe = shifted
     ev_seed = 30_000 * (seed + 1)
     ev, train = make_bench_env(cfg, ev_seed), make_bench_env(cfg, 20_000 * (seed + 1))
     out = {"config": vars(a), "pretrained": {
