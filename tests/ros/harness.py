@@ -150,5 +150,6 @@ class Probe:
 
     def close(self):
         self.executor.shutdown(timeout_sec=1.0)
+        self._thread.join(timeout=5.0)  # no callback may still run when the node's handles go
         self.node.destroy_node()
         self.rclpy.try_shutdown(context=self.ctx)
