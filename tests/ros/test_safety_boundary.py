@@ -72,8 +72,12 @@ def test_bad_commands_never_reach_the_backend(tmp_path):
 
             # out of limits and far away: clipped into the limits and rate limited, never passed through
             far = q0.copy(); far[0] = limits.upper[0] + 5.0; far[1] = limits.lower[1] - 5.0; far[6] = 7.0
-            for _ in range(15):
+            # keep commanding until setpoints flow: under load this probe's sim clock can lag the
+            # arm's by more than the watchdog timeout, and commands stamped with it arrive stale
+            t_end, sent = time.monotonic() + 30.0, 0
+            while sent < 15 or (len([m for m in hw if m.points]) <= 5 and time.monotonic() < t_end):
                 send(np.linspace(q0, far, 5)[1:])
+                sent += 1
                 time.sleep(0.1)
             probe.wait_for(lambda: {"joint_limit", "gripper_limit"} <= kinds(), 10, "limit reports")
             probe.wait_for(lambda: len([m for m in hw if m.points]) > 5, 10, "filtered setpoints")
