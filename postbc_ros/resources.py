@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Iterator
 
 PACKAGE = "postbc_ros"
 # folder -> a file every copy of it holds
@@ -29,29 +30,36 @@ def env_var(name: str) -> str:
     return f"POSTBC_{name.upper()}_DIR"
 
 
-def candidates(name: str) -> list[Path]:
-    """The places `resource_dir(name)` looks at, in order (the environment variable excluded)."""
+def _places(name: str) -> Iterator[Path]:
+    """The places looked at, in order, each computed only when the earlier ones did not do."""
     if name not in MARKERS:
         raise ValueError(f"unknown resource folder {name!r}; one of {sorted(MARKERS)}")
-    out = [Path(__file__).resolve().parents[1] / name]
+    yield Path(__file__).resolve().parents[1] / name
     try:
         from ament_index_python.packages import get_package_share_directory
 
-        out.append(Path(get_package_share_directory(PACKAGE)) / name)
+        share = Path(get_package_share_directory(PACKAGE)) / name
     except Exception:  # noqa: BLE001 - no ament_index_python, or the package is not in the index
-        pass
-    out.append(Path(sys.prefix) / "share" / PACKAGE / name)
-    return out
+        share = None
+    if share is not None:
+        yield share
+    yield Path(sys.prefix) / "share" / PACKAGE / name
+
+
+def candidates(name: str) -> list[Path]:
+    """The places `resource_dir(name)` looks at, in order (the environment variable excluded)."""
+    return list(_places(name))
 
 
 def resource_dir(name: str) -> Path:
     env = os.environ.get(env_var(name))
     if env:
         return Path(env)
-    looked = candidates(name)
-    for c in looked:
+    looked = []
+    for c in _places(name):
         if (c / MARKERS[name]).is_file():
             return c
+        looked.append(c)
     raise FileNotFoundError(
         f"postbc_ros {name}/ not found: looked in {', '.join(map(str, looked))} (none holds "
         f"{MARKERS[name]}); set {env_var(name)} to the folder")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from postbc_ros.cli.pretrain_cmd import add_chunk_args
 from postbc_ros.cli.torch_threads import set_cpu_threads
 
 
@@ -126,9 +127,7 @@ def register_pretrain(sub) -> None:
     q.add_argument("--covariance", choices=["full", "diag"], default="full")
     q.add_argument("--hidden", type=lambda s: [int(x) for x in _csv(s)], default=[256, 256, 256],
                    help="denoiser (and state ensemble) MLP widths, comma list")
-    q.add_argument("--horizon", type=int, default=4, help="action chunk length H (every variant; paper: 4 on Robomimic, 1 on the real WidowX)")
-    q.add_argument("--n-action-steps", type=int, default=4, help="executed steps per chunk k")
-    q.add_argument("--obs-history", type=int, default=1, help="observation frames n")
+    add_chunk_args(q)  # every variant
     q.add_argument("--coverage-states", type=int, default=400, help="demonstration states for the coverage numbers")
     q.add_argument("--max-episode-steps", type=int, default=None, help="Meta-World episode cap (<= 500)")
     q.add_argument("--device", default="auto", help="auto | cpu | cuda")

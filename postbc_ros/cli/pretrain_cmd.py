@@ -12,6 +12,14 @@ def _ints(s: str) -> list[int]:
     return [int(x) for x in s.split(",") if x.strip()]
 
 
+def add_chunk_args(p) -> None:
+    """--horizon / --n-action-steps / --obs-history (= TrainConfig's defaults; also `bench pretrain`)."""
+    p.add_argument("--horizon", type=int, default=4,
+                   help="action chunk length H (paper: 4 on Robomimic, 1 on the real WidowX)")
+    p.add_argument("--n-action-steps", type=int, default=4, help="executed steps per chunk k")
+    p.add_argument("--obs-history", type=int, default=1, help="observation frames n")
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "pretrain",
@@ -40,9 +48,7 @@ def register(subparsers) -> None:
     p.add_argument("--reuse-ensemble", default=None, metavar="DIR",
                    help="postbc: use this trained ensemble (e.g. OTHER_RUN/ensemble, same dataset and horizon) "
                    "instead of training one — for α sweeps")
-    p.add_argument("--horizon", type=int, default=4, help="action chunk length H")
-    p.add_argument("--n-action-steps", type=int, default=4, help="executed steps per chunk k")
-    p.add_argument("--obs-history", type=int, default=1, help="observation frames n")
+    add_chunk_args(p)
     p.add_argument("--obs-keys", default=None,
                    help="comma list of observation features to use (default: all non-video features)")
     p.add_argument("--num-inference-steps", type=int, default=8, help="DDIM steps")

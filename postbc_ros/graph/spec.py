@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-PACKAGE = "postbc_ros"
+from postbc_ros.resources import PACKAGE
 
 
 @dataclass(frozen=True)
