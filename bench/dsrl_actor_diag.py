@@ -74,6 +74,8 @@ def main() -> None:
     ap.add_argument("--step-reward", type=float, default=0.0,
                     help="added to every env step's 0/1 reward before the agent stores it (-1: the paper's -1/0 DSRL reward)")
     a = ap.parse_args()
+    if a.init_alpha is not None and not a.init_alpha > 0:
+        ap.error(f"--init-alpha must be > 0 (the SAC temperature is learned in log space), got {a.init_alpha}")
 
     import torch
 
