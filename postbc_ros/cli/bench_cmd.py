@@ -45,6 +45,8 @@ def register(subparsers) -> None:
     q.add_argument("--batch-size", type=int, default=128)
     q.add_argument("--rl-hidden", type=int, default=256, help="critic/actor width")
     q.add_argument("--warmup-episodes", type=int, default=2, help="DSRL warm start with w ~ N(0, I)")
+    q.add_argument("--backup-entropy", choices=["on", "off"], default="off",
+                   help="DSRL/DSRL-NA: add SAC's entropy bonus to the critics' TD target (off: they regress onto returns)")
     q.add_argument("--n-samples", type=int, default=8, help="Best-of-N: N")
     q.add_argument("--max-episode-steps", type=int, default=None, help="Meta-World episode cap (<= 500)")
     q.add_argument("--device", default="auto", help="auto | cpu | cuda")
@@ -79,8 +81,8 @@ def run_learning(args) -> int:
         ensemble_size=args.ensemble_size, alpha=args.alpha,
         sigma=args.sigma, horizon=args.horizon, n_action_steps=args.n_action_steps, utd=args.utd,
         batch_size=args.batch_size, rl_hidden=args.rl_hidden, warmup_episodes=args.warmup_episodes,
-        n_samples=args.n_samples, max_episode_steps=args.max_episode_steps, device=args.device,
-        progress=not args.quiet,
+        backup_entropy=args.backup_entropy == "on", n_samples=args.n_samples,
+        max_episode_steps=args.max_episode_steps, device=args.device, progress=not args.quiet,
     )
     if not _valid(cfg, "learning"):
         return 2

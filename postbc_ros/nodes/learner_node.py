@@ -36,6 +36,8 @@ PARAMS = [
     Param("hidden", 128, "hidden units of the agent's networks", range=(8, 4096)),
     Param("layers", 2, "hidden layers of the agent's networks", range=(1, 8)),
     Param("warmup_env_steps", 100, "DSRL: env steps with w ~ N(0, I) before the actor steers", range=(0, 10**7)),
+    Param("backup_entropy", False, "DSRL / DSRL-NA: add SAC's entropy bonus to the critics' TD target "
+          "(false: they regress onto returns, as in SERL)"),
     Param("learning_starts", 16, "transitions (online + demo) before updates begin", range=(1, 10**6)),
     Param("n_samples", 8, "Best-of-N: samples per decision", range=(1, 256)),
     Param("gamma", 0.99, "discount (must match the policy nodes)", range=(0.0, 1.0)),
@@ -50,7 +52,8 @@ def agent_overrides(p: dict) -> dict:
         return {**common, "n_samples": int(p["n_samples"]),
                 "iql": {"hidden": int(p["hidden"]), "layers": int(p["layers"]), "discount": float(p["gamma"])}}
     return {**common, "hidden": int(p["hidden"]), "layers": int(p["layers"]),
-            "warmup_env_steps": int(p["warmup_env_steps"]), "discount": float(p["gamma"])}
+            "warmup_env_steps": int(p["warmup_env_steps"]), "discount": float(p["gamma"]),
+            "backup_entropy": bool(p["backup_entropy"])}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ from .networks import CriticEnsemble, TanhGaussianActor, polyak_update
 @dataclasses.dataclass
 class DSRLConfig:
     """Paper defaults (lr 3e-4, batch 256, τ 0.005, 2 critics, target entropy 0, bound 1.5,
-    γ 0.99) with networks sized for CPU (paper: 3×2048)."""
+    γ 0.99) with networks sized for CPU (paper: 3×2048) and no entropy in the critics' target."""
 
     lr: float = 3e-4
     batch_size: int = 256
@@ -40,6 +40,11 @@ class DSRLConfig:
     learning_starts: int = 32
     replay_capacity: int = 100_000
     demo_ratio: float = 0.0  # demonstrations carry no noise: DSRL's noise critic cannot use them
+    # False: the critics regress onto returns only, as in SERL/HIL-SERL (the actor still gets the
+    # entropy bonus). True: standard SAC, the TD target adds the next step's -α·log π. With a 16-D
+    # noise and a 0/1 reward the bonus dwarfs the returns at CPU budgets: Q ≈ 11 where no return
+    # exceeds 1, flat in w (bench/results/learning_ur5e_push_dsrl.md)
+    backup_entropy: bool = False
 
 
 class LogAlpha(nn.Module):
@@ -111,7 +116,9 @@ class DSRLAgent(SACNoiseMixin, ChunkAgentBase):
         with torch.no_grad():
             alpha = self.log_alpha.alpha()
             nw, nlogp = self.actor(nfeat, generator=self.torch_gen)
-            q_next = self.critic_target(nfeat, nw).min(dim=0).values - alpha * nlogp
+            q_next = self.critic_target(nfeat, nw).min(dim=0).values
+            if cfg.backup_entropy:
+                q_next = q_next - alpha * nlogp
             y = r + disc * (1.0 - done) * q_next
         q = self.critic(feat, w)
         critic_loss = ((q - y.unsqueeze(0)) ** 2).mean(dim=1).sum()

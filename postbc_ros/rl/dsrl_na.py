@@ -58,9 +58,12 @@ class DSRLNAAgent(SACNoiseMixin, ChunkAgentBase):
         r, disc, done = self.tensor(batch["reward"]), self.tensor(batch["discount"]), self.tensor(batch["done"])
         # 1) action critic: TD on executed chunks, next action = π(s', actor(s'))
         with torch.no_grad():
-            nw, _ = self.actor(nfeat, generator=self.torch_gen)
+            nw, nlogp = self.actor(nfeat, generator=self.torch_gen)
             na = self.executed(self.fp.decode(nobs_t, nw))
-            y = r + disc * (1.0 - done) * self.q_action_target(nfeat, na).min(dim=0).values
+            q_next = self.q_action_target(nfeat, na).min(dim=0).values
+            if cfg.backup_entropy:
+                q_next = q_next - self.log_alpha.alpha() * nlogp
+            y = r + disc * (1.0 - done) * q_next
         qa = self.q_action(feat, a)
         qa_loss = ((qa - y.unsqueeze(0)) ** 2).mean(dim=1).sum()
         self.optims["q_action"].zero_grad(set_to_none=True)

@@ -61,6 +61,7 @@ class BenchConfig:
     utd: int = 4
     batch_size: int = 128
     warmup_episodes: int = 2
+    backup_entropy: bool = False  # DSRL/DSRL-NA: entropy bonus in the critics' TD target (DSRLConfig)
     offline_steps: int = 500  # Best-of-N: IQL steps on the demos before going online
     n_samples: int = 8  # Best-of-N N
     max_episode_steps: int | None = None  # Meta-World cap (≤ 500); twins use their task horizon
@@ -173,10 +174,12 @@ def make_agent(cfg: BenchConfig, policy, seed: int, device):
     warm = 10**9 if cfg.warmup_episodes > 0 else 0  # warm start until `warmup_episodes` episodes ran; then fixed in env steps
     if cfg.finetune == "dsrl":
         return DSRLAgent(policy, DSRLConfig(hidden=cfg.rl_hidden, utd=cfg.utd, batch_size=cfg.batch_size,
-                                            warmup_env_steps=warm), device=device, seed=seed)
+                                            warmup_env_steps=warm, backup_entropy=cfg.backup_entropy),
+                         device=device, seed=seed)
     if cfg.finetune == "dsrl_na":
         return DSRLNAAgent(policy, DSRLNAConfig(hidden=cfg.rl_hidden, utd=cfg.utd, batch_size=cfg.batch_size,
-                                                warmup_env_steps=warm, distill_batch=cfg.batch_size),
+                                                warmup_env_steps=warm, distill_batch=cfg.batch_size,
+                                                backup_entropy=cfg.backup_entropy),
                            device=device, seed=seed)
     return BestOfNAgent(policy, BestOfNConfig(n_samples=cfg.n_samples, utd=cfg.utd, batch_size=cfg.batch_size,
                                               iql=IQLConfig(hidden=cfg.rl_hidden)), device=device, seed=seed)

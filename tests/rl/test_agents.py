@@ -131,6 +131,35 @@ def test_dsrl_update_changes_critic_and_moves_target_by_tau(toy_policy):
         torch.testing.assert_close(t1, 0.95 * t0 + 0.05 * c1)
 
 
+@pytest.mark.parametrize("kind", ["dsrl", "dsrl_na"])
+@pytest.mark.parametrize("backup", [True, False])
+def test_backup_entropy_decides_whether_q_carries_the_entropy_bonus(toy_policy, kind, backup):
+    """No reward anywhere, so every return is 0. With backup_entropy off (the default) the critic
+    must stay near its small initial values; standard SAC's target adds the bonus -α·log π at
+    every step and pushes Q up by about α·H per step of horizon."""
+    agent = make(kind, toy_policy, init_alpha=1.0, lr=3e-3, tau=0.05, utd=1, backup_entropy=backup)
+    rng = np.random.default_rng(3)
+    hist = agent.new_history()
+    s = hist.reset(toy_obs(rng))
+    for _ in range(32):
+        chunk, w = agent.act(s)
+        s2 = hist.push(toy_obs(rng))
+        agent.observe({"obs": s, "noise": w, "action": chunk[:2], "reward": 0.0, "discount": 0.9,
+                       "done": False, "next_obs": s2, "steps": 2})
+        s = s2
+    entropy = [agent.update(n_steps=1)["entropy"] for _ in range(150)]
+    feat = agent.fp.features(agent.fp.to_torch(s, batched=False)).expand(64, -1)
+    critic = agent.critic if kind == "dsrl" else agent.q_noise  # DSRL-NA: Q_W, distilled from Q_A
+    with torch.no_grad():
+        q = float(critic(feat, agent.base_noise(64, clip=True)).mean())
+    print(f"{kind} backup={backup}: Q {q:.2f}, entropy {np.mean(entropy):.2f}")
+    assert np.mean(entropy) > 1.0  # the bonus is there to be backed up (8-D noise, α = 1)
+    if backup:
+        assert q > 2.0, q
+    else:
+        assert abs(q) < 0.5, q
+
+
 @pytest.mark.parametrize("kind", ["dsrl", "dsrl_na", "best_of_n"])
 def test_resume_continues_identically(toy_policy, tmp_path, kind):
     rng = np.random.default_rng(5)

@@ -58,3 +58,19 @@ def test_node_modules_import_without_rclpy_side_effects():
     for exe in NODES:
         mod = importlib.import_module(f"postbc_ros.nodes.{exe}")
         assert callable(mod.main)
+
+
+@pytest.mark.parametrize("algorithm", ["dsrl", "dsrl_na", "best_of_n"])
+def test_learner_params_map_onto_fields_of_the_agents_config(algorithm):
+    """Every learner parameter the node forwards is a real field of the algorithm's config
+    (make_config names an unknown one), and a changed value reaches the agent."""
+    from postbc_ros.nodes.learner_node import agent_overrides
+    from postbc_ros.ros.agents import make_config
+
+    p = {q.name: q.default for q in _params("learner_node").values()}
+    p.update(node_defaults("learner_node"), algorithm=algorithm, batch_size=33, backup_entropy=True)
+    cfg = make_config(algorithm, agent_overrides(p))
+    assert cfg.batch_size == 33
+    if algorithm != "best_of_n":
+        assert cfg.backup_entropy is True and cfg.warmup_env_steps == p["warmup_env_steps"]
+        assert make_config(algorithm, agent_overrides({**p, "backup_entropy": False})).backup_entropy is False
