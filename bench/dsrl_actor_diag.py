@@ -74,7 +74,7 @@ def main() -> None:
     ap.add_argument("--step-reward", type=float, default=0.0,
                     help="added to every env step's 0/1 reward before the agent stores it (-1: the paper's -1/0 DSRL reward)")
     ap.add_argument("--backup-entropy", choices=["on", "off"], default=None,
-                    help="include the entropy bonus in the critic's TD target (default: DSRLConfig's)")
+                    help="include the entropy bonus in the critic's TD target (default: BenchConfig's, off)")
     a = ap.parse_args()
     if a.init_alpha is not None and not a.init_alpha > 0:
         ap.error(f"--init-alpha must be > 0 (the SAC temperature is learned in log space), got {a.init_alpha}")
@@ -90,7 +90,8 @@ def main() -> None:
     t0 = time.time()
     cfg = BenchConfig(env=a.env, demos=a.demos, methods=[a.method], finetune="dsrl", seeds=1, epochs=a.epochs,
                       budget_episodes=a.episodes, eval_episodes=a.eval_episodes,
-                      warmup_episodes=a.warmup_episodes, progress=False)
+                      warmup_episodes=a.warmup_episodes, progress=False,
+                      **({} if a.backup_entropy is None else {"backup_entropy": a.backup_entropy == "on"}))
     seed = a.seed
     with tempfile.TemporaryDirectory(prefix="postbc_dsrl_diag_") as tmp:
         root = record_demos(cfg, seed, Path(tmp) / "demos")
@@ -102,8 +103,6 @@ def main() -> None:
     agent = make_agent(cfg, res.ema.model.eval(), seed, torch.device("cpu"))
     if a.init_alpha is not None:  # before the first act builds the networks
         agent.cfg.init_alpha = a.init_alpha
-    if a.backup_entropy is not None:
-        agent.cfg.backup_entropy = a.backup_entropy == "on"
     if a.step_reward:
         observe, g = agent.observe, agent.discount
 

@@ -40,6 +40,7 @@ def pick_device(device: str | torch.device | None) -> torch.device:
 
 ACT_MODES = ("explore", "eval", "base", "zero")
 
+
 class ChunkAgentBase:
     """Common act/observe/update/save/load scaffolding; subclasses build nets and losses."""
 

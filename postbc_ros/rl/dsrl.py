@@ -77,6 +77,13 @@ class SACNoiseMixin:
         w, _ = self.actor(feat, deterministic=(mode == "eval"), generator=self.torch_gen)
         return w
 
+    def _next_value(self, q_next: torch.Tensor, next_logp: torch.Tensor) -> torch.Tensor:
+        """What the critics' TD target bootstraps from: min-Q of the next step, minus α·log π of
+        the next noise only when cfg.backup_entropy (standard SAC)."""
+        if self.cfg.backup_entropy:
+            return q_next - self.log_alpha.alpha() * next_logp
+        return q_next
+
     def _actor_alpha_step(self, feat: torch.Tensor, q_of_w) -> dict[str, float]:
         alpha = self.log_alpha.alpha().detach()
         w_pi, logp = self.actor(feat, generator=self.torch_gen)
@@ -114,11 +121,8 @@ class DSRLAgent(SACNoiseMixin, ChunkAgentBase):
         w = self.tensor(batch["noise"]).reshape(len(feat), -1)
         r, disc, done = self.tensor(batch["reward"]), self.tensor(batch["discount"]), self.tensor(batch["done"])
         with torch.no_grad():
-            alpha = self.log_alpha.alpha()
             nw, nlogp = self.actor(nfeat, generator=self.torch_gen)
-            q_next = self.critic_target(nfeat, nw).min(dim=0).values
-            if cfg.backup_entropy:
-                q_next = q_next - alpha * nlogp
+            q_next = self._next_value(self.critic_target(nfeat, nw).min(dim=0).values, nlogp)
             y = r + disc * (1.0 - done) * q_next
         q = self.critic(feat, w)
         critic_loss = ((q - y.unsqueeze(0)) ** 2).mean(dim=1).sum()

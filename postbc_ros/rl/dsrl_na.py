@@ -60,9 +60,7 @@ class DSRLNAAgent(SACNoiseMixin, ChunkAgentBase):
         with torch.no_grad():
             nw, nlogp = self.actor(nfeat, generator=self.torch_gen)
             na = self.executed(self.fp.decode(nobs_t, nw))
-            q_next = self.q_action_target(nfeat, na).min(dim=0).values
-            if cfg.backup_entropy:
-                q_next = q_next - self.log_alpha.alpha() * nlogp
+            q_next = self._next_value(self.q_action_target(nfeat, na).min(dim=0).values, nlogp)
             y = r + disc * (1.0 - done) * q_next
         qa = self.q_action(feat, a)
         qa_loss = ((qa - y.unsqueeze(0)) ** 2).mean(dim=1).sum()
