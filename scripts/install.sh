@@ -20,8 +20,10 @@ if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 
+source scripts/disk_space.sh
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
+  needs_space 2600 ".venv (torch CPU, MuJoCo, ROS 2 wheels)"
   echo "[install] creating .venv"
   $PY -m venv .venv
 fi

@@ -6,6 +6,8 @@ bash scripts/install.sh test metaworld
 # The official LeRobot v3 reader (lerobot-dataset) pins numpy 2.2 and needs torchvision, so it gets
 # its own venv; tests/data/test_lerobot_compat.py reads our datasets with it through LEROBOT_PYTHON.
 if [ ! -x .venv-lerobot/bin/python ] || ! .venv-lerobot/bin/python -c "import ledataset" 2>/dev/null; then
+  source scripts/disk_space.sh
+  needs_space 2200 ".venv-lerobot (the official LeRobot reader, with its own torch)"
   echo "[test] installing the official LeRobot dataset reader into .venv-lerobot"
   python3 -m venv .venv-lerobot
   lpip() { .venv-lerobot/bin/python -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "WARNING: Location" >&2); }
