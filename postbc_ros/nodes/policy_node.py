@@ -95,7 +95,6 @@ def main(argv: list[str] | None = None) -> int:
             self.pending_weights: bytes | None = None
             self.version = 0
             self.schedule = None  # (t_obs, times, targets) currently streamed
-            self.weights_dir = tempfile.mkdtemp(prefix="postbc_policy_weights_")
             self.pub_cmd = self.create_publisher(JointTrajectory, "arm/command", qos.COMMAND)
             self.pub_tr = self.create_publisher(UInt8MultiArray, "replay/transitions", qos.STREAM)
             self.pub_status = self.create_publisher(String, "policy/status", qos.LATCHED)
@@ -181,10 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         def _swap_weights(self):
             data, self.pending_weights = self.pending_weights, None
             try:
-                self.agent, head = apply_weights_record(
-                    self.agent, data, self.weights_dir, self.obs_now,
-                    lambda algo, cfg: make_agent(algo or self.p["mode"], self.policy, cfg, device=self.agent.device,
-                                                 seed=int(self.p["seed"])))
+                # unpacked only for as long as loading takes: the loaded tensors live in the agent
+                with tempfile.TemporaryDirectory(prefix="postbc_policy_weights_") as weights_dir:
+                    self.agent, head = apply_weights_record(
+                        self.agent, data, weights_dir, self.obs_now,
+                        lambda algo, cfg: make_agent(algo or self.p["mode"], self.policy, cfg,
+                                                     device=self.agent.device, seed=int(self.p["seed"])))
                 self.version = int(head["version"])
                 self._status(loaded_at=self.now())
                 self.get_logger().info(f"loaded weights version {self.version} (env steps {head['env_steps']})")

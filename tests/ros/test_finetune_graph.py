@@ -26,7 +26,7 @@ def _read_log(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def test_two_twins_finetune_reset_replay_weights_and_watchdog(tiny_checkpoint, tmp_path):
+def test_two_twins_finetune_reset_replay_weights_and_watchdog(tiny_checkpoint, tmp_path, monkeypatch):
     from diagnostic_msgs.msg import DiagnosticArray
     from std_msgs.msg import String
     from trajectory_msgs.msg import JointTrajectory
@@ -36,6 +36,9 @@ def test_two_twins_finetune_reset_replay_weights_and_watchdog(tiny_checkpoint, t
     from postbc_ros.ros.conversions import from_time
 
     out = tmp_path / "run"
+    node_tmp = tmp_path / "node_tmp"  # the nodes' temporary files (TMPDIR is inherited by every node)
+    node_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(node_tmp))
     dom = unique_domain()
     args = {"checkpoint": str(tiny_checkpoint / "policy"), "namespaces": "robot1,robot2", "output_dir": str(out),
             "episodes": str(EPISODES + 3), "camera_rate": "0", "domain_id": str(dom)}
@@ -132,3 +135,7 @@ def test_two_twins_finetune_reset_replay_weights_and_watchdog(tiny_checkpoint, t
             del last_cmd_stamp
         finally:
             probe.close()
+    # every weight version was unpacked into a temporary directory and loaded: none outlives its
+    # load (robot1's policy was SIGKILLed, so at most the one it might have been loading then)
+    left = sorted(p.name for p in node_tmp.glob("postbc_policy_weights_*"))
+    assert len(left) <= 1, left
