@@ -20,18 +20,26 @@ the record's scalar fields as JSON. Records: ``begin`` (episode kind + metadata)
 (obs/<key>, action, extra/<key> arrays; reward, terminated, truncated, intervention, stamp)
 and ``end`` (success label, optional final_obs/<key>).
 
-Durability: with ``fsync="step"`` every `add_step` returns only after the record is on disk;
-``"batch"`` fsyncs every `batch_size` records and at episode boundaries; ``"none"`` leaves it
-to the OS. A crash can therefore lose at most the record being written (torn tail). On open
+Durability: every record reaches the OS before `add_step` returns (a crash of the process loses
+at most the record being written). With ``fsync="step"`` it is also on disk; ``"batch"`` fsyncs
+every `batch_size` records and at episode boundaries; ``"none"`` leaves that to the OS (a power
+loss can lose the unsynced records). A crash leaves at most a torn tail. On open
 the writer truncates a torn tail of the last segment of an episode; a reader simply stops at
 it (the writer may still be appending). A bad record *before* valid ones is real corruption
 and raises `ReplayStoreError` naming the file and byte offset (``repair=True`` truncates).
+
+A write that fails (disk full, a file-size limit, an I/O error) is cut back off the segment and
+raises `ReplayStoreError` saying why and what to free; the store stays valid and the writer goes
+on with the next record. The next stored record counts the steps lost before it
+(``lost_before``), so no transition spans them and `EpisodeInfo.lost_steps` reports them.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
+import shutil
 import struct
 import time
 import zlib
@@ -150,6 +158,7 @@ class EpisodeInfo:
     complete: bool  # an end record exists (False: writer crashed or still writing)
     success: bool | None
     num_interventions: int = 0
+    lost_steps: int = 0  # steps the writer could not store (disk full ...); no transition spans them
 
 
 @dataclass
@@ -160,13 +169,23 @@ class _EpisodeIndex:
     meta: dict = field(default_factory=dict)
     steps: list[tuple[Path, int, int]] = field(default_factory=list)  # (segment, offset, length)
     interventions: list[bool] = field(default_factory=list)
+    lost_before: list[int] = field(default_factory=list)  # steps lost right before each stored step
     end: tuple[Path, int, int] | None = None
     end_meta: dict | None = None
     scanned: dict[Path, int] = field(default_factory=dict)  # bytes of each segment parsed
 
     def info(self) -> EpisodeInfo:
         success = None if self.end_meta is None else self.end_meta.get("success")
-        return EpisodeInfo(self.episode, self.kind, self.meta, len(self.steps), self.end is not None, success, int(sum(self.interventions)))
+        lost = sum(self.lost_before) + int((self.end_meta or {}).get("lost_before", 0))
+        return EpisodeInfo(self.episode, self.kind, self.meta, len(self.steps), self.end is not None, success,
+                           int(sum(self.interventions)), int(lost))
+
+    def has_next(self, i: int) -> bool:
+        """Whether step i's next observation is stored: the next step's, or the end record's
+        final observation, with no lost step in between."""
+        if i + 1 < len(self.steps):
+            return self.lost_before[i + 1] == 0
+        return self.end is not None and int((self.end_meta or {}).get("lost_before", 0)) == 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,6 +225,7 @@ class ReplayStore:
         self._cur: _EpisodeIndex | None = None
         self._seg_no = 0
         self._unsynced = 0
+        self._lost = 0  # steps of the open episode lost since the last stored record
         self._read_handles: dict[Path, Any] = {}
         marker = self.root / "STORE.json"
         if mode == "a":
@@ -314,6 +334,7 @@ class ReplayStore:
             meta = _peek_meta(self._read(loc))
             idx.steps.append(loc)
             idx.interventions.append(bool(meta.get("intervention", False)))
+            idx.lost_before.append(int(meta.get("lost_before", 0)))
         elif fr.kind == "end":
             idx.end = loc
             idx.end_meta, _ = decode_payload(self._read(loc))
@@ -331,18 +352,52 @@ class ReplayStore:
             raise ReplayStoreError(f"{self.root}: opened read-only (or closed); open with mode='a' to write")
 
     def _append(self, meta: dict, arrays: dict[str, Any]) -> tuple[Path, int, int]:
+        """Write one record. Every record reaches the OS before this returns (fsync per the
+        store's mode), so a failed write is this record's alone: it is cut off again and
+        ReplayStoreError says why, the store stays valid, and the next record can be written."""
         self._require_writer()
         rec = encode_record(meta, arrays)
         assert self._cur is not None and self._fh is not None
-        if self._fh.tell() > 0 and self._fh.tell() + len(rec) > self.max_segment_bytes:
-            self._open_segment(self._seg_no + 1)
-        pos = self._fh.tell()
-        self._fh.write(rec)
-        self._unsynced += 1
-        self._sync(force=self.fsync == "step")
-        seg = self._cur.dir / f"seg_{self._seg_no:06d}.rec"
+        seg = pos = None
+        try:
+            if self._fh.tell() > 0 and self._fh.tell() + len(rec) > self.max_segment_bytes:
+                self._open_segment(self._seg_no + 1)
+            seg, pos = self._segment_path(), self._fh.tell()
+            self._fh.write(rec)
+            self._fh.flush()
+            self._unsynced += 1
+            self._sync(force=self.fsync == "step")
+        except OSError as e:
+            self._cut_back(seg, pos)
+            raise ReplayStoreError(self._write_failure(meta, e)) from e
         self._cur.scanned[seg] = pos + len(rec)
         return (seg, pos + _HEADER.size, len(rec) - _HEADER.size)
+
+    def _segment_path(self) -> Path:
+        return self._cur.dir / f"seg_{self._seg_no:06d}.rec"
+
+    def _cut_back(self, seg: Path | None, pos: int | None) -> None:
+        """After a failed write: drop whatever part of the record reached the file (and what the
+        file object still buffers), then reopen the segment for the next record."""
+        try:
+            self._fh.close()  # tries to flush the rest of the record once more; its error is moot
+        except OSError:
+            pass
+        self._fh = None
+        seg = seg or self._segment_path()
+        if pos is not None and seg.exists():
+            os.truncate(seg, pos)  # shrinking a file needs no free space
+        self._fh = open(seg, "ab")
+
+    def _write_failure(self, meta: dict, e: OSError) -> str:
+        cur = self._cur
+        what = f"{meta.get('type')} record of episode {cur.episode}"
+        msg = (f"{self.root}: could not write the {what} ({e.strerror or e}); the record was dropped and the "
+               f"store is intact ({len(cur.steps)} steps of this episode are stored).")
+        if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            msg += (f" The disk under {self.root} is full or over a limit: free space there (df -h {self.root}); "
+                    "the next record is written once there is room.")
+        return msg
 
     def _sync(self, force: bool = False) -> None:
         if self._fh is None or self._unsynced == 0:
@@ -352,8 +407,6 @@ class ReplayStore:
             if self.fsync != "none":
                 os.fsync(self._fh.fileno())
             self._unsynced = 0
-        elif self.fsync == "none":
-            self._fh.flush()
 
     def _open_segment(self, n: int) -> None:
         if self._fh is not None:
@@ -375,8 +428,18 @@ class ReplayStore:
         d.mkdir()
         _fsync_dir(d.parent)
         self._cur = self._index[eid] = _EpisodeIndex(episode=eid, dir=d, kind=str(kind), meta=dict(meta or {}))
-        self._open_segment(0)
-        self._append({"type": "begin", "episode": eid, "kind": str(kind), "meta": dict(meta or {}), "stamp": time.time()}, {})
+        self._lost = 0
+        try:
+            self._open_segment(0)
+            self._append({"type": "begin", "episode": eid, "kind": str(kind), "meta": dict(meta or {}), "stamp": time.time()}, {})
+        except (OSError, ReplayStoreError):  # no episode without its begin record: leave none behind
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+            shutil.rmtree(d, ignore_errors=True)
+            del self._index[eid]
+            self._cur = None
+            raise
         return eid
 
     def add_step(
@@ -409,9 +472,17 @@ class ReplayStore:
         i = len(self._cur.steps)
         meta = {"type": "step", "i": i, "reward": r, "terminated": bool(terminated), "truncated": bool(truncated),
                 "intervention": bool(intervention), "stamp": time.time() if stamp is None else float(stamp), "info": info or {}}
-        loc = self._append(meta, arrays)
+        if self._lost:
+            meta["lost_before"] = self._lost
+        try:
+            loc = self._append(meta, arrays)
+        except ReplayStoreError:
+            self._lost += 1
+            raise
         self._cur.steps.append(loc)
         self._cur.interventions.append(bool(intervention))
+        self._cur.lost_before.append(self._lost)
+        self._lost = 0
         return i
 
     def end_episode(self, success: bool | None = None, final_obs: dict[str, Any] | None = None, meta: dict | None = None) -> EpisodeInfo:
@@ -421,7 +492,10 @@ class ReplayStore:
         arrays = {f"final_obs/{k}": v for k, v in (final_obs or {}).items()}
         m = {"type": "end", "success": None if success is None else bool(success), "length": len(self._cur.steps),
              "meta": meta or {}, "stamp": time.time()}
+        if self._lost:
+            m["lost_before"] = self._lost
         loc = self._append(m, arrays)
+        self._lost = 0
         self._cur.end, self._cur.end_meta = loc, m
         self._sync(force=True)
         self._fh.close()
@@ -497,10 +571,9 @@ class ReplayStore:
             idx = self._index[e]
             if kind is not None and idx.kind != kind:
                 continue
-            n = len(idx.steps)
-            has_final = idx.end is not None and n > 0
-            usable = n if has_final else max(0, n - 1)  # the last step needs a next observation
-            out.extend((e, i) for i in range(usable))
+            # a step needs its next observation: not the last of an unfinished episode, nor one
+            # followed by lost steps
+            out.extend((e, i) for i in range(len(idx.steps)) if idx.has_next(i))
         return out
 
     def num_transitions(self, kind: str | None = None) -> int:

@@ -6,7 +6,9 @@ robot under `store_dir` -- a killed process loses at most the step in flight -- 
 republishes it, with a sequence number, on /replay/stored for the learner (so the learner
 never trains on data that is not on disk). `/replay/sync` (std_srvs/Trigger) republishes
 everything stored, for a learner that (re)starts on any machine of the ROS domain. Statistics go
-out on /replay/stats (std_msgs/String JSON, latched).
+out on /replay/stats (std_msgs/String JSON, latched). When the disk is full the node stays up: a
+transition it cannot store is logged with the reason and the fix, counted as `not_stored`, and not
+forwarded; storing resumes once there is room (postbc_ros.core.episode_stream).
 
 Store layout per chunk transition (one store "step"): obs/<key> = observation history,
 action = executed actions [k, A], extra/noise, extra/next_obs/<key>, reward, terminated = done,
@@ -60,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     from std_msgs.msg import String, UInt8MultiArray
     from std_srvs.srv import Trigger
 
-    from postbc_ros.core.replay_store import ReplayStore
+    from postbc_ros.core.episode_stream import EpisodeStreamWriter
+    from postbc_ros.core.replay_store import ReplayStore, ReplayStoreError
     from postbc_ros.ros import conversions as cv
     from postbc_ros.ros import qos, wire
     from postbc_ros.ros.chunk_transitions import transition_arrays, transition_from_arrays
@@ -75,9 +78,10 @@ def main(argv: list[str] | None = None) -> int:
             self.root.mkdir(parents=True, exist_ok=True)
             self.lock = threading.Lock()
             self.stores: dict[str, ReplayStore] = {}
-            self.open_episode: dict[str, int] = {}  # robot -> the policy's episode id currently open
+            self.writers: dict[str, EpisodeStreamWriter] = {}  # robot -> its episodes in its store
             self.seq = 0
-            self.counts = {"transitions": 0, "episodes": 0, "interventions": 0, "rejected": 0}
+            # not_stored: transitions that could not be written (disk full ...); the node goes on
+            self.counts = {"transitions": 0, "episodes": 0, "interventions": 0, "rejected": 0, "not_stored": 0}
             for d in sorted(self.root.iterdir()):  # resume: existing stores (crash recovery on open)
                 if (d / "STORE.json").exists():
                     self._store(d.name)
@@ -94,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                 for r in st.recovered:
                     self.get_logger().warn(f"{robot}: recovered {r}")
                 self.stores[robot] = st
+                self.writers[robot] = EpisodeStreamWriter(st, {"robot": robot})
             return self.stores[robot]
 
         def _stats(self):
@@ -111,18 +116,20 @@ def main(argv: list[str] | None = None) -> int:
                 self.get_logger().error(f"transition rejected: {e}")
                 return
             with self.lock:
-                st = self._store(robot)
-                ep = int(tr.get("episode", 0))
-                if self.open_episode.get(robot) != ep:
-                    if robot in self.open_episode:
-                        st.end_episode(success=None)
-                    st.begin_episode("online", {"robot": robot, "policy_episode": ep})
-                    self.open_episode[robot] = ep
-                    self.counts["episodes"] += 1
-                i = st.add_step(**to_store_step(tr))  # durable when this returns (fsync=step)
-                if tr.get("episode_end"):
-                    st.end_episode(success=tr.get("success"))
-                    del self.open_episode[robot]
+                try:
+                    self._store(robot)
+                    w = self.writers[robot]
+                    begun = w.episodes_begun
+                    # durable when this returns (fsync=step)
+                    i = w.write(int(tr.get("episode", 0)), to_store_step(tr), bool(tr.get("episode_end")),
+                                tr.get("success"))
+                except (ReplayStoreError, OSError) as e:  # the message says why and what to free
+                    self.counts["not_stored"] += 1
+                    self.get_logger().error(f"{robot}: transition not stored ({self.counts['not_stored']} so far): {e}",
+                                            throttle_duration_sec=5.0)
+                    self._stats()
+                    return
+                self.counts["episodes"] += w.episodes_begun - begun
                 self.counts["transitions"] += 1
                 self.counts["interventions"] += int(bool(tr.get("intervention")))
                 self.seq += 1

@@ -147,3 +147,49 @@ def test_sigkill_loses_at_most_the_inflight_step(tmp_path: Path):
     r2 = ReplayStore(root)
     assert [e.num_steps for e in r2.episodes()] == [info.num_steps, 3]
     assert r2.num_transitions() == info.num_steps - 1 + 3
+
+
+@pytest.mark.parametrize("fsync", ["step", "batch"])
+def test_failed_writes_are_cut_back_and_the_store_stays_valid(tmp_path: Path, fsync: str):
+    """Disk full in the middle of an episode: the OS writes part of a record and refuses the rest.
+    The step is reported lost with the reason and the fix, no byte of it stays in the segment,
+    the writer goes on once there is room, and no transition spans the lost steps."""
+    import json
+
+    root = tmp_path / "full"
+    repo = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")]))
+    run = subprocess.run([sys.executable, str(Path(__file__).parent / "replay_full_disk_proc.py"), str(root), fsync, "store"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 0, run.stderr
+    ev = {e["event"]: e for e in map(json.loads, run.stdout.splitlines())}
+    for what in ("step 5", "step 6", "begin while full"):
+        assert not ev[what]["ok"], ev[what]
+        assert "File too large" in ev[what]["error"] and "free space there" in ev[what]["error"], ev[what]
+        assert str(root) in ev[what]["error"]
+    assert "5 steps of this episode are stored" in ev["step 5"]["error"]
+    # the OS took the first 100 bytes of step 5; they were cut off again
+    assert ev["segment size after the failures"]["bytes"] == ev["segment size before the failures"]["bytes"]
+    for what in ("step 7", "step 8", "step 9", "begin after", "step 0 of the next episode", "end of the next episode"):
+        assert ev[what]["ok"], ev[what]
+    assert ev["step 7"]["result"] == 5  # indices stay contiguous over the lost steps
+    assert ev["end"] == {"event": "end", "ok": True, "result": 8}
+
+    r = ReplayStore(root)  # opens without repair: nothing of the failed records is left behind
+    assert not r.recovered
+    infos = r.episodes()
+    # the failed begin left no episode: the retry got the next id
+    assert [(e.episode, e.num_steps, e.complete, e.lost_steps) for e in infos] == [(0, 8, True, 2), (1, 1, True, 0)]
+    ep = r.load_episode(0)
+    np.testing.assert_array_equal(ep["action"][:, 0], [0, 1, 2, 3, 4, 7, 8, 9])
+    # transitions: every stored step but the one before the lost steps (its next observation is lost)
+    tr = {t["index"]: t for t in r.iter_transitions() if t["episode"] == 0}
+    assert sorted(tr) == [0, 1, 2, 3, 5, 6, 7]
+    for i, t in tr.items():
+        assert t["next_obs"]["state"][0] == t["action"][0] + 1  # never across the gap (4 -> 7)
+    assert r.num_transitions() == 7 + 1
+    # the writer reopens the store and appends as usual
+    w = ReplayStore(root, mode="a")
+    write_episode(w, 2)
+    w.close()
+    assert ReplayStore(root).episodes()[-1].num_steps == 2

@@ -1,0 +1,82 @@
+"""Subprocess for the full-disk tests: writes a replay store while the OS refuses to let files grow
+(RLIMIT_FSIZE, the same EFBIG/partial-write path as a full disk), then lifts the limit and goes on.
+Prints one JSON line per event. argv: ROOT FSYNC SCENARIO (store: ReplayStore itself; stream: the
+EpisodeStreamWriter the replay_buffer node uses)."""
+import json
+import resource
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from postbc_ros.core.episode_stream import EpisodeStreamWriter
+from postbc_ros.core.replay_store import ReplayStore, ReplayStoreError
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing us
+root = sys.argv[1]
+UNLIMITED = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+
+
+def obs(t):
+    return {"state": np.full(5, t, np.float32), "image": np.full((8, 8, 3), t, np.uint8)}
+
+
+def limit_to(nbytes):
+    resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, resource.RLIM_INFINITY))
+
+
+def attempt(what, fn):
+    try:
+        out = fn()
+        print(json.dumps({"event": what, "ok": True, "result": out}), flush=True)
+    except ReplayStoreError as e:
+        print(json.dumps({"event": what, "ok": False, "error": str(e)}), flush=True)
+
+
+def store_scenario(store):
+    store.begin_episode("online")
+    for t in range(5):
+        store.add_step(obs(t), np.full(4, t, np.float32))
+    seg = Path(root) / "episodes" / "ep_00000000" / "seg_000000.rec"  # the layout the store documents
+    print(json.dumps({"event": "segment size before the failures", "bytes": seg.stat().st_size}), flush=True)
+    limit_to(seg.stat().st_size + 100)  # room for the first 100 bytes of the next record only
+    for t in (5, 6):
+        attempt(f"step {t}", lambda: store.add_step(obs(t), np.full(4, t, np.float32)))
+    print(json.dumps({"event": "segment size after the failures", "bytes": seg.stat().st_size}), flush=True)
+    resource.setrlimit(resource.RLIMIT_FSIZE, UNLIMITED)  # space freed
+    for t in (7, 8, 9):
+        attempt(f"step {t}", lambda: store.add_step(obs(t), np.full(4, t, np.float32)))
+    attempt("end", lambda: store.end_episode(True, final_obs=obs(10)).num_steps)
+    limit_to(1)  # not even a begin record fits in a new segment file
+    attempt("begin while full", lambda: store.begin_episode("online"))
+    resource.setrlimit(resource.RLIMIT_FSIZE, UNLIMITED)
+    attempt("begin after", lambda: store.begin_episode("online"))
+    attempt("step 0 of the next episode", lambda: store.add_step(obs(0), np.full(4, 0, np.float32)))
+    attempt("end of the next episode", lambda: store.end_episode(False).num_steps)
+    store.close()
+
+
+def stream_scenario(store):
+    w = EpisodeStreamWriter(store, {"robot": "r1"})
+
+    def step(t):
+        return {"obs": obs(t), "action": np.full(4, t, np.float32)}
+
+    w.write(0, step(0))
+    w.write(0, step(1))
+    limit_to(1)  # full: neither the last step of episode 0 nor its end record fits
+    attempt("last step of episode 0", lambda: w.write(0, step(2), episode_end=True, success=True))
+    resource.setrlimit(resource.RLIMIT_FSIZE, UNLIMITED)
+    attempt("first step of episode 1", lambda: w.write(1, step(0)))
+    attempt("last step of episode 1", lambda: w.write(1, step(1), episode_end=True, success=False))
+    limit_to(1)
+    attempt("first step of episode 2", lambda: w.write(2, step(0)))  # its begin record does not fit
+    resource.setrlimit(resource.RLIMIT_FSIZE, UNLIMITED)
+    attempt("second step of episode 2", lambda: w.write(2, step(1), episode_end=True, success=True))
+    print(json.dumps({"event": "episodes begun", "n": w.episodes_begun}), flush=True)
+    store.close()
+
+
+store = ReplayStore(root, mode="a", fsync=sys.argv[2])
+{"store": store_scenario, "stream": stream_scenario}[sys.argv[3]](store)
