@@ -310,7 +310,11 @@ class DatasetWriter:
         return pa.Table.from_arrays(arrays, schema=self._schema)
 
     def save_episode(self, task: str, success: bool | None = None) -> int:
-        """Write the buffered episode (atomically) and return its episode_index."""
+        """Write the buffered episode (atomically) and return its episode_index.
+
+        When a write fails (disk full ...) nothing of the episode is committed, the saved episodes
+        and this writer's state are as before, the frames stay buffered, and DatasetError says
+        why: free space and call save_episode again (or clear_episode)."""
         if not self._frames:
             raise DatasetError("save_episode: the episode has no frames; call add_frame first (or clear_episode)")
         if not isinstance(task, str) or not task:
@@ -323,20 +327,52 @@ class DatasetWriter:
         table = self._arrow(cols)
         n = len(self._frames)
 
+        # nothing below changes this writer's state before the commit point (3), so a failed
+        # write can be retried
         # 1. data file (rewritten whole: old episodes + this one, atomically); roll over when full
-        cf = self._data_file
-        if self._data_table is not None and self._num_episodes:
-            size_mb = self._data_table.nbytes / 2**20
-            per_frame = size_mb / max(1, self._data_table.num_rows)
+        cf, data_table = self._data_file, self._data_table
+        if data_table is not None and self._num_episodes:
+            size_mb = data_table.nbytes / 2**20
+            per_frame = size_mb / max(1, data_table.num_rows)
             if size_mb + per_frame * n >= float(self.info["data_files_size_in_mb"]):
                 cf = chunk_file_after(cf[0], cf[1], int(self.info["chunks_size"]))
-                self._data_table = None
-        merged = table if self._data_table is None else pa.concat_tables([self._data_table, table])
+                data_table = None
+        merged = table if data_table is None else pa.concat_tables([data_table, table])
+        tasks = self.tasks + [task] if new_task else self.tasks
+        try:
+            self._commit_episode(cf, merged, tasks if new_task else None, n, task, success, ep_stats)
+        except OSError as e:
+            raise DatasetError(
+                f"{self.root}: could not save episode {self._num_episodes} ({e.strerror or e}); nothing of it was "
+                f"committed, the {self._num_episodes} saved episodes are intact and its {n} frames are still "
+                f"buffered. Free space under {self.root} (df -h {self.root}) and call save_episode again, or "
+                "clear_episode to drop it") from e
+        # in-memory state follows the committed files
+        self.tasks = tasks
+        self._data_file, self._data_table = cf, merged
+        self._ep_stats.append(ep_stats)
+        index = self._num_episodes
+        self._num_episodes += 1
+        self._num_frames += n
+        self.clear_episode()
+        # 4. stats + info (derived; rebuilt on reopen if a crash or a full disk stops them here)
+        try:
+            self._write_summary()
+        except OSError as e:
+            log.warning("%s: episode %d is saved, but meta/stats.json and meta/info.json could not be updated "
+                        "(%s); the next save_episode or reopening the folder brings them up to date",
+                        self.root, index, e.strerror or e)
+        return index
+
+    def _commit_episode(self, cf, merged: pa.Table, tasks: list[str] | None, n: int, task: str,
+                        success: bool | None, ep_stats) -> None:
+        """Steps 1-3 of save_episode: the data file, the tasks (when new), then the episode index,
+        which commits the episode. Raises OSError, with the files as they were, or with orphan
+        frames in a data file that reopening removes (module docstring)."""
         atomic_write_parquet(self._data_path(cf), merged)
         # 2. tasks
-        if new_task:
-            self.tasks.append(task)
-            atomic_write_parquet(self.root / TASKS_PATH, tasks_table(self.tasks))
+        if tasks is not None:
+            atomic_write_parquet(self.root / TASKS_PATH, tasks_table(tasks))
         # 3. episode index (commit point)
         row = {
             "episode_index": self._num_episodes,
@@ -354,17 +390,7 @@ class DatasetWriter:
         rows = self._meta_rows + [row]
         mpath = self.root / EPISODES_PATH.format(chunk_index=self._meta_file[0], file_index=self._meta_file[1])
         atomic_write_parquet(mpath, _episode_meta_table(rows))
-        # in-memory state follows the committed files
         self._meta_rows = rows
-        self._data_file, self._data_table = cf, merged
-        self._ep_stats.append(ep_stats)
-        index = self._num_episodes
-        self._num_episodes += 1
-        self._num_frames += n
-        self.clear_episode()
-        # 4. stats + info (derived; rebuilt on reopen if a crash hits here)
-        self._write_summary()
-        return index
 
     def _write_summary(self) -> None:
         if self._ep_stats:

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from std_msgs.msg import Bool, Float32MultiArray, String
     from trajectory_msgs.msg import JointTrajectory
 
-    from postbc_ros.data import DatasetWriter
+    from postbc_ros.data import DatasetError, DatasetWriter
     from postbc_ros.data.collect import EpisodeRecorder, env_fps, features_from_env
     from postbc_ros.drivers.teleop import make_teleop_device
     from postbc_ros.ros import conversions as cv
@@ -134,7 +134,12 @@ def main(argv: list[str] | None = None) -> int:
             if e["state"] == "aborted":
                 self.recorder.discard()
                 return
-            self.recorder.save(success=bool(e.get("success")))
+            try:
+                self.recorder.save(success=bool(e.get("success")))
+            except DatasetError as err:  # disk full ...: the saved demonstrations are intact
+                self.recorder.discard()
+                self.get_logger().error(f"demonstration not saved, record it again: {err}")
+                return
             self.saved += 1
             self.get_logger().info(f"saved demonstration {self.saved} (success={bool(e.get('success'))})")
 

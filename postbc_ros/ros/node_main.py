@@ -34,6 +34,9 @@ def run_node(factory: Callable[[], object], argv: list[str] | None = None, threa
 
     # `kill -USR1 <pid>` prints every thread's Python stack to stderr: what a stuck node is doing
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # a file-size limit (ulimit -f) makes a refused write fail with EFBIG, which the recorders
+    # report like a full disk, instead of killing the node
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
     # Signals are handled here, not by rclpy's handlers (a C++ thread that shuts the context
     # down): with those the reset_operator node ignored SIGINT in 3 of 7 runs of tests/ros, its

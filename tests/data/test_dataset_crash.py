@@ -115,3 +115,23 @@ def test_interrupted_save_leaves_orphan_frames_that_resume_removes(tmp_path):
         w2.add_frame(f)
     w2.save_episode("pick", success=True)
     assert _check_content(tmp_path) == 3
+
+
+@pytest.mark.parametrize("limit", [1, 30_000], ids=["data-file-refused", "episode-index-refused"])
+def test_a_full_disk_loses_nothing_and_the_save_can_be_retried(tmp_path, limit):
+    """The disk fills up while episode 3 is saved, at a data-file roll-over: the save fails with
+    the reason and the fix, no saved episode is touched, and saving again once there is room
+    stores episode 3 whole. With `limit` 30 kB the data file (~21 kB) and tasks are written and
+    only the episode index (the commit point, ~54 kB) is refused."""
+    root = tmp_path / "ds"
+    p = _start(root, "--full-disk-at", "3", "--limit", str(limit))
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    lines = out.splitlines()
+    failed = [x for x in lines if x.startswith("FAILED")]
+    assert len(failed) == 1, out
+    assert "could not save episode 3" in failed[0] and "the 3 saved episodes are intact" in failed[0]
+    assert "File too large" in failed[0] and "call save_episode again" in failed[0]
+    assert lines[-2:] == ["SAVED 3", "SAVED 4"], out
+    assert _check_content(root) == 5  # every episode, byte for byte, in its own data file
+    assert len(list((root / "data").rglob("*.parquet"))) == 5

@@ -45,3 +45,47 @@ def test_collect_graph_records_scripted_demonstrations(tmp_path):
                 assert bool(ep["next.success"][-1]) and not ep["next.success"][:-2].any()
     print(f"\nscripted demos over ROS: {ds.num_episodes} episodes, successes {labels}, "
           f"lengths {[len(ds.episode(i)['action']) for i in range(2)]}")
+
+
+def test_collect_graph_survives_a_full_disk(tmp_path):
+    """The disk fills up while teleop_node saves a demonstration (RLIMIT_FSIZE set on the running
+    node with prlimit: the OS refuses to grow any file). The node says the demonstration was not
+    saved and why, stays up, keeps the saved ones intact, and saves the next one once there is room."""
+    import resource
+
+    from std_msgs.msg import String
+
+    from postbc_ros.data import DemoDataset
+    from postbc_ros.ros import qos
+
+    out = tmp_path / "run"
+    dom = unique_domain()
+    args = {"device": "scripted", "episodes": "3", "output_dir": str(out), "camera_rate": "0",
+            "domain_id": str(dom), "episode_time_limit": "6.0"}
+    ds_root = out / "demos_robot1"
+
+    def saved():
+        return DemoDataset(ds_root).num_episodes if (ds_root / "meta" / "info.json").exists() else 0
+
+    with launched("collect", args, tmp_path / "launch") as sup:
+        teleop = sup.procs["/robot1/teleop"]
+        probe = Probe(dom)
+        try:
+            st = probe.subscribe(String, "/robot1/episode/state", qos.EVENTS)
+            probe.wait_for(lambda: saved() >= 1, 60, "the first demonstration saved")
+            resource.prlimit(teleop.pid, resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))
+            probe.wait_for(lambda: "demonstration not saved" in sup.log.getvalue(), 60,
+                           "the second save to fail")
+            resource.prlimit(teleop.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+            probe.wait_for(lambda: any(json.loads(m.data)["state"] == "finished" for m in st), 60,
+                           "the third demonstration")
+            probe.wait_for(lambda: saved() >= 2, 15, "the third demonstration saved")
+            assert teleop.poll() is None, "teleop_node died on a full disk"
+        finally:
+            probe.close()
+        log = sup.log.getvalue()
+        assert "could not save episode 1" in log and "File too large" in log, log
+        ds = DemoDataset(ds_root)
+        assert ds.num_episodes == 2
+        for i in range(2):
+            assert len(ds.episode(i)["action"]) > 3
