@@ -13,8 +13,6 @@ import numpy as np
 from postbc_ros.core.episode_stream import EpisodeStreamWriter
 from postbc_ros.core.replay_store import ReplayStore, ReplayStoreError
 
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing us
-root = sys.argv[1]
 UNLIMITED = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
 
 
@@ -35,10 +33,11 @@ def attempt(what, fn):
 
 
 def store_scenario(store):
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing us
     store.begin_episode("online")
     for t in range(5):
         store.add_step(obs(t), np.full(4, t, np.float32))
-    seg = Path(root) / "episodes" / "ep_00000000" / "seg_000000.rec"  # the layout the store documents
+    seg = Path(store.root) / "episodes" / "ep_00000000" / "seg_000000.rec"  # the layout the store documents
     print(json.dumps({"event": "segment size before the failures", "bytes": seg.stat().st_size}), flush=True)
     limit_to(seg.stat().st_size + 100)  # room for the first 100 bytes of the next record only
     for t in (5, 6):
@@ -58,6 +57,7 @@ def store_scenario(store):
 
 
 def stream_scenario(store):
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     w = EpisodeStreamWriter(store, {"robot": "r1"})
 
     def step(t):
@@ -78,5 +78,20 @@ def stream_scenario(store):
     store.close()
 
 
-store = ReplayStore(root, mode="a", fsync=sys.argv[2])
-{"store": store_scenario, "stream": stream_scenario}[sys.argv[3]](store)
+def run(root_dir, fsync: str, scenario: str) -> dict[str, dict]:
+    """For the tests: run a scenario in a subprocess; its events by name."""
+    import os
+    import subprocess
+
+    repo = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, __file__, str(root_dir), fsync, scenario],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return {e["event"]: e for e in map(json.loads, proc.stdout.splitlines())}
+
+
+if __name__ == "__main__":
+    root = sys.argv[1]
+    store = ReplayStore(root, mode="a", fsync=sys.argv[2])
+    {"store": store_scenario, "stream": stream_scenario}[sys.argv[3]](store)

@@ -2,14 +2,11 @@
 when episodes end without their last transition and when the disk is full."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from replay_full_disk_proc import run as run_full_disk
 
 from postbc_ros.core.episode_stream import EpisodeStreamWriter
 from postbc_ros.core.replay_store import ReplayStore
@@ -38,12 +35,7 @@ def test_episodes_follow_the_stream(tmp_path: Path):
 @pytest.mark.parametrize("fsync", ["step", "batch"])
 def test_a_full_disk_loses_only_what_did_not_fit(tmp_path: Path, fsync: str):
     root = tmp_path / "full"
-    repo = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")]))
-    run = subprocess.run([sys.executable, str(Path(__file__).parent / "replay_full_disk_proc.py"), str(root), fsync, "stream"],
-                         capture_output=True, text=True, env=env, timeout=60)
-    assert run.returncode == 0, run.stderr
-    ev = {e["event"]: e for e in map(json.loads, run.stdout.splitlines())}
+    ev = run_full_disk(root, fsync, "stream")
     assert not ev["last step of episode 0"]["ok"] and "free space there" in ev["last step of episode 0"]["error"]
     assert ev["first step of episode 1"] == {"event": "first step of episode 1", "ok": True, "result": 0}
     assert ev["last step of episode 1"]["ok"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from replay_full_disk_proc import run as run_full_disk
 
 from postbc_ros.core.replay_store import ReplayStore, ReplayStoreError
 
@@ -154,15 +155,8 @@ def test_failed_writes_are_cut_back_and_the_store_stays_valid(tmp_path: Path, fs
     """Disk full in the middle of an episode: the OS writes part of a record and refuses the rest.
     The step is reported lost with the reason and the fix, no byte of it stays in the segment,
     the writer goes on once there is room, and no transition spans the lost steps."""
-    import json
-
     root = tmp_path / "full"
-    repo = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")]))
-    run = subprocess.run([sys.executable, str(Path(__file__).parent / "replay_full_disk_proc.py"), str(root), fsync, "store"],
-                         capture_output=True, text=True, env=env, timeout=60)
-    assert run.returncode == 0, run.stderr
-    ev = {e["event"]: e for e in map(json.loads, run.stdout.splitlines())}
+    ev = run_full_disk(root, fsync, "store")
     for what in ("step 5", "step 6", "begin while full"):
         assert not ev[what]["ok"], ev[what]
         assert "File too large" in ev[what]["error"] and "free space there" in ev[what]["error"], ev[what]
