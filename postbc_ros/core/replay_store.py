@@ -176,7 +176,7 @@ class _EpisodeIndex:
 
     def info(self) -> EpisodeInfo:
         success = None if self.end_meta is None else self.end_meta.get("success")
-        lost = sum(self.lost_before) + int((self.end_meta or {}).get("lost_before", 0))
+        lost = sum(self.lost_before) + self.lost_before_end
         return EpisodeInfo(self.episode, self.kind, self.meta, len(self.steps), self.end is not None, success,
                            int(sum(self.interventions)), int(lost))
 
@@ -185,7 +185,12 @@ class _EpisodeIndex:
         final observation, with no lost step in between."""
         if i + 1 < len(self.steps):
             return self.lost_before[i + 1] == 0
-        return self.end is not None and int((self.end_meta or {}).get("lost_before", 0)) == 0
+        return self.end is not None and self.lost_before_end == 0
+
+    @property
+    def lost_before_end(self) -> int:
+        """Steps lost between the last stored step and the end record."""
+        return int((self.end_meta or {}).get("lost_before", 0))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,9 +362,11 @@ class ReplayStore:
         ReplayStoreError says why, the store stays valid, and the next record can be written."""
         self._require_writer()
         rec = encode_record(meta, arrays)
-        assert self._cur is not None and self._fh is not None
+        assert self._cur is not None
         seg = pos = None
         try:
+            if self._fh is None:  # a failed write closed it (_cut_back)
+                self._fh = open(self._segment_path(), "ab")
             if self._fh.tell() > 0 and self._fh.tell() + len(rec) > self.max_segment_bytes:
                 self._open_segment(self._seg_no + 1)
             seg, pos = self._segment_path(), self._fh.tell()
@@ -378,16 +385,15 @@ class ReplayStore:
 
     def _cut_back(self, seg: Path | None, pos: int | None) -> None:
         """After a failed write: drop whatever part of the record reached the file (and what the
-        file object still buffers), then reopen the segment for the next record."""
-        try:
-            self._fh.close()  # tries to flush the rest of the record once more; its error is moot
-        except OSError:
-            pass
-        self._fh = None
-        seg = seg or self._segment_path()
+        file object still buffers). The next record reopens the segment."""
+        if self._fh is not None:
+            try:
+                self._fh.close()  # tries to flush the rest of the record once more; its error is moot
+            except OSError:
+                pass
+            self._fh = None
         if pos is not None and seg.exists():
             os.truncate(seg, pos)  # shrinking a file needs no free space
-        self._fh = open(seg, "ab")
 
     def _write_failure(self, meta: dict, e: OSError) -> str:
         cur = self._cur

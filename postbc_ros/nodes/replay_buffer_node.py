@@ -77,32 +77,32 @@ def main(argv: list[str] | None = None) -> int:
             self.root = Path(self.p["store_dir"])
             self.root.mkdir(parents=True, exist_ok=True)
             self.lock = threading.Lock()
-            self.stores: dict[str, ReplayStore] = {}
-            self.writers: dict[str, EpisodeStreamWriter] = {}  # robot -> its episodes in its store
+            self.writers: dict[str, EpisodeStreamWriter] = {}  # robot -> its store, written episode by episode
             self.seq = 0
             # not_stored: transitions that could not be written (disk full ...); the node goes on
-            self.counts = {"transitions": 0, "episodes": 0, "interventions": 0, "rejected": 0, "not_stored": 0}
+            self.counts = {"transitions": 0, "interventions": 0, "rejected": 0, "not_stored": 0}
             for d in sorted(self.root.iterdir()):  # resume: existing stores (crash recovery on open)
                 if (d / "STORE.json").exists():
-                    self._store(d.name)
+                    self._writer(d.name)
             self.pub = self.create_publisher(UInt8MultiArray, "/replay/stored", qos.STREAM)
             self.pub_stats = self.create_publisher(String, "/replay/stats", qos.LATCHED)
             self.create_subscription(UInt8MultiArray, "/replay/transitions", self._on_transition, qos.STREAM)
             self.create_service(Trigger, "/replay/sync", self._on_sync)
             self._stats()
-            self.get_logger().info(f"replay stores in {self.root} ({len(self.stores)} existing)")
+            self.get_logger().info(f"replay stores in {self.root} ({len(self.writers)} existing)")
 
-        def _store(self, robot: str) -> ReplayStore:
-            if robot not in self.stores:
+        def _writer(self, robot: str) -> EpisodeStreamWriter:
+            if robot not in self.writers:
                 st = ReplayStore(self.root / robot, mode="a", fsync=self.p["fsync"])
                 for r in st.recovered:
                     self.get_logger().warn(f"{robot}: recovered {r}")
-                self.stores[robot] = st
                 self.writers[robot] = EpisodeStreamWriter(st, {"robot": robot})
-            return self.stores[robot]
+            return self.writers[robot]
 
         def _stats(self):
-            self.pub_stats.publish(String(data=json.dumps({**self.counts, "robots": sorted(self.stores)})))
+            episodes = sum(w.episodes_begun for w in self.writers.values())  # begun by this run
+            self.pub_stats.publish(String(data=json.dumps({**self.counts, "episodes": episodes,
+                                                           "robots": sorted(self.writers)})))
 
         def _on_transition(self, msg):
             try:
@@ -117,11 +117,8 @@ def main(argv: list[str] | None = None) -> int:
                 return
             with self.lock:
                 try:
-                    self._store(robot)
-                    w = self.writers[robot]
-                    begun = w.episodes_begun
                     # durable when this returns (fsync=step)
-                    i = w.write(int(tr.get("episode", 0)), to_store_step(tr), bool(tr.get("episode_end")),
+                    i = self._writer(robot).write(int(tr.get("episode", 0)), to_store_step(tr), bool(tr.get("episode_end")),
                                 tr.get("success"))
                 except (ReplayStoreError, OSError) as e:  # the message says why and what to free
                     self.counts["not_stored"] += 1
@@ -129,7 +126,6 @@ def main(argv: list[str] | None = None) -> int:
                                             throttle_duration_sec=5.0)
                     self._stats()
                     return
-                self.counts["episodes"] += w.episodes_begun - begun
                 self.counts["transitions"] += 1
                 self.counts["interventions"] += int(bool(tr.get("intervention")))
                 self.seq += 1
@@ -142,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         def _on_sync(self, _req, res):
             n = 0
             with self.lock:
-                for robot, st in self.stores.items():
+                for st in (w.store for w in self.writers.values()):
                     st.refresh()
                     for info in st.episodes():
                         for i in range(info.num_steps):
@@ -156,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
 
         def close(self):
             with self.lock:
-                for st in self.stores.values():
-                    st.close()
+                for w in self.writers.values():
+                    w.store.close()
 
     return run_node(ReplayBufferNode, argv, threads=2)
 
