@@ -63,3 +63,8 @@ def resource_dir(name: str) -> Path:
     raise FileNotFoundError(
         f"postbc_ros {name}/ not found: looked in {', '.join(map(str, looked))} (none holds "
         f"{MARKERS[name]}); set {env_var(name)} to the folder")
+
+
+def calibration_root() -> Path:
+    """calibration/ of the source tree, a colcon or a pip install ($POSTBC_CALIBRATION_DIR overrides)."""
+    return resource_dir("calibration")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from postbc_ros.core.safety import calibration_root
+from postbc_ros.resources import calibration_root
 from postbc_ros.graph.config import config_dir
 from postbc_ros.resources import MARKERS, candidates, env_var, resource_dir
 from postbc_ros.sim.twin import models_dir

@@ -129,5 +129,5 @@ def run_list(args: argparse.Namespace) -> int:
 
     for env_id, (robot, task) in ENV_IDS.items():
         print(f"{env_id}\t{robot}\t{task}")
-    print("metaworld/<task>-v3\t(Meta-World, via postbc_ros.rl.metaworld_env)")
+    print("metaworld/<task>-v3\t(Meta-World, via postbc_ros.sim.metaworld_env)")
     return 0

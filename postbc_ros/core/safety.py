@@ -378,14 +378,6 @@ def _cfg_error(source: str, fieldname: str, problem: str) -> None:
     raise SafetyConfigError(f"{source}: field '{fieldname}': {problem}")
 
 
-def calibration_root() -> Path:
-    """calibration/ of the source tree, a colcon or a pip install ($POSTBC_CALIBRATION_DIR
-    overrides; postbc_ros.resources)."""
-    from postbc_ros.resources import resource_dir
-
-    return resource_dir("calibration")
-
-
 def _vec(data: dict, key: str, n: int, source: str, default=None) -> np.ndarray:
     if key not in data:
         if default is not None:
@@ -490,6 +482,8 @@ def load_safety_limits(rig_or_path: str | Path, calibration_dir: str | Path | No
     """Load ``calibration/<rig>/safety.yaml`` (or an explicit YAML path) as `SafetyLimits`."""
     import yaml
 
+    from postbc_ros.resources import calibration_root
+
     p = Path(rig_or_path)
     if p.suffix in (".yaml", ".yml"):
         path = p
@@ -515,5 +509,5 @@ def with_limits(limits: SafetyLimits, **changes) -> SafetyLimits:
 
 __all__ = [
     "Intervention", "SafetyConfigError", "SafetyLimits", "SafetyResult", "SafetyState", "WorkspaceBox",
-    "filter_command", "limits_from_dict", "load_safety_limits", "calibration_root", "with_limits",
+    "filter_command", "limits_from_dict", "load_safety_limits", "with_limits",
 ]

@@ -10,7 +10,7 @@ from typing import Any
 
 def make_backend(kind: str, node, spec, params: dict[str, Any], period: float):
     if kind == "ros2_control":
-        from postbc_ros.drivers.arm.ros2_control import Ros2ControlArm
+        from postbc_ros.ros.ros2_control_arm import Ros2ControlArm
 
         return Ros2ControlArm(node, list(spec.joint_names), state_topic=params["state_topic"],
                               command_topic=params["command_topic"], gripper_joint=params["gripper_joint"],

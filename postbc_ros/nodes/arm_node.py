@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     from postbc_ros.robots import get_robot_spec
     from postbc_ros.ros import conversions as cv
     from postbc_ros.ros import qos
-    from postbc_ros.ros.arm_controller import ArmController
+    from postbc_ros.core.arm_controller import ArmController
     from postbc_ros.ros.node_main import run_node
     from postbc_ros.ros.params import declare_params
 

@@ -65,12 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     from std_srvs.srv import Trigger
 
     from postbc_ros.ros import conversions as cv
-    from postbc_ros.ros import qos, wire
-    from postbc_ros.ros.agents import load_node_policy, make_agent
-    from postbc_ros.ros.chunk_transitions import transition_from_arrays
+    from postbc_ros.core import wire
+    from postbc_ros.ros import qos
+    from postbc_ros.rl.registry import load_node_policy, make_agent
+    from postbc_ros.core.chunk_transitions import transition_from_arrays
     from postbc_ros.ros.node_main import run_node
     from postbc_ros.ros.params import declare_params
-    from postbc_ros.ros.weights import export_acting_state
+    from postbc_ros.rl.acting_weights import export_acting_state
 
     torch.set_num_threads(1)
 

@@ -57,14 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     from postbc_ros.core.frame_buffer import FrameBuffer
     from postbc_ros.core.takeover_actions import TakeoverActions
     from postbc_ros.ros import conversions as cv
-    from postbc_ros.ros import qos, wire
-    from postbc_ros.ros.action_adapter import ActionAdapter
-    from postbc_ros.ros.agents import load_node_policy, make_agent
-    from postbc_ros.ros.chunk_transitions import ChunkRecorder, transition_arrays
-    from postbc_ros.ros.joint_tracker import JointTracker
+    from postbc_ros.core import wire
+    from postbc_ros.ros import qos
+    from postbc_ros.sim.action_adapter import ActionAdapter
+    from postbc_ros.rl.registry import load_node_policy, make_agent
+    from postbc_ros.core.chunk_transitions import ChunkRecorder, transition_arrays
+    from postbc_ros.core.joint_tracker import JointTracker
     from postbc_ros.ros.node_main import run_node
     from postbc_ros.ros.params import declare_params
-    from postbc_ros.ros.weights import apply_weights_record
+    from postbc_ros.rl.acting_weights import apply_weights_record
 
     torch.set_num_threads(1)
 

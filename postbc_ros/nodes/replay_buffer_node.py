@@ -65,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     from postbc_ros.core.episode_stream import EpisodeStreamWriter
     from postbc_ros.core.replay_store import ReplayStore, ReplayStoreError
     from postbc_ros.ros import conversions as cv
-    from postbc_ros.ros import qos, wire
-    from postbc_ros.ros.chunk_transitions import transition_arrays, transition_from_arrays
+    from postbc_ros.core import wire
+    from postbc_ros.ros import qos
+    from postbc_ros.core.chunk_transitions import transition_arrays, transition_from_arrays
     from postbc_ros.ros.node_main import run_node
     from postbc_ros.ros.params import declare_params
 

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     from postbc_ros.ros import qos
     from postbc_ros.ros.node_main import run_node
     from postbc_ros.ros.params import declare_params
-    from postbc_ros.ros.trajectory_follower import TrajectoryFollower
+    from postbc_ros.core.trajectory_follower import TrajectoryFollower
     from postbc_ros.sim import make_env
 
     class SimNode(Node):

@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     from postbc_ros.drivers.teleop import make_teleop_device
     from postbc_ros.ros import conversions as cv
     from postbc_ros.ros import qos
-    from postbc_ros.ros.action_adapter import ActionAdapter
-    from postbc_ros.ros.joint_tracker import JointTracker
+    from postbc_ros.sim.action_adapter import ActionAdapter
+    from postbc_ros.core.joint_tracker import JointTracker
     from postbc_ros.ros.node_main import run_node
     from postbc_ros.ros.params import declare_params
 

@@ -102,7 +102,7 @@ class _ExpertTeleop:
     gripper = -1.0
 
     def __init__(self, task: str):
-        from postbc_ros.rl.metaworld_env import make_metaworld_expert
+        from postbc_ros.sim.metaworld_env import make_metaworld_expert
 
         self.expert = make_metaworld_expert(task)
         self.mode = "expert"
@@ -144,7 +144,7 @@ def check_eval_unseen(cfg: BenchConfig, seed: int) -> None:
     """Meta-World: the evaluation task positions must not coincide with demonstrated ones."""
     if not cfg.env.startswith("metaworld/"):
         return
-    from postbc_ros.rl.metaworld_env import check_unseen
+    from postbc_ros.sim.metaworld_env import check_unseen
 
     env = make_bench_env(cfg, seed=0)
     demo = [env.reset(seed=10_000 * (seed + 1) + k)[1]["task_position"] for k in range(cfg.demos * 3)]

@@ -90,3 +90,12 @@ def make_spec() -> RobotSpec:
         _fk=fk,
         source="UR5e DH parameters + UR5e datasheet; ur_description joint_limits.yaml (elbow)",
     )
+
+
+def _entry():
+    from postbc_ros.robots.registry import RobotEntry
+
+    return RobotEntry(name="ur5e", title="UR5e", make_spec=make_spec, real_backend="ur_rtde", aliases=())
+
+
+ENTRY = _entry()

@@ -76,3 +76,12 @@ def make_spec() -> RobotSpec:
         _fk=fk,
         source="Interbotix interbotix_xsarm_descriptions/urdf/wx250s.urdf.xacro",
     )
+
+
+def _entry():
+    from postbc_ros.robots.registry import RobotEntry
+
+    return RobotEntry(name="widowx", title="WidowX", make_spec=make_spec, real_backend="widowx", aliases=("wx250s", "widowx250", "widowx2506dof"))
+
+
+ENTRY = _entry()

@@ -1,5 +1,7 @@
-"""Shared rclpy helpers for the nodes: bootstrap, QoS profiles, message conversions, parameters.
+"""rclpy glue for the nodes, and nothing else: bootstrap (importing rclpy from a ROS install or
+the PyPI wheels), QoS profiles, message conversions, declared parameters, the node process entry,
+Fast DDS shared-memory settings and the ros2_control arm backend (it needs a node).
 
-Modules that import rclpy (`qos`, `conversions`, `params`, `node_main`) are imported only by
-nodes; `bootstrap` and `wire` are ROS-free so the CLI and tests can use them without rclpy.
+Everything a node decides lives in the ROS-free packages below (core, rl, sim, drivers); this
+package imports nothing of the project above it.
 """

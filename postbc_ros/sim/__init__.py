@@ -45,12 +45,12 @@ def make_env(robot: str, task: str, **kwargs: Any) -> gym.Env:
 
 def make_env_from_id(env_id: str, **kwargs: Any) -> gym.Env:
     """Env from a registered id: `postbc/WidowXPickPlace-v0` style (our twins) or
-    `metaworld/<task>-v3` (delegated to postbc_ros.rl.metaworld_env.make_metaworld_env)."""
+    `metaworld/<task>-v3` (delegated to postbc_ros.sim.metaworld_env.make_metaworld_env)."""
     if env_id.startswith("metaworld/"):
         task = env_id[len("metaworld/"):]
         if not task:
             raise ValueError("make_env_from_id: give a Meta-World task, e.g. metaworld/reach-v3")
-        from postbc_ros.rl.metaworld_env import make_metaworld_env
+        from postbc_ros.sim.metaworld_env import make_metaworld_env
 
         return make_metaworld_env(task, **kwargs)
     if env_id not in ENV_IDS:

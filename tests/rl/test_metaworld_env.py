@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from postbc_ros.rl.metaworld_env import check_unseen, make_metaworld_env, make_metaworld_expert
+from postbc_ros.sim.metaworld_env import check_unseen, make_metaworld_env, make_metaworld_expert
 
 
 def test_conventions_and_expert_success():

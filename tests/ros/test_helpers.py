@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from postbc_ros.ros import wire
-from postbc_ros.ros.chunk_transitions import ChunkRecorder, transition_arrays, transition_from_arrays
-from postbc_ros.ros.trajectory_follower import TrajectoryFollower
+from postbc_ros.core import wire
+from postbc_ros.core.chunk_transitions import ChunkRecorder, transition_arrays, transition_from_arrays
+from postbc_ros.core.trajectory_follower import TrajectoryFollower
 
 
 def test_wire_transition_roundtrip_and_errors():
@@ -90,7 +90,7 @@ def test_chunk_recorder_ignores_a_chunk_with_no_executed_step():
 
 def test_action_adapter_matches_the_env():
     """Executing the converted joint targets reproduces env.step's own setpoints."""
-    from postbc_ros.ros.action_adapter import ActionAdapter
+    from postbc_ros.sim.action_adapter import ActionAdapter
     from postbc_ros.sim import make_env
 
     env = make_env("widowx", "reach", seed=3)
@@ -106,7 +106,7 @@ def test_action_adapter_matches_the_env():
 
 def test_arm_controller_only_sends_filtered_setpoints_and_trips_the_watchdog():
     from postbc_ros.core.safety import load_safety_limits
-    from postbc_ros.ros.arm_controller import ArmController
+    from postbc_ros.core.arm_controller import ArmController
 
     lim = load_safety_limits("widowx_twin")
     clock = {"t": 100.0}
@@ -142,7 +142,7 @@ def test_node_policy_parameter_errors_name_the_fix(tmp_path):
     import pytest
 
     from postbc_ros.learning.checkpoint import CheckpointError
-    from postbc_ros.ros.agents import load_node_policy
+    from postbc_ros.rl.registry import load_node_policy
 
     with pytest.raises(ValueError, match="checkpoint:="):
         load_node_policy("", "auto")

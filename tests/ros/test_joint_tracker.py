@@ -3,7 +3,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from postbc_ros.ros.joint_tracker import JointTracker
+from postbc_ros.core.joint_tracker import JointTracker
 
 
 def js(names, positions):

@@ -65,7 +65,7 @@ def test_learner_params_map_onto_fields_of_the_agents_config(algorithm):
     """Every learner parameter the node forwards is a real field of the algorithm's config
     (make_config names an unknown one), and a changed value reaches the agent."""
     from postbc_ros.nodes.learner_node import agent_overrides
-    from postbc_ros.ros.agents import make_config
+    from postbc_ros.rl.registry import make_config
 
     p = {q.name: q.default for q in _params("learner_node").values()}
     p.update(node_defaults("learner_node"), algorithm=algorithm, batch_size=33, backup_entropy=True)

@@ -27,8 +27,8 @@ def _ignore_sigxfsz():  # in the node's process: a refused write fails with EFBI
 
 
 def _transition(ep: int, t: int, end: bool = False) -> bytes:
-    from postbc_ros.ros import wire
-    from postbc_ros.ros.chunk_transitions import transition_arrays
+    from postbc_ros.core import wire
+    from postbc_ros.core.chunk_transitions import transition_arrays
 
     tr = {"obs": {"state": np.full(13, t, np.float32)}, "next_obs": {"state": np.full(13, t + 1, np.float32)},
           "action": np.full((4, 4), t, np.float32), "noise": np.zeros(16, np.float32), "reward": float(end),
@@ -42,7 +42,8 @@ def test_replay_node_survives_a_full_disk_and_stores_again_when_there_is_room(tm
 
     from postbc_ros.core.replay_store import ReplayStore
     from postbc_ros.ros import conversions as cv
-    from postbc_ros.ros import qos, wire
+    from postbc_ros.core import wire
+    from postbc_ros.ros import qos
 
     dom = unique_domain()
     store_dir = tmp_path / "replay"

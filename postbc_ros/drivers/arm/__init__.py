@@ -2,7 +2,7 @@
 
 Backends: ``ur_rtde`` (UR over RTDE), ``widowx`` (Dynamixel Protocol 2.0), ``mujoco`` (the
 in-process twin), ``fake`` (kinematic integrator). ``ros2_control`` lives in
-`postbc_ros.drivers.arm.ros2_control` (it needs an rclpy node; arm_node builds it itself).
+`postbc_ros.ros.ros2_control_arm` (it needs an rclpy node; arm_node builds it itself).
 """
 from __future__ import annotations
 

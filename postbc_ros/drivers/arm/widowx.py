@@ -66,7 +66,7 @@ def load_widowx_calibration(path: str | Path | None, joint_names: list[str]) -> 
     """Parse and validate a motors.yaml; errors name the file and field."""
     import yaml
 
-    from postbc_ros.core.safety import calibration_root
+    from postbc_ros.resources import calibration_root
 
     p = Path(path) if path else calibration_root() / "widowx" / "motors.yaml"
     require_calibration_file(p, "WidowX motor calibration", "Copy calibration/widowx/motors.yaml from the postbc_ros sources to this "

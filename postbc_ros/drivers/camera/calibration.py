@@ -143,7 +143,7 @@ def calibration_from_dict(d: dict, source: str) -> CameraCalibration:
 
 
 def camera_calibration_path(rig: str, camera: str, calibration_dir: str | Path | None = None) -> Path:
-    from postbc_ros.core.safety import calibration_root
+    from postbc_ros.resources import calibration_root
 
     root = Path(calibration_dir) if calibration_dir is not None else calibration_root()
     return root / rig / f"camera_{camera}.yaml"

@@ -82,7 +82,7 @@ class ChunkRecorder:
 
 
 def transition_arrays(tr: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Split a transition into (JSON header scalars, arrays) for postbc_ros.ros.wire."""
+    """Split a transition into (JSON header scalars, arrays) for postbc_ros.core.wire."""
     arrays = {f"obs/{k}": np.asarray(v) for k, v in tr["obs"].items()}
     arrays.update({f"next_obs/{k}": np.asarray(v) for k, v in tr["next_obs"].items()})
     arrays["action"] = np.asarray(tr["action"], np.float32)

@@ -14,8 +14,8 @@ import numpy as np
 
 from postbc_ros.core.safety import Intervention, SafetyLimits, SafetyState, filter_command
 from postbc_ros.core.watchdog import Watchdog
-from postbc_ros.ros.joint_mapping import command_rows
-from postbc_ros.ros.trajectory_follower import TrajectoryFollower
+from postbc_ros.core.joint_mapping import command_rows
+from postbc_ros.core.trajectory_follower import TrajectoryFollower
 
 
 @dataclass

@@ -3,7 +3,7 @@
 A full `agent.save()` holds optimizers, replay contents and RNG state (for exact resume of the
 learner); the policy only needs the networks it acts with plus the env-step counter (which ends
 the warm-start phase). `export_acting_state` writes exactly that as safetensors + JSON (kind
-"acting_weights"), the directory `postbc_ros.ros.wire.pack_bundle` sends; `load_acting_state`
+"acting_weights"), the directory `postbc_ros.core.wire.pack_bundle` sends; `load_acting_state`
 puts it into the policy node's agent built over the same frozen diffusion policy.
 """
 from __future__ import annotations
@@ -60,7 +60,7 @@ def apply_weights_record(agent: Any, data: bytes, directory: str | Path, obs: di
 
     When the learner's agent config differs from `agent`'s (network sizes ...), a new agent is
     built with `make_agent(algorithm, config)` first. Returns (agent, header)."""
-    from postbc_ros.ros import wire
+    from postbc_ros.core import wire
     from postbc_ros.rl.state_io import read_state
 
     head = wire.unpack_bundle(data, directory)

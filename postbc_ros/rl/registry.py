@@ -1,4 +1,6 @@
-"""Build the RL agent a graph runs, identically in policy_node and learner_node (ROS-free).
+"""THE list of finetuners, and the agent a graph runs, built identically in policy_node and
+learner_node. Every node, graph argument, CLI choice and benchmark reads its finetuner choices from
+here (docs/interfaces.md, "Adding a finetuner").
 
 algorithm: pretrained (the diffusion policy as is: w ~ N(0, I), held by a DSRLAgent in `base`
 mode), dsrl, dsrl_na, best_of_n. `config` overrides fields of the algorithm's dataclass config
@@ -10,7 +12,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-ALGORITHMS = ("pretrained", "dsrl", "dsrl_na", "best_of_n")
+#: online finetuners (learner_node algorithm, policy_node mode, `--finetune` of the learning bench)
+FINETUNERS = ("dsrl", "dsrl_na", "best_of_n")
+#: what a policy node can run: the pretrained policy as is, or one of the finetuners
+ALGORITHMS = ("pretrained",) + FINETUNERS
 
 
 def load_node_policy(checkpoint: str, device: str):
