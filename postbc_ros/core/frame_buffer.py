@@ -11,6 +11,8 @@ import threading
 import time
 from typing import Any, Callable
 
+POLL_S = 0.002  # s between two looks at the buffer while waiting for a fresh frame
+
 
 class FrameBuffer:
     def __init__(self, maxlen: int = 64):
@@ -44,7 +46,7 @@ class FrameBuffer:
             return frames
 
     def take_when_fresh(self, t_min: float, keep_waiting: Callable[[], bool],
-                        poll_s: float = 0.002) -> list[tuple[float, Any]] | None:
+                        poll_s: float = POLL_S) -> list[tuple[float, Any]] | None:
         """Block until `take_if_fresh(t_min)` yields frames, or return None as soon as
         `keep_waiting()` is false (episode over, node stopping)."""
         while keep_waiting():

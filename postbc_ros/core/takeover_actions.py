@@ -14,9 +14,11 @@ import threading
 
 import numpy as np
 
+MAXLEN = 256  # actions kept at most (a stalled consumer drops the oldest)
+
 
 class TakeoverActions:
-    def __init__(self, action_dim: int, k: int, maxlen: int = 256):
+    def __init__(self, action_dim: int, k: int, maxlen: int = MAXLEN):
         if action_dim < 1 or k < 1 or maxlen < k:
             raise ValueError(f"TakeoverActions needs action_dim >= 1, k >= 1 and maxlen >= k "
                              f"(got {action_dim}, {k}, {maxlen})")
