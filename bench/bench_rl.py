@@ -52,6 +52,7 @@ def main() -> int:
     if not torch.cuda.is_available():
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
     from postbc_ros.learning.train import resolve_device
+    from postbc_ros.core.transition import Transition
     from postbc_ros.rl import BestOfNAgent, BestOfNConfig, DSRLAgent, DSRLConfig, DSRLNAAgent, DSRLNAConfig
 
     device = resolve_device(args.device)
@@ -71,8 +72,8 @@ def main() -> int:
         for _ in range(args.batch_size):
             s2 = {"state": rng.uniform(-1, 1, size=(1, 16)).astype(np.float32)}
             chunk, w = ag.act(obs, "explore")
-            ag.observe({"obs": obs, "noise": w, "action": chunk[:4], "reward": 0.0, "discount": 0.96, "done": False,
-                        "next_obs": s2, "steps": 4})
+            ag.observe(Transition(obs=obs, noise=w, action=chunk[:4], reward=0.0, discount=0.96, done=False,
+                                  next_obs=s2, steps=4))
         act = timed(lambda: ag.act(obs, "eval"), args.repeats)
         upd = timed(lambda: ag.update(n_steps=1), max(5, args.repeats // 5))
         out["agents"][name] = {"act_ms": act * 1e3, "act_over_policy_sample": act / base,

@@ -3,8 +3,9 @@
 One transition per decided chunk: the stacked observation history the chunk was conditioned on,
 the steered noise w, the actions actually executed (steps dropped as already past are not),
 reward Σ γ^i r_i with r_i = 1 on the step where success was first detected, bootstrap discount
-γ^k, terminal on success, and the next decision's observation history. This is the row layout
-`postbc_ros.rl.ReplayBuffer.add` takes, plus bookkeeping (episode, robot, stamps, version).
+γ^k, terminal on success, and the next decision's observation history: a
+`postbc_ros.core.transition.Transition`, with the policy's bookkeeping (episode, robot, stamps,
+version) from the `meta` of the chunk.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from postbc_ros.core.transition import Transition
 
 
 @dataclass
@@ -21,7 +24,7 @@ class _Pending:
     actions: np.ndarray  # executed actions [k, A]
     times: np.ndarray  # when each executed step's setpoint is reached
     dt: float
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)  # Transition bookkeeping fields
 
 
 class ChunkRecorder:
@@ -38,7 +41,7 @@ class ChunkRecorder:
         if self.success_time is None:
             self.success_time = float(t)
 
-    def _finish(self, next_obs: dict[str, np.ndarray], success_label: bool | None) -> dict[str, Any]:
+    def _finish(self, next_obs: dict[str, np.ndarray], success_label: bool | None) -> Transition:
         p = self.pending
         k = len(p.actions)
         reward, done = 0.0, False
@@ -49,13 +52,12 @@ class ChunkRecorder:
                 reward, done = self.gamma ** i, True
         if success_label is not None and not done and success_label:
             reward, done = self.gamma ** max(k - 1, 0), True  # operator label: success at the end
-        tr = {"obs": p.obs, "noise": p.noise, "action": p.actions, "reward": float(reward),
-              "discount": float(self.gamma ** k), "done": bool(done), "next_obs": next_obs, "steps": k,
-              **p.meta}
+        tr = Transition(obs=p.obs, noise=p.noise, action=p.actions, reward=float(reward),
+                        discount=float(self.gamma ** k), done=bool(done), next_obs=next_obs, steps=k, **p.meta)
         self.pending = None
         return tr
 
-    def decided(self, obs, noise, actions, times, dt: float, meta: dict[str, Any]) -> dict[str, Any] | None:
+    def decided(self, obs, noise, actions, times, dt: float, meta: dict[str, Any]) -> Transition | None:
         """Record a new chunk; returns the previous chunk's transition (next_obs = this obs).
 
         A chunk none of whose steps is executed (all already past when it was published, e.g. a
@@ -64,38 +66,24 @@ class ChunkRecorder:
         if len(actions) == 0:
             return None
         out = self._finish(obs, None) if self.pending is not None else None
-        if out is not None and out["done"]:
+        if out is not None and out.done:
             self.success_time = None  # a terminal transition consumed the success
         self.pending = _Pending(obs=obs, noise=None if noise is None else np.asarray(noise, np.float32),
                                 actions=np.asarray(actions, np.float32), times=np.asarray(times, float),
                                 dt=float(dt), meta=dict(meta))
         return out
 
-    def end_episode(self, next_obs, success: bool | None) -> dict[str, Any] | None:
+    def end_episode(self, next_obs, success: bool | None) -> Transition | None:
         """The episode ended: the last chunk's transition (terminal if it succeeded)."""
         if self.pending is None:
             return None
         tr = self._finish(next_obs, success)
-        tr["episode_end"] = True
-        tr["success"] = None if success is None else bool(success) or bool(tr["done"])
+        tr.episode_end = True
+        tr.success = None if success is None else bool(success) or tr.done
         return tr
 
 
-def transition_arrays(tr: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Split a transition into (JSON header scalars, arrays) for postbc_ros.core.wire."""
-    arrays = {f"obs/{k}": np.asarray(v) for k, v in tr["obs"].items()}
-    arrays.update({f"next_obs/{k}": np.asarray(v) for k, v in tr["next_obs"].items()})
-    arrays["action"] = np.asarray(tr["action"], np.float32)
-    if tr.get("noise") is not None:
-        arrays["noise"] = np.asarray(tr["noise"], np.float32)
-    header = {k: v for k, v in tr.items() if k not in ("obs", "next_obs", "action", "noise")}
-    return header, arrays
-
-
-def transition_from_arrays(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    tr = dict(header)
-    tr["obs"] = {k[4:]: v for k, v in arrays.items() if k.startswith("obs/")}
-    tr["next_obs"] = {k[9:]: v for k, v in arrays.items() if k.startswith("next_obs/")}
-    tr["action"] = arrays["action"]
-    tr["noise"] = arrays.get("noise")
-    return tr
+def transition_arrays(tr: Transition) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """TRANSITIONAL (until policy_node publishes `tr.to_wire()`): (header scalars, arrays) of the
+    wire record."""
+    return tr.scalars(), tr.arrays()

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from postbc_ros.core.transition import Transition
+
 from .policy_adapter import FrozenDiffusionPolicy, ObsHistory
 from .replay_buffer import ReplayBuffer, sample_mixed
 from .state_io import (
@@ -130,28 +132,25 @@ class ChunkAgentBase:
         chunk = self.fp.decode(obs_t, w)
         return chunk[0].cpu().numpy(), w.reshape(self.fp.noise_shape).cpu().numpy()
 
-    def observe(self, transition: dict[str, Any]) -> None:
-        """Store one chunk transition (obs, noise, action, reward, discount, done, next_obs, steps)."""
-        tr = dict(transition)
-        tr["action"] = np.asarray(tr["action"], np.float32)[: self.fp.n_action_steps]
-        if tr["action"].ndim != 2 or tr["action"].shape[0] == 0 or tr["action"].shape[1] != self.fp.action_dim:
+    def observe(self, tr: Transition) -> None:
+        """Store one executed chunk transition (its noise = the w the chunk was decoded from)."""
+        action = tr.action[: self.fp.n_action_steps]
+        if action.ndim != 2 or action.shape[0] == 0 or action.shape[1] != self.fp.action_dim:
             # e.g. a chunk every step of which was already past when it was published: it was never
             # executed, and an empty row would fix the buffer's action shape to (0, A) for good
-            raise ValueError(f"transition has executed actions of shape {tuple(tr['action'].shape)}; expected "
+            raise ValueError(f"transition has executed actions of shape {tuple(action.shape)}; expected "
                              f"1..{self.fp.n_action_steps} steps of {self.fp.action_dim}-D actions (not stored)")
-        if tr["action"].shape[0] < self.fp.n_action_steps:  # episode ended inside the chunk: pad by repetition
-            pad = np.repeat(tr["action"][-1:], self.fp.n_action_steps - tr["action"].shape[0], axis=0)
-            tr["action"] = np.concatenate([tr["action"], pad], axis=0)
-        self.replay.add(tr, noise_shape=self.fp.noise_shape)
-        self.env_steps += int(tr.get("steps", self.fp.n_action_steps))
+        if action.shape[0] < self.fp.n_action_steps:  # episode ended inside the chunk: pad by repetition
+            pad = np.repeat(action[-1:], self.fp.n_action_steps - action.shape[0], axis=0)
+            action = np.concatenate([action, pad], axis=0)
+        self.replay.add(dataclasses.replace(tr, action=action), noise_shape=self.fp.noise_shape)
+        self.env_steps += tr.steps
         self.rl_steps += 1
 
-    def add_demos(self, transitions: list[dict[str, Any]]) -> int:
-        """Add demonstration chunk transitions (no noise) to the demonstration buffer."""
+    def add_demos(self, transitions: list[Transition]) -> int:
+        """Add demonstration chunk transitions to the demonstration buffer (without noise)."""
         for tr in transitions:
-            tr = dict(tr)
-            tr["noise"] = None
-            self.demo_replay.add(tr, noise_shape=self.fp.noise_shape)
+            self.demo_replay.add(dataclasses.replace(tr, noise=None), noise_shape=self.fp.noise_shape)
         return len(transitions)
 
     def ready(self) -> bool:

@@ -11,10 +11,10 @@ State round-trips exactly through `state_tensors()` / `load_state()` (safetensor
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
+
+from postbc_ros.core.transition import Transition
 
 SCALAR_FIELDS = ("reward", "discount", "done", "has_noise", "steps")
 
@@ -33,48 +33,38 @@ class ReplayBuffer:
         self.obs_keys: list[str] = []
 
     # ------------------------------------------------------------ writing
-    def _allocate(self, tr: dict[str, Any], noise_shape: tuple[int, ...] | None) -> None:
-        self.obs_keys = sorted(tr["obs"])
+    def _allocate(self, tr: Transition, noise_shape: tuple[int, ...] | None) -> None:
+        self.obs_keys = sorted(tr.obs)
         for k in self.obs_keys:
-            arr = np.asarray(tr["obs"][k])
+            arr = np.asarray(tr.obs[k])
             self.data[f"obs/{k}"] = np.zeros((self.capacity, *arr.shape), dtype=arr.dtype)
             self.data[f"next_obs/{k}"] = np.zeros((self.capacity, *arr.shape), dtype=arr.dtype)
-        act = np.asarray(tr["action"], dtype=np.float32)
-        self.data["action"] = np.zeros((self.capacity, *act.shape), np.float32)
+        self.data["action"] = np.zeros((self.capacity, *tr.action.shape), np.float32)
         self.data["noise"] = np.zeros((self.capacity, *noise_shape), np.float32) if noise_shape else np.zeros(
             (self.capacity, 0), np.float32
         )
         for f in SCALAR_FIELDS:
             self.data[f] = np.zeros((self.capacity,), np.float32)
 
-    def add(self, tr: dict[str, Any], noise_shape: tuple[int, ...] | None = None) -> None:
-        """Append one transition (see module docstring for the fields)."""
-        for f in ("obs", "next_obs", "action", "reward", "discount", "done"):
-            if f not in tr:
-                raise KeyError(f"{self.name}: transition is missing field '{f}'")
-        noise = tr.get("noise")
+    def add(self, tr: Transition, noise_shape: tuple[int, ...] | None = None) -> None:
+        """Append one transition; `noise_shape` sizes the noise column when the first one has none."""
         if not self.data:
-            self._allocate(tr, tuple(np.shape(noise)) if noise is not None else noise_shape)
-        if sorted(tr["obs"]) != self.obs_keys:
-            raise KeyError(f"{self.name}: obs keys {sorted(tr['obs'])} differ from the buffer's {self.obs_keys}")
+            self._allocate(tr, tuple(np.shape(tr.noise)) if tr.noise is not None else noise_shape)
+        if sorted(tr.obs) != self.obs_keys:
+            raise KeyError(f"{self.name}: obs keys {sorted(tr.obs)} differ from the buffer's {self.obs_keys}")
+        if tr.action.shape != self.data["action"].shape[1:]:
+            raise ValueError(f"{self.name}: action shape {tr.action.shape} != {self.data['action'].shape[1:]}")
         i = self.ptr
         for k in self.obs_keys:
-            self.data[f"obs/{k}"][i] = tr["obs"][k]
-            self.data[f"next_obs/{k}"][i] = tr["next_obs"][k]
-        act = np.asarray(tr["action"], np.float32)
-        if act.shape != self.data["action"].shape[1:]:
-            raise ValueError(f"{self.name}: action shape {act.shape} != {self.data['action'].shape[1:]}")
-        self.data["action"][i] = act
-        if noise is not None:
-            self.data["noise"][i] = noise
-            self.data["has_noise"][i] = 1.0
-        else:
-            self.data["noise"][i] = 0.0
-            self.data["has_noise"][i] = 0.0
-        self.data["reward"][i] = float(tr["reward"])
-        self.data["discount"][i] = float(tr["discount"])
-        self.data["done"][i] = float(bool(tr["done"]))
-        self.data["steps"][i] = float(tr.get("steps", act.shape[0]))
+            self.data[f"obs/{k}"][i] = tr.obs[k]
+            self.data[f"next_obs/{k}"][i] = tr.next_obs[k]
+        self.data["action"][i] = tr.action
+        self.data["noise"][i] = 0.0 if tr.noise is None else tr.noise
+        self.data["has_noise"][i] = float(tr.noise is not None)
+        self.data["reward"][i] = tr.reward
+        self.data["discount"][i] = tr.discount
+        self.data["done"][i] = float(tr.done)
+        self.data["steps"][i] = float(tr.steps)
         self.ptr = (self.ptr + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 

@@ -7,9 +7,11 @@ on success, `info["success"]`. One chunk = one RL step: the first `n_action_step
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
+
+from postbc_ros.core.transition import Transition
 
 
 @dataclass
@@ -69,9 +71,8 @@ def run_episode(env, agent, mode: str, seed: int | None = None, learn: bool = Fa
         rl += 1
         success = success or res.success
         if learn:
-            tr = {"obs": s, "noise": w, "action": res.executed, "reward": res.reward, "discount": res.discount,
-                  "done": res.terminated, "next_obs": s_next, "steps": res.steps}
-            agent.observe(tr)
+            agent.observe(Transition(obs=s, noise=w, action=res.executed, reward=res.reward, discount=res.discount,
+                                     done=res.terminated, next_obs=s_next, steps=res.steps))
             m = agent.update()
             if on_step is not None:
                 on_step(m)
@@ -90,8 +91,8 @@ def evaluate(env, agent, episodes: int, mode: str = "eval", seed0: int = 0) -> f
 def episode_to_transitions(
     episode: dict[str, np.ndarray], obs_keys: list[str], obs_history: int, n_action_steps: int, gamma: float,
     success: bool | None = None,
-) -> list[dict[str, Any]]:
-    """Demonstration episode (DemoDataset.episode(i) layout) → chunk transitions.
+) -> list[Transition]:
+    """Demonstration episode (DemoDataset.episode(i) layout) → chunk transitions (no noise).
 
     Reward is 0/1 on the success frame (`next.success` if recorded, else 1 on the last frame of
     a successful episode); the last chunk of a successful episode is terminal.
@@ -136,8 +137,7 @@ def episode_to_transitions(
         act = actions[t : t + k]
         if k < n_action_steps:
             act = np.concatenate([act, np.repeat(act[-1:], n_action_steps - k, 0)], 0)
-        trs.append({"obs": s, "action": act, "reward": r, "discount": gamma ** k, "done": done,
-                    "next_obs": s_next, "steps": k})
+        trs.append(Transition(obs=s, action=act, reward=r, discount=gamma ** k, done=done, next_obs=s_next, steps=k))
         s = s_next
         t += k
     return trs

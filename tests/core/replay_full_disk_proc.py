@@ -12,6 +12,7 @@ import numpy as np
 
 from postbc_ros.core.episode_stream import EpisodeStreamWriter
 from postbc_ros.core.replay_store import ReplayStore, ReplayStoreError
+from postbc_ros.core.transition import Transition
 
 UNLIMITED = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
 
@@ -60,20 +61,22 @@ def stream_scenario(store):
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     w = EpisodeStreamWriter(store, {"robot": "r1"})
 
-    def step(t):
-        return {"obs": obs(t), "action": np.full(4, t, np.float32)}
+    def step(episode, t, end=False, success=None):
+        return Transition(obs=obs(t), next_obs=obs(t + 1), action=np.full((1, 4), t, np.float32), reward=0.0,
+                          discount=0.9, done=False, steps=1, robot="r1", episode=episode, episode_end=end,
+                          success=success)
 
-    w.write(0, step(0))
-    w.write(0, step(1))
+    w.write(step(0, 0))
+    w.write(step(0, 1))
     limit_to(1)  # full: neither the last step of episode 0 nor its end record fits
-    attempt("last step of episode 0", lambda: w.write(0, step(2), episode_end=True, success=True))
+    attempt("last step of episode 0", lambda: w.write(step(0, 2, True, True)))
     resource.setrlimit(resource.RLIMIT_FSIZE, UNLIMITED)
-    attempt("first step of episode 1", lambda: w.write(1, step(0)))
-    attempt("last step of episode 1", lambda: w.write(1, step(1), episode_end=True, success=False))
+    attempt("first step of episode 1", lambda: w.write(step(1, 0)))
+    attempt("last step of episode 1", lambda: w.write(step(1, 1, True, False)))
     limit_to(1)
-    attempt("first step of episode 2", lambda: w.write(2, step(0)))  # its begin record does not fit
+    attempt("first step of episode 2", lambda: w.write(step(2, 0)))  # its begin record does not fit
     resource.setrlimit(resource.RLIMIT_FSIZE, UNLIMITED)
-    attempt("second step of episode 2", lambda: w.write(2, step(1), episode_end=True, success=True))
+    attempt("second step of episode 2", lambda: w.write(step(2, 1, True, True)))
     print(json.dumps({"event": "episodes begun", "n": w.episodes_begun}), flush=True)
     store.close()
 

@@ -10,19 +10,22 @@ from replay_full_disk_proc import run as run_full_disk
 
 from postbc_ros.core.episode_stream import EpisodeStreamWriter
 from postbc_ros.core.replay_store import ReplayStore
+from postbc_ros.core.transition import Transition
 
 
-def step(t: int) -> dict:
-    return {"obs": {"state": np.full(3, t, np.float32)}, "action": np.full(2, t, np.float32), "reward": float(t)}
+def step(episode: int, t: int, episode_end: bool = False, success: bool | None = None) -> Transition:
+    obs = {"state": np.full(3, t, np.float32)}
+    return Transition(obs=obs, next_obs=obs, action=np.full((1, 2), t, np.float32), reward=float(t), discount=0.9,
+                      done=False, steps=1, robot="r1", episode=episode, episode_end=episode_end, success=success)
 
 
 def test_episodes_follow_the_stream(tmp_path: Path):
     store = ReplayStore(tmp_path / "s", mode="a")
     w = EpisodeStreamWriter(store, {"robot": "r1"})
-    assert [w.write(7, step(t), episode_end=t == 2, success=True) for t in range(3)] == [0, 1, 2]
-    w.write(8, step(0))
-    w.write(8, step(1))  # episode 8's last transition never comes (the policy restarted) ...
-    w.write(9, step(0), episode_end=True, success=False)  # ... so episode 9 closes it unlabelled
+    assert [w.write(step(7, t, episode_end=t == 2, success=True)) for t in range(3)] == [0, 1, 2]
+    w.write(step(8, 0))
+    w.write(step(8, 1))  # episode 8's last transition never comes (the policy restarted) ...
+    w.write(step(9, 0, episode_end=True, success=False))  # ... so episode 9 closes it unlabelled
     store.close()
     r = ReplayStore(tmp_path / "s")
     got = [(e.meta, e.num_steps, e.complete, e.success) for e in r.episodes()]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from postbc_ros.core.transition import Transition
 from postbc_ros.rl import (AgentCheckpointError, BestOfNAgent, BestOfNConfig, DSRLAgent, DSRLConfig, DSRLNAAgent,
                            DSRLNAConfig, IQLConfig)
 
@@ -36,8 +37,8 @@ def drive(agent, rng: np.random.Generator, n: int, record: list | None = None):
         chunk, w = agent.act(s)
         s2 = hist.push(toy_obs(rng))
         r = float(chunk[0, 0] > 0)
-        agent.observe({"obs": s, "noise": w, "action": chunk[:2], "reward": r, "discount": 0.99**2,
-                       "done": False, "next_obs": s2, "steps": 2})
+        agent.observe(Transition(obs=s, noise=w, action=chunk[:2], reward=r, discount=0.99**2,
+                                 done=False, next_obs=s2, steps=2))
         m = agent.update()
         if record is not None:
             record.append((chunk.copy(), w.copy(), dict(m)))
@@ -52,14 +53,14 @@ def test_a_transition_without_executed_actions_is_rejected_and_the_buffer_stays_
     agent = make(kind, toy_policy)
     rng = np.random.default_rng(0)
     s = agent.new_history().reset(toy_obs(rng))
-    base = {"obs": s, "noise": np.zeros(agent.fp.noise_shape, np.float32), "reward": 0.0, "discount": 0.99,
-            "done": False, "next_obs": s, "steps": 0}
+    base = Transition(obs=s, noise=np.zeros(agent.fp.noise_shape, np.float32), action=np.zeros((0, 2), np.float32),
+                      reward=0.0, discount=0.99, done=False, next_obs=s, steps=0)
     with pytest.raises(ValueError, match=r"shape \(0, 2\)"):
-        agent.observe({**base, "action": np.zeros((0, 2), np.float32)})
+        agent.observe(base)
     with pytest.raises(ValueError, match="expected"):
-        agent.observe({**base, "action": np.zeros(0, np.float32)})
+        agent.observe(base.replace(action=np.zeros(0, np.float32)))
     assert agent.replay.size == 0 and agent.env_steps == 0
-    agent.observe({**base, "action": np.zeros((1, 2), np.float32), "steps": 1})  # padded to k = 2
+    agent.observe(base.replace(action=np.zeros((1, 2), np.float32), steps=1))  # padded to k = 2
     assert agent.replay.size == 1 and agent.replay.data["action"].shape[1:] == (2, 2)
 
 
@@ -144,8 +145,8 @@ def test_backup_entropy_decides_whether_q_carries_the_entropy_bonus(toy_policy, 
     for _ in range(32):
         chunk, w = agent.act(s)
         s2 = hist.push(toy_obs(rng))
-        agent.observe({"obs": s, "noise": w, "action": chunk[:2], "reward": 0.0, "discount": 0.9,
-                       "done": False, "next_obs": s2, "steps": 2})
+        agent.observe(Transition(obs=s, noise=w, action=chunk[:2], reward=0.0, discount=0.9,
+                                 done=False, next_obs=s2, steps=2))
         s = s2
     entropy = [agent.update(n_steps=1)["entropy"] for _ in range(150)]
     feat = agent.fp.features(agent.fp.to_torch(s, batched=False)).expand(64, -1)
@@ -169,8 +170,8 @@ def test_resume_continues_identically(toy_policy, tmp_path, kind):
         demo = []
         for _ in range(6):
             s, s2 = hist.reset(toy_obs(rng)), hist.push(toy_obs(rng))
-            demo.append({"obs": s, "action": np.ones((2, 2), np.float32), "reward": 1.0, "discount": 0.98,
-                         "done": True, "next_obs": s2, "steps": 2})
+            demo.append(Transition(obs=s, action=np.ones((2, 2), np.float32), reward=1.0, discount=0.98,
+                                   done=True, next_obs=s2, steps=2))
         a.add_demos(demo)
     drive(a, rng, 8)
     a.save(tmp_path / "ck")
@@ -239,8 +240,8 @@ def test_iql_from_a_few_dozen_labelled_episodes_prefers_rewarded_chunks(toy_poli
     for _ in range(36):
         s = hist.reset(toy_obs(rng))
         act = rng.uniform(-1, 1, size=(2, 2)).astype(np.float32)
-        eps.append({"obs": s, "action": act, "reward": float(act[0, 0] > 0), "discount": 0.98, "done": True,
-                    "next_obs": s, "steps": 2})
+        eps.append(Transition(obs=s, action=act, reward=float(act[0, 0] > 0), discount=0.98, done=True,
+                              next_obs=s, steps=2))
     agent.add_demos(eps)
     agent.update(n_steps=400)
     pos, neg = [], []
@@ -280,8 +281,8 @@ def test_dsrl_on_image_policy_uses_encoder_features_and_stores_uint8():
     for _ in range(6):
         chunk, w = agent.act(s)
         s2 = hist.push(frame())
-        agent.observe({"obs": s, "noise": w, "action": chunk, "reward": 0.0, "discount": 0.98, "done": False,
-                       "next_obs": s2, "steps": 2})
+        agent.observe(Transition(obs=s, noise=w, action=chunk, reward=0.0, discount=0.98, done=False,
+                                 next_obs=s2, steps=2))
         m = agent.update()
         s = s2
     assert agent.replay.data["obs/scene"].dtype == np.uint8
@@ -299,8 +300,8 @@ def test_steering_learns_a_one_step_bandit(toy_policy, kind):
     for _ in range(80):
         s = hist.reset(toy_obs(rng))
         chunk, w = agent.act(s)
-        agent.observe({"obs": s, "noise": w, "action": chunk[:2], "reward": float(chunk[0, 0] > 0),
-                       "discount": 0.98, "done": True, "next_obs": s, "steps": 2})
+        agent.observe(Transition(obs=s, noise=w, action=chunk[:2], reward=float(chunk[0, 0] > 0),
+                                 discount=0.98, done=True, next_obs=s, steps=2))
         agent.update()
     steered, base = [], []
     for _ in range(100):

@@ -71,7 +71,7 @@ def test_dsrl_na_learns_from_recorded_demos(reach_setup):
                                              distill_batch=32), device="cpu", seed=0)
     trs = demo_transitions(root, policy, agent.discount)
     n = agent.add_demos(trs)
-    assert n == len(trs) >= 4 and sum(t["done"] for t in trs) == 4  # every successful demo ends terminal
-    assert sum(t["reward"] > 0 for t in trs) == 4
+    assert n == len(trs) >= 4 and sum(t.done for t in trs) == 4  # every successful demo ends terminal
+    assert sum(t.reward > 0 for t in trs) == 4
     m = agent.update(n_steps=5)  # demos alone are enough to start (demo-only batches)
     assert {"q_action_loss", "q_noise_loss", "actor_loss"} <= set(m)

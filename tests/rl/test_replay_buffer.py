@@ -4,13 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from postbc_ros.core.transition import Transition
 from postbc_ros.rl.replay_buffer import ReplayBuffer, sample_mixed
 
 
-def tr(i: int, noise: bool = True) -> dict:
-    return {"obs": {"state": np.full((2, 3), i, np.float32)}, "next_obs": {"state": np.full((2, 3), i + 1, np.float32)},
-            "noise": np.full((4, 2), i, np.float32) if noise else None, "action": np.full((2, 2), i, np.float32),
-            "reward": float(i), "discount": 0.9, "done": i % 2 == 0, "steps": 2}
+def tr(i: int, noise: bool = True) -> Transition:
+    return Transition(obs={"state": np.full((2, 3), i, np.float32)}, next_obs={"state": np.full((2, 3), i + 1, np.float32)},
+                      noise=np.full((4, 2), i, np.float32) if noise else None, action=np.full((2, 2), i, np.float32),
+                      reward=float(i), discount=0.9, done=i % 2 == 0, steps=2)
 
 
 def test_ring_buffer_overwrites_oldest():
@@ -22,17 +23,17 @@ def test_ring_buffer_overwrites_oldest():
     assert b.data["has_noise"].sum() == 4
 
 
-def test_missing_field_and_shape_errors_are_clear():
+def test_row_layout_and_shape_errors_are_clear():
     b = ReplayBuffer(4)
-    bad = tr(0)
-    del bad["reward"]
-    with pytest.raises(KeyError, match="reward"):
-        b.add(bad)
-    b.add(tr(0))
-    wrong = tr(1)
-    wrong["action"] = np.zeros((3, 2), np.float32)
+    b.add(tr(3))
+    row = b.gather(np.array([0]))
+    assert row["reward"][0] == 3.0 and row["done"][0] == 0.0 and row["steps"][0] == 2 and row["discount"][0] == 0.9
+    np.testing.assert_array_equal(row["next_obs/state"][0], np.full((2, 3), 4))
+    np.testing.assert_array_equal(row["noise"][0], np.full((4, 2), 3))
     with pytest.raises(ValueError, match="action shape"):
-        b.add(wrong)
+        b.add(tr(1).replace(action=np.zeros((3, 2), np.float32)))
+    with pytest.raises(KeyError, match="obs keys"):
+        b.add(tr(1).replace(obs={"other": np.zeros((2, 3), np.float32)}))
 
 
 def test_sample_mixed_respects_ratio_and_falls_back():

@@ -53,12 +53,12 @@ def test_episode_to_transitions_rewards_success_and_history():
           "next.success": np.array([0, 0, 0, 0, 1, 1, 1], bool)}
     trs = episode_to_transitions(ep, ["state"], obs_history=2, n_action_steps=2, gamma=0.5)
     # success first at frame 4 -> frames 0..4 used: chunks [0,1], [2,3], [4]
-    assert [t["steps"] for t in trs] == [2, 2, 1]
-    assert [t["done"] for t in trs] == [False, False, True]
-    assert trs[-1]["reward"] == 1.0 and trs[0]["reward"] == 0.0
-    np.testing.assert_array_equal(trs[0]["obs"]["state"][:, 0], [0, 0])  # first frame repeated
-    np.testing.assert_array_equal(trs[0]["next_obs"]["state"][:, 0], [1, 2])
-    np.testing.assert_array_equal(trs[1]["obs"]["state"], trs[0]["next_obs"]["state"])
-    assert trs[-1]["action"].shape == (2, 1)  # padded to n_action_steps
+    assert [t.steps for t in trs] == [2, 2, 1]
+    assert [t.done for t in trs] == [False, False, True]
+    assert trs[-1].reward == 1.0 and trs[0].reward == 0.0
+    np.testing.assert_array_equal(trs[0].obs["state"][:, 0], [0, 0])  # first frame repeated
+    np.testing.assert_array_equal(trs[0].next_obs["state"][:, 0], [1, 2])
+    np.testing.assert_array_equal(trs[1].obs["state"], trs[0].next_obs["state"])
+    assert trs[-1].action.shape == (2, 1)  # padded to n_action_steps
     with pytest.raises(KeyError, match="action"):
         episode_to_transitions({"observation.state": ep["observation.state"]}, ["state"], 1, 2, 0.9)

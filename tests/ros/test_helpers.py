@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from postbc_ros.core import wire
-from postbc_ros.core.chunk_transitions import ChunkRecorder, transition_arrays, transition_from_arrays
+from postbc_ros.core.chunk_transitions import ChunkRecorder
+from postbc_ros.core.transition import Transition
 from postbc_ros.core.trajectory_follower import TrajectoryFollower
 
 
@@ -64,16 +65,15 @@ def test_chunk_recorder_rewards_success_inside_the_chunk():
     assert rec.decided(o, np.zeros((4, 4)), np.zeros((4, 4)), np.array([1.1, 1.2, 1.3, 1.4]), 0.1, {"episode": 0}) is None
     rec.success_at(1.25)  # detected during the third step
     tr = rec.end_episode(o, success=True)
-    assert tr["done"] and tr["reward"] == pytest.approx(0.9 ** 2) and tr["discount"] == pytest.approx(0.9 ** 4)
-    assert tr["episode_end"] and tr["success"]
-    head, arrays = transition_arrays(tr)
-    back = transition_from_arrays(*wire.unpack_transition(wire.pack_transition(head, arrays)))
-    assert back["reward"] == tr["reward"] and np.array_equal(back["obs"]["state"], o["state"])
+    assert tr.done and tr.reward == pytest.approx(0.9 ** 2) and tr.discount == pytest.approx(0.9 ** 4)
+    assert tr.episode_end and tr.success and tr.episode == 0
+    back = Transition.from_wire(tr.to_wire())
+    assert back.reward == tr.reward and np.array_equal(back.obs["state"], o["state"])
     # no success: not terminal (time limit = truncation, the learner bootstraps)
     rec.start_episode()
     rec.decided(o, None, np.zeros((2, 4)), np.array([1.0, 1.1]), 0.1, {"intervention": True})
     tr = rec.end_episode(o, success=False)
-    assert not tr["done"] and tr["reward"] == 0.0 and tr["noise"] is None and tr["intervention"]
+    assert not tr.done and tr.reward == 0.0 and tr.noise is None and tr.intervention
 
 
 def test_chunk_recorder_ignores_a_chunk_with_no_executed_step():
@@ -85,7 +85,7 @@ def test_chunk_recorder_ignores_a_chunk_with_no_executed_step():
     rec.decided(o1, np.zeros((4, 4)), np.zeros((4, 4)), np.arange(4) * 0.1, 0.1, {})
     assert rec.decided(o2, np.zeros((4, 4)), np.zeros((0, 4)), np.zeros(0), 0.1, {}) is None
     tr = rec.decided(o3, np.zeros((4, 4)), np.zeros((4, 4)), np.arange(4) * 0.1, 0.1, {})
-    assert tr["steps"] == 4 and tr["next_obs"] is o3
+    assert tr.steps == 4 and tr.next_obs is o3
 
 
 def test_action_adapter_matches_the_env():

@@ -64,13 +64,17 @@ def test_node_modules_import_without_rclpy_side_effects():
 def test_learner_params_map_onto_fields_of_the_agents_config(algorithm):
     """Every learner parameter the node forwards is a real field of the algorithm's config
     (make_config names an unknown one), and a changed value reaches the agent."""
-    from postbc_ros.nodes.learner_node import agent_overrides
+    import dataclasses
+
+    from postbc_ros.core.params import config_from
+    from postbc_ros.nodes.learner_node import CONFIG, agent_overrides
     from postbc_ros.rl.registry import make_config
 
-    p = {q.name: q.default for q in _params("learner_node").values()}
-    p.update(node_defaults("learner_node"), algorithm=algorithm, batch_size=33, backup_entropy=True)
-    cfg = make_config(algorithm, agent_overrides(p))
-    assert cfg.batch_size == 33
+    cfg = config_from(CONFIG, {**node_defaults("learner_node"), "algorithm": algorithm, "batch_size": 33,
+                               "backup_entropy": True})
+    made = make_config(algorithm, agent_overrides(cfg))
+    assert made.batch_size == 33
     if algorithm != "best_of_n":
-        assert cfg.backup_entropy is True and cfg.warmup_env_steps == p["warmup_env_steps"]
-        assert make_config(algorithm, agent_overrides({**p, "backup_entropy": False})).backup_entropy is False
+        assert made.backup_entropy is True and made.warmup_env_steps == cfg.warmup_env_steps
+        no_bonus = dataclasses.replace(cfg, backup_entropy=False)
+        assert make_config(algorithm, agent_overrides(no_bonus)).backup_entropy is False

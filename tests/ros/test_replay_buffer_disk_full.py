@@ -26,23 +26,22 @@ def _ignore_sigxfsz():  # in the node's process: a refused write fails with EFBI
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
-def _transition(ep: int, t: int, end: bool = False) -> bytes:
-    from postbc_ros.core import wire
-    from postbc_ros.core.chunk_transitions import transition_arrays
+def _transition(ep: int, t: int, end: bool = False):
+    from postbc_ros.core.transition import Transition
 
-    tr = {"obs": {"state": np.full(13, t, np.float32)}, "next_obs": {"state": np.full(13, t + 1, np.float32)},
-          "action": np.full((4, 4), t, np.float32), "noise": np.zeros(16, np.float32), "reward": float(end),
-          "done": end, "discount": 0.96, "steps": 4, "robot": "robot1", "episode": ep, "policy_version": 0,
-          "t_obs": float(t), "episode_end": end, "success": True if end else None}
-    return wire.pack_transition(*transition_arrays(tr))
+    return Transition(obs={"state": np.full(13, t, np.float32)}, next_obs={"state": np.full(13, t + 1, np.float32)},
+                      action=np.full((4, 4), t, np.float32), noise=np.zeros(16, np.float32), reward=float(end),
+                      done=end, discount=0.96, steps=4, robot="robot1", episode=ep, policy_version=0,
+                      t_obs=float(t), episode_end=end, success=True if end else None)
 
 
 def test_replay_node_survives_a_full_disk_and_stores_again_when_there_is_room(tmp_path):
     from std_msgs.msg import String, UInt8MultiArray
 
-    from postbc_ros.core.replay_store import ReplayStore
-    from postbc_ros.ros import conversions as cv
     from postbc_ros.core import wire
+    from postbc_ros.core.replay_store import ReplayStore
+    from postbc_ros.core.transition import Transition
+    from postbc_ros.ros import conversions as conv
     from postbc_ros.ros import qos
 
     dom = unique_domain()
@@ -62,13 +61,17 @@ def test_replay_node_survives_a_full_disk_and_stores_again_when_there_is_room(tm
 
         def send(ep, t, end=False, expect_stored=None):
             n = len(stored)
-            pub.publish(cv.bytes_msg(_transition(ep, t, end)))
+            pub.publish(conv.bytes_msg(_transition(ep, t, end).to_wire()))
             if expect_stored:
                 probe.wait_for(lambda: len(stored) > n, 10, f"episode {ep} step {t} stored")
 
         def count(key):
             return json.loads(stats[-1].data)[key]
 
+        # a message that is not a transition (a field missing) is counted as rejected, not stored
+        tr = _transition(0, 0)
+        pub.publish(conv.bytes_msg(wire.pack_transition(
+            {k: v for k, v in tr.scalars().items() if k != "reward"}, tr.arrays())))
         for t in range(3):
             send(0, t, expect_stored=True)
         # the disk fills up: no file of the node may grow any more
@@ -79,19 +82,21 @@ def test_replay_node_survives_a_full_disk_and_stores_again_when_there_is_room(tm
         send(0, 5, end=True)
         probe.wait_for(lambda: count("not_stored") == 3, 10, "three transitions reported as not stored")
         assert len(stored) == n_stored  # the learner is never sent what is not on disk
+        assert count("rejected") == 1
         assert proc.poll() is None, "the replay node died on a full disk"
         # room again: the next episode is stored, and episode 0 is closed with its label
         resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
         for t in range(2):
             send(1, t, end=t == 1, expect_stored=True)
-        head, _ = wire.unpack_transition(cv.msg_bytes(stored[-1]))
-        assert head["episode"] == 1 and head["store_step"] == 1
+        last = Transition.from_wire(conv.msg_bytes(stored[-1]))
+        assert last.episode == 1 and last.store_step == 1 and last.seq == 5
         probe.wait_for(lambda: count("transitions") == 5 and count("episodes") == 2, 10, "stats")
     finally:
         probe.close()
         out = stop_node_process(proc, signal.SIGINT, 15)
     assert proc.returncode == 0, out
     assert "robot1: transition not stored (1 so far)" in out and "free space there" in out, out
+    assert "transition rejected: transition record: missing field(s) ['reward']" in out, out
     r = ReplayStore(store_dir / "robot1")
     assert not r.recovered
     got = [(e.meta["policy_episode"], e.num_steps, e.complete, e.success, e.lost_steps) for e in r.episodes()]
