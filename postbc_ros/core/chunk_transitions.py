@@ -82,8 +82,3 @@ class ChunkRecorder:
         tr.success = None if success is None else bool(success) or tr.done
         return tr
 
-
-def transition_arrays(tr: Transition) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """TRANSITIONAL (until policy_node publishes `tr.to_wire()`): (header scalars, arrays) of the
-    wire record."""
-    return tr.scalars(), tr.arrays()

@@ -23,8 +23,6 @@ from sensor_msgs.msg import Image, JointState  # noqa: E402
 from std_msgs.msg import Bool, Float32MultiArray, String, UInt8MultiArray  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
-from postbc_ros.core import wire  # noqa: E402
-from postbc_ros.core.chunk_transitions import transition_arrays  # noqa: E402
 from postbc_ros.core.joint_tracker import JointTracker  # noqa: E402
 from postbc_ros.core.params import param  # noqa: E402
 from postbc_ros.core.policy_loop import PolicyLoop, PolicyLoopConfig  # noqa: E402
@@ -135,8 +133,7 @@ class PolicyNode(Node):
         self.pub_cmd.publish(JointTrajectory(joint_names=self.names))  # no points: hold
 
     def _publish_transition(self, tr):
-        header, arrays = transition_arrays(tr)
-        self.pub_tr.publish(conv.bytes_msg(wire.pack_transition(header, arrays)))
+        self.pub_tr.publish(conv.bytes_msg(tr.to_wire()))
 
     def close(self):
         self.loop.close()

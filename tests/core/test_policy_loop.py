@@ -117,9 +117,9 @@ def test_chunk_steps_are_due_at_t_obs_plus_i_dt_plus_latency_and_past_steps_are_
     assert len(rig.agent.calls) == 2
     assert [float(f["state"][0]) for f in rig.agent.histories[-1].frames] == [1.0, 1.1, 1.2, 1.28]
     tr, = rig.transitions  # the first chunk, closed by the second decision
-    assert tr["t_obs"] == 1.0 and tr["t_first"] == pytest.approx(1.1) and tr["dropped"] == 2
-    assert len(tr["action"]) == 1 and tr["episode"] == 0 and tr["robot"] == "r1" and not tr["intervention"]
-    np.testing.assert_allclose(tr["next_obs"]["state"][:, 0], [1.0, 1.1, 1.2, 1.28])
+    assert tr.t_obs == 1.0 and tr.t_first == pytest.approx(1.1) and tr.dropped == 2
+    assert len(tr.action) == 1 and tr.episode == 0 and tr.robot == "r1" and not tr.intervention
+    np.testing.assert_allclose(tr.next_obs["state"][:, 0], [1.0, 1.1, 1.2, 1.28])
 
 
 def test_a_new_episode_starts_a_fresh_history_and_reanchors_the_arm():
@@ -139,7 +139,7 @@ def test_a_new_episode_starts_a_fresh_history_and_reanchors_the_arm():
     np.testing.assert_array_equal(rig.adapter.resets[-1], [30.0, 40.0])
     # the chunk pending from episode 0 never becomes a transition of episode 1
     rig.decide_at(1.8)
-    assert [tr["episode"] for tr in rig.transitions] == [0, 1]
+    assert [tr.episode for tr in rig.transitions] == [0, 1]
 
 
 def test_a_takeover_yields_and_records_the_humans_actions_as_intervention_transitions():
@@ -158,16 +158,16 @@ def test_a_takeover_yields_and_records_the_humans_actions_as_intervention_transi
     assert rig.loop.schedule is None
     rig.loop.stream()
     assert len(rig.commands) == n_cmds and len(rig.agent.calls) == 1  # yielded: no command, no inference
-    assert len(rig.transitions) == 1 and not rig.transitions[0]["intervention"]
+    assert len(rig.transitions) == 1 and not rig.transitions[0].intervention
     rig.loop.intervention(False)
     rig.decide_at(1.35)  # the takeover ended: its last action becomes a (short) chunk
     rig.decide_at(1.4)  # the policy decides again
     assert len(rig.agent.calls) == 2
     human = rig.transitions[1:]
-    assert [tr["intervention"] for tr in human] == [True, True] and [len(tr["action"]) for tr in human] == [K, 1]
-    assert all(tr["noise"] is None and tr["mode"] == "teleop" for tr in human)
-    np.testing.assert_allclose(human[0]["action"][:, 0], [0.0, 0.1, 0.2], atol=1e-6)
-    np.testing.assert_allclose(human[1]["action"], [[0.3, -0.3]], atol=1e-6)
+    assert [tr.intervention for tr in human] == [True, True] and [len(tr.action) for tr in human] == [K, 1]
+    assert all(tr.noise is None and tr.mode == "teleop" for tr in human)
+    np.testing.assert_allclose(human[0].action[:, 0], [0.0, 0.1, 0.2], atol=1e-6)
+    np.testing.assert_allclose(human[1].action, [[0.3, -0.3]], atol=1e-6)
     assert len(rig.adapter.resets) == 3  # episode start + after each human chunk
 
 
@@ -187,8 +187,8 @@ def test_a_stop_holds_explicitly_and_the_last_transition_is_terminal_on_success(
     rig.loop.set_episode({"episode": 7, "state": "labelled", "success": True})
     rig.loop.step()
     last = rig.transitions[-1]
-    assert last["episode_end"] and last["done"] and last["success"] is True
-    assert last["reward"] == pytest.approx(0.9)  # success on step 1 of the chunk: gamma^1
+    assert last.episode_end and last.done and last.success is True
+    assert last.reward == pytest.approx(0.9)  # success on step 1 of the chunk: gamma^1
     assert rig.loop.episode is None and len(rig.transitions) == 2
 
 
@@ -201,7 +201,7 @@ def test_the_success_flag_of_the_same_tick_is_waited_for():
     threading.Timer(0.02, rig.loop.success, (True,)).start()  # the tick of the observation at 1.3
     rig.decide_at(1.3)
     tr, = rig.transitions  # credited to the first chunk, whose last step is due at 1.3
-    assert tr["done"] and tr["reward"] == pytest.approx(0.9 ** 2)
+    assert tr.done and tr.reward == pytest.approx(0.9 ** 2)
 
 
 def test_weights_swap_only_between_chunks_and_a_bad_record_is_rejected():
@@ -226,7 +226,7 @@ def test_weights_swap_only_between_chunks_and_a_bad_record_is_rejected():
     rig.decide_at(1.6)
     assert rig.loop.version == 3 and rig.loop.agent is new_agents[0] and len(new_agents[0].calls) == 2
     assert rig.loop.pending_weights is None and len(rig.loaded) == 1
-    assert rig.transitions[-1]["policy_version"] == 3
+    assert rig.transitions[-1].policy_version == 3
 
 
 def test_an_error_in_one_iteration_restarts_the_episode_and_the_worker_goes_on(caplog):
@@ -256,4 +256,4 @@ def test_an_error_in_one_iteration_restarts_the_episode_and_the_worker_goes_on(c
     # the episode restarted: a fresh history, and the chunk before the error is not closed by a
     # decision taken after it
     assert len(rig.agent.histories) == 2
-    assert rig.transitions[0]["t_obs"] > 1.0
+    assert rig.transitions[0].t_obs > 1.0
