@@ -88,6 +88,12 @@ class EpisodeStateMachine:
         return self.state is not EpisodeState.RUNNING
 
     @property
+    def current(self) -> EpisodeRecord:
+        """The episode in progress, or the last one ended and not yet labelled (DONE / LABEL);
+        in RESET / READY a fresh record for the next episode."""
+        return self._current
+
+    @property
     def time_in_state(self) -> float:
         return self._clock() - self.entered
 

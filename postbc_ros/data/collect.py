@@ -121,6 +121,17 @@ class EpisodeRecorder:
         self.success_seen = False
         return index
 
+    def save_or_discard(self, success: bool | None = None) -> DatasetError | None:
+        """`save`, for a recorder that keeps running (teleop_node): a failed save (disk full ...)
+        drops the episode's frames and returns the error instead of raising; the episodes saved
+        before are intact and the next one can be recorded."""
+        try:
+            self.save(success)
+        except DatasetError as err:
+            self.discard()
+            return err
+        return None
+
     def discard(self) -> None:
         self.writer.clear_episode()
         self.success_seen = False

@@ -77,3 +77,19 @@ def test_label_timeout_aborts():
         fsm.fire(ev)
     clk.t = 31.0
     assert fsm.tick() is S.ABORTED
+
+
+def test_current_record_is_public():
+    clk = Clock()
+    fsm = EpisodeStateMachine(clock=clk)
+    assert fsm.current.index == 0 and fsm.current.started is None
+    fsm.reset_done()
+    clk.t = 1.0
+    fsm.start()
+    clk.t = 2.5
+    fsm.stop("success", success=True)
+    assert (fsm.current.started, fsm.current.ended, fsm.current.end_reason, fsm.current.success) == (
+        1.0, 2.5, "success", True)
+    fsm.request_label()
+    fsm.label(True)
+    assert fsm.current.index == 1 and fsm.current.success is None and fsm.history[-1].index == 0

@@ -11,17 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from postbc_ros.nodes.reset_operator_node import parse_answer
 from postbc_ros.ros.bootstrap import dds_env
 from .harness import Probe, stop_node_process, unique_domain
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def test_parse_answer():
-    assert parse_answer("\n") == "reset" and parse_answer(" S ") == "success"
-    assert parse_answer("f") == "failure" and parse_answer("a") == "abort"
-    assert parse_answer("maybe") is None
 
 
 def test_reset_operator_answers_trigger_from_the_terminal(tmp_path):

@@ -1,0 +1,163 @@
+"""A teleop session (ROS-free): what teleop_node does between messages.
+
+While the episode manager says `running`, every observation: read the device, turn its ee_delta
+action into joint setpoints (the adapter: the env's own IK code) and, when recording, keep the
+(observation, action) pair until the next observation brings its outcome (the success flag, as
+env.step reports it); once the task succeeded no further action is taken. Device events stop /
+success / failure / abort become an `episode/label` request. The episode manager's state ends
+the episode: `done` with a known success, `labelled` or `aborted`, or a new episode number; the
+demonstration is then saved with that label (abort discards it; a failed save is logged and
+dropped, the saved ones stay intact).
+
+Two modes: record (the human drives every step) and takeover (the policy drives until the
+operator's intervene toggle, then the human's actions are published as interventions). With the
+scripted operator a kinematic mirror of the scene (`mirror`, a twin task env) is set from each
+observation: the operator plans from it as it would from the env.
+
+Not thread-safe: the node calls it under one lock and publishes what each call returns.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+RUNNING = "running"
+ENDED = ("done", "labelled", "aborted")  # episode/state values after which the episode is over
+XYZ = 3  # entries of a position in the observation state (goal_x.., obj_x..)
+
+
+@dataclass
+class TeleopOutput:
+    """What the node publishes after one event, in this order (None: nothing)."""
+
+    intervention: bool | None = None  # teleop/intervention: the takeover state changed to this
+    label: dict | None = None  # episode/label: {"stop", "success", "abort"} from the device
+    target: np.ndarray | None = None  # arm/command: [1, n_joints + 1] setpoints (joints, gripper)
+    action: np.ndarray | None = None  # teleop/action: the human's action while taking over
+
+
+def sync_mirror(env, state: np.ndarray, n_joints: int, new_episode: bool) -> None:
+    """Put the observed scene into the kinematic mirror `env` (arm joints, goal, object); a new
+    episode gets a new layout object, on which the scripted operator re-plans."""
+    names = env.state_names
+    twin = env.twin
+    twin.set_joint_positions(state[:n_joints])
+    i = names.index("goal_x")
+    layout = {"goal": state[i: i + XYZ].astype(float)}
+    twin.set_goal(layout["goal"])
+    if "obj_x" in names:
+        i = names.index("obj_x")
+        layout["object"] = state[i: i + XYZ].astype(float)
+        twin.set_object_position(layout["object"])
+    twin.forward()
+    if new_episode:
+        env.layout = layout
+
+
+class TeleopSession:
+    """device: TeleopDevice (read(obs) -> TeleopCommand, reset()); adapter: ActionAdapter;
+    n_joints: the arm's joint count (its robot spec); recorder: data.collect.EpisodeRecorder, or
+    None to drive without recording; mirror: the env to keep in sync for the scripted operator."""
+
+    def __init__(self, device, adapter, n_joints: int, *, recorder=None, takeover: bool = False, mirror=None,
+                 log: logging.Logger | None = None) -> None:
+        self.device, self.adapter, self.n_joints = device, adapter, int(n_joints)
+        self.recorder, self.takeover, self.mirror = recorder, bool(takeover), mirror
+        self.log = log or logging.getLogger(__name__)
+        self.success = False  # the twin's task/success flag, as last seen
+        self.episode: dict = {"episode": -1, "state": "idle"}  # the manager's last episode/state
+        self.active_ep: int | None = None  # the episode being driven (and recorded)
+        self.pending: tuple[dict, np.ndarray] | None = None  # (obs, action) awaiting its outcome
+        self.intervening = False
+        self.saved = 0
+
+    def on_success(self, flag: bool) -> None:
+        self.success = bool(flag)
+
+    def on_episode(self, event: dict) -> TeleopOutput:
+        """The manager's episode/state: a takeover ends with the episode; an ended episode is saved."""
+        out = TeleopOutput()
+        self.episode = event
+        if event["state"] != RUNNING and self.intervening:
+            self.intervening = False
+            out.intervention = False
+        if self.active_ep is not None and (event["state"] in ENDED or event["episode"] != self.active_ep):
+            if not (event.get("success") is None and event["state"] == "done"):  # else: wait for the label
+                self._finish(event)
+        return out
+
+    def observe(self, state: np.ndarray, q: np.ndarray | None) -> TeleopOutput:
+        """One observation (the ROS observation state vector) with the measured joints `q`."""
+        out = TeleopOutput()
+        e = self.episode
+        if e.get("state") != RUNNING or q is None:
+            return out
+        new = self.active_ep != e["episode"]
+        if new:
+            self.active_ep = e["episode"]
+            self.device.reset()
+            self.adapter.reset(q)
+            self.pending = None
+            if self.recorder is not None:
+                self.recorder.discard()
+        elif self.recorder is not None and self.pending is not None:
+            self.recorder.add_step(*self.pending, success=self.success)
+            self.pending = None
+            if self.success:
+                return out  # the task is done: like env.step's `terminated`, no further action
+        if self.mirror is not None:
+            sync_mirror(self.mirror, state, self.n_joints, new)
+        obs = {"state": state}
+        cmd = self.device.read(obs)
+        if self.takeover:
+            if cmd.intervene:  # toggle: the human takes over / hands back to the policy
+                self.intervening = not self.intervening
+                out.intervention = self.intervening
+                if self.intervening:
+                    self.adapter.reset(q)
+                self.log.info("human takeover" if self.intervening else "policy resumes")
+            if not self.intervening:
+                return out
+        if cmd.stop or cmd.success or cmd.failure or cmd.abort:
+            out.label = {"stop": cmd.stop, "success": True if cmd.success else (False if cmd.failure else None),
+                         "abort": cmd.abort}
+        if cmd.action is None:
+            return out
+        action = np.asarray(cmd.action, dtype=np.float32)
+        out.target = self.adapter.targets(action[None], q)
+        if self.intervening:
+            out.action = action
+        if self.recorder is not None:
+            self.pending = (obs, action)
+        return out
+
+    def _finish(self, event: dict) -> None:
+        self.active_ep = None
+        pending, self.pending = self.pending, None
+        if self.recorder is None:
+            return
+        aborted = event["state"] == "aborted"
+        success = bool(event.get("success"))
+        if pending is not None and not aborted:
+            self.recorder.add_step(*pending, success=success)
+        if self.recorder.num_frames == 0:
+            return
+        if aborted:
+            self.recorder.discard()
+            return
+        error = self.recorder.save_or_discard(success)
+        if error is not None:
+            self.log.error(f"demonstration not saved, record it again: {error}")
+            return
+        self.saved += 1
+        self.log.info(f"saved demonstration {self.saved} (success={success})")
+
+    def close(self) -> None:
+        """Drop the unsaved episode and close the device."""
+        if self.recorder is not None:
+            self.recorder.discard()
+        close = getattr(self.device, "close", None)
+        if callable(close):
+            close()
