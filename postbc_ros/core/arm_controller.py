@@ -1,9 +1,12 @@
-"""What arm_node decides every control period, without ROS (testable with plain pytest).
+"""What arm_node decides, without ROS (testable with plain pytest).
 
 `ArmController` holds the received trajectory (TrajectoryFollower), the command watchdog
-(core.watchdog) and the safety-filter state (core.safety). arm_node feeds it trajectories and
-measured states and executes its `Decision`s on the backend: send a filtered setpoint, or hold.
-Nothing reaches a backend except `Decision.command`, which is always a `filter_command` output.
+(core.watchdog) and the safety-filter state (core.safety). `core.arm_loop.ArmLoop` feeds it
+trajectories and measured states and executes its `Decision`s on the backend: send a filtered
+setpoint, or hold. Nothing reaches a backend except `Decision.command`, which is always a
+`filter_command` output. The watchdog timeout may be given as a callable: it is read every
+control period (arm_node's live `watchdog_timeout`). `safety_rig_for` names the calibration rig
+whose limits apply.
 """
 from __future__ import annotations
 
@@ -17,6 +20,16 @@ from postbc_ros.core.watchdog import Watchdog
 from postbc_ros.core.joint_mapping import command_rows
 from postbc_ros.core.trajectory_follower import TrajectoryFollower
 
+#: backends that drive a twin (the MuJoCo arm, the kinematic fake, sim_node behind ros2_control):
+#: their limits come from calibration/<robot>_twin/, a real arm's from calibration/<robot>/
+TWIN_BACKENDS = ("mujoco", "ros2_control", "fake")
+
+
+def safety_rig_for(robot: str, backend: str, rig: str = "") -> str:
+    """Calibration rig with the safety limits: `rig` when given, else <robot>_twin for a twin
+    backend and <robot> for a real one."""
+    return rig or (f"{robot}_twin" if backend in TWIN_BACKENDS else robot)
+
 
 @dataclass
 class Decision:
@@ -29,21 +42,31 @@ class Decision:
 
 
 class ArmController:
-    def __init__(self, limits: SafetyLimits, gripper_joint: str, period: float, watchdog_timeout: float,
-                 clock: Callable[[], float]):
+    def __init__(self, limits: SafetyLimits, gripper_joint: str, period: float,
+                 watchdog_timeout: float | Callable[[], float], clock: Callable[[], float]):
         self.limits = limits
         self.names = list(limits.joint_names)
         self.n = len(self.names)
         self.gripper_joint = gripper_joint
         self.period = float(period)
         self.follower = TrajectoryFollower(limits.command_length)
-        self.watchdog = Watchdog(float(watchdog_timeout), clock=clock)
+        self._watchdog_timeout = watchdog_timeout if callable(watchdog_timeout) else (lambda: watchdog_timeout)
+        self.watchdog = Watchdog(self.watchdog_timeout, clock=clock)
         self.safety: SafetyState | None = None
         self.active = False
         self.enabled = True
         self.holding = True
         self.homing_until = -np.inf
         self.counts: dict[str, int] = {}
+
+    @property
+    def watchdog_timeout(self) -> float:
+        """The timeout now (read from its source: a live parameter takes effect on the next period)."""
+        return float(self._watchdog_timeout())
+
+    def split(self, command: np.ndarray) -> tuple[np.ndarray, float | None]:
+        """A Decision's command as the backend's (arm joints, gripper or None)."""
+        return command[: self.n], (float(command[self.n]) if command.shape[0] > self.n else None)
 
     def _full(self, q: np.ndarray, g: float | None) -> np.ndarray:
         return np.concatenate([q, [g or 0.0]])[: self.limits.command_length]
@@ -86,6 +109,7 @@ class ArmController:
 
     def step(self, t: float, q, dq, g) -> Decision:
         """One control period at time t with the measured state."""
+        self.watchdog.timeout = self.watchdog_timeout
         if not (self.active and self.enabled):
             return Decision()
         wd = self.watchdog.check()

@@ -12,158 +12,120 @@ and as the twin of the scene it publishes the task observation vector (`observat
 labelled JointState), the success detector (`task/success`, std_msgs/Bool), the scene camera
 (`camera/scene/image_raw` + `camera_info`), and serves `reset_scene` (std_srvs/Trigger) which
 sends the arm home and randomises the scene (the twin's answer to the human reset).
+What happens on each of these is decided by `postbc_ros.core.twin_loop.TwinLoop` (ROS-free).
 """
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import threading
-
-import numpy as np
+from dataclasses import dataclass
 
 from postbc_ros.ros.bootstrap import ensure_rclpy
-from postbc_ros.ros.params import Param
 
-PARAMS = [
-    Param("robot", "widowx", "twin arm model", choices=("widowx", "ur5e")),
-    Param("task", "reach", "twin task (scene objects and success detector)", choices=("reach", "push", "pick_place")),
-    Param("seed", 0, "seed of the scene randomisation (each reset draws the next layout)", range=(0, 2**31 - 1)),
-    Param("real_time_factor", 1.0, "simulated seconds per wall-clock second", range=(0.05, 20.0)),
-    Param("camera_size", 96, "scene camera image size (pixels, square)", range=(16, 480)),
-    Param("camera_rate", 10.0, "scene camera frame rate in simulated Hz (0 = no images)", range=(0.0, 60.0)),
-    Param("frame_id", "base_link", "frame of the joint states / observation"),
-    Param("gripper_joint", "gripper", "name of the normalised gripper joint in JointState / trajectories"),
-]
+ensure_rclpy()
+from rclpy.node import Node  # noqa: E402
+from rosgraph_msgs.msg import Clock  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
+from std_msgs.msg import Bool  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+from trajectory_msgs.msg import JointTrajectory  # noqa: E402
+
+from postbc_ros.core.params import param  # noqa: E402
+from postbc_ros.core.twin_loop import TwinLoop  # noqa: E402
+from postbc_ros.drivers.camera.sim import twin_camera_intrinsics  # noqa: E402
+from postbc_ros.robots import robot_names  # noqa: E402
+from postbc_ros.ros import conversions as conv  # noqa: E402
+from postbc_ros.ros import qos  # noqa: E402
+from postbc_ros.ros.node_main import run_node  # noqa: E402
+from postbc_ros.ros.params import declare_params  # noqa: E402
+from postbc_ros.sim import TASK_IDS, make_env  # noqa: E402
+
+SCENE_CAMERA = "scene"  # the twin's camera published on camera/scene/...
+SCENE_FRAME = "scene_camera"  # its optical frame id
+EXECUTOR_THREADS = 1  # every callback in the thread that created the EGL context
+
+
+@dataclass
+class SimConfig:
+    robot: str = param("widowx", "twin arm model", choices=robot_names)
+    task: str = param("reach", "twin task (scene objects and success detector)", choices=tuple(TASK_IDS))
+    seed: int = param(0, "seed of the scene randomisation (each reset draws the next layout)", range=(0, 2**31 - 1))
+    real_time_factor: float = param(1.0, "simulated seconds per wall-clock second", range=(0.05, 20.0))
+    camera_size: int = param(96, "scene camera image size (pixels, square)", range=(16, 480), live=True)
+    camera_rate: float = param(10.0, "scene camera frame rate in simulated Hz (0 = no images)", range=(0.0, 60.0),
+                               live=True)
+    frame_id: str = param("base_link", "frame of the joint states / observation", live=True)
+    gripper_joint: str = param("gripper", "name of the normalised gripper joint in JointState / trajectories")
+
+
+CONFIG = SimConfig
+
+
+class SimNode(Node):
+    def __init__(self, **node_options):
+        super().__init__("sim", **node_options)
+        self.cfg = declare_params(self, SimConfig)
+        env = make_env(self.cfg.robot, self.cfg.task, obs_mode="state", seed=self.cfg.seed)
+        # the simulated clock starts at wall time
+        self.loop = TwinLoop(env, self.cfg.gripper_joint, self.cfg.seed, self.get_clock().now().nanoseconds * 1e-9)
+        self._lock = threading.Lock()
+        self.pub_clock = self.create_publisher(Clock, "/clock", qos.STATE)
+        self.pub_js = self.create_publisher(JointState, "joint_states", qos.STATE)
+        self.pub_obs = self.create_publisher(JointState, "observation/state", qos.STATE)
+        self.pub_success = self.create_publisher(Bool, "task/success", qos.STATE)
+        self.pub_img = self.create_publisher(Image, f"camera/{SCENE_CAMERA}/image_raw", qos.IMAGE)
+        self.pub_info = self.create_publisher(CameraInfo, f"camera/{SCENE_CAMERA}/camera_info", qos.IMAGE)
+        self.create_subscription(JointTrajectory, "joint_trajectory", self._on_traj, qos.COMMAND)
+        self.create_service(Trigger, "reset_scene", self._on_reset)
+        self.create_timer(self.loop.dt / self.cfg.real_time_factor, self._tick)
+        self._publish(success=False)
+        self.get_logger().info(
+            f"twin {self.cfg.robot}/{self.cfg.task} at {1 / self.loop.dt:.0f} Hz x{self.cfg.real_time_factor}")
+
+    def _on_traj(self, msg):
+        stamp, names, times, positions = conv.trajectory_arrays(msg)
+        with self._lock:
+            rejected = self.loop.command(stamp, names, positions, times)
+        if rejected:
+            self.get_logger().error(rejected)
+
+    def _tick(self):
+        with self._lock:
+            success = self.loop.tick()
+        self._publish(success)
+
+    def _publish(self, success: bool):
+        t = self.loop.time
+        self.pub_clock.publish(Clock(clock=conv.to_time(t)))
+        names, q, dq = self.loop.joint_state()
+        self.pub_js.publish(conv.joint_state_msg(names, q, t, velocity=dq))
+        # success first: a node deciding on this tick's observation already knows the outcome
+        self.pub_success.publish(Bool(data=success))
+        obs, labels = self.loop.observation()
+        self.pub_obs.publish(conv.vector_msg(obs, t, labels, self.cfg.frame_id))
+        if self.loop.frame_due(self.cfg.camera_rate):
+            size = int(self.cfg.camera_size)
+            self.pub_img.publish(conv.image_to_msg(self.loop.twin.render(SCENE_CAMERA, size), t, SCENE_FRAME))
+            intr = twin_camera_intrinsics(self.loop.twin, SCENE_CAMERA, size, size)
+            self.pub_info.publish(conv.camera_info_from(intr, t, SCENE_FRAME))
+
+    def _on_reset(self, _req, res):
+        with self._lock:
+            drawn = self.loop.reset()
+        self._publish(success=False)
+        res.success, res.message = True, json.dumps(drawn)
+        self.get_logger().info(f"scene reset #{drawn['reset']} (seed {drawn['seed']})")
+        return res
+
+    def close(self):
+        self.loop.env.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering unless the user chose a backend
-    ensure_rclpy()
-    from rclpy.node import Node
-    from rosgraph_msgs.msg import Clock
-    from sensor_msgs.msg import CameraInfo, Image, JointState
-    from std_msgs.msg import Bool
-    from std_srvs.srv import Trigger
-    from trajectory_msgs.msg import JointTrajectory
-
-    from postbc_ros.ros import conversions as cv
-    from postbc_ros.ros import qos
-    from postbc_ros.ros.node_main import run_node
-    from postbc_ros.ros.params import declare_params
-    from postbc_ros.core.trajectory_follower import TrajectoryFollower
-    from postbc_ros.sim import make_env
-
-    class SimNode(Node):
-        def __init__(self):
-            super().__init__("sim")
-            self.p = declare_params(self, PARAMS)
-            self.env = make_env(self.p["robot"], self.p["task"], obs_mode="state", seed=int(self.p["seed"]))
-            self.task_env = self.env.unwrapped
-            self.twin = self.task_env.twin
-            self.names = list(self.twin.joint_names)
-            self.dt = float(self.twin.control_dt)
-            self._lock = threading.Lock()
-            self.follower = TrajectoryFollower(len(self.names) + 1)
-            self.env.reset(seed=int(self.p["seed"]))
-            self._target = np.concatenate([self.twin.joint_positions(), [0.0]])
-            self.sim_time = self.get_clock().now().nanoseconds * 1e-9  # sim clock starts at wall time
-            self.resets = 0
-            self._next_frame = self.sim_time
-            self.pub_clock = self.create_publisher(Clock, "/clock", 10)
-            self.pub_js = self.create_publisher(JointState, "joint_states", qos.STATE)
-            self.pub_obs = self.create_publisher(JointState, "observation/state", qos.STATE)
-            self.pub_success = self.create_publisher(Bool, "task/success", qos.STATE)
-            self.pub_img = self.create_publisher(Image, "camera/scene/image_raw", qos.IMAGE)
-            self.pub_info = self.create_publisher(CameraInfo, "camera/scene/camera_info", qos.IMAGE)
-            self.create_subscription(JointTrajectory, "joint_trajectory", self._on_traj, qos.COMMAND)
-            self.create_service(Trigger, "reset_scene", self._on_reset)
-            self.create_timer(self.dt / float(self.p["real_time_factor"]), self._tick)
-            self._publish(success=False)
-            self.get_logger().info(
-                f"twin {self.p['robot']}/{self.p['task']} at {1 / self.dt:.0f} Hz x{self.p['real_time_factor']}")
-
-        # ------------------------------------------------------------ commands
-        def _on_traj(self, msg):
-            _t0, names, times, pos = cv.trajectory_arrays(msg)
-            full = self.names + [self.p["gripper_joint"]]
-            with self._lock:
-                current = self._target.copy()
-                if not msg.points:  # empty trajectory: hold where the arm is
-                    self.follower.clear()
-                    self._target = np.concatenate([self.twin.joint_positions(), [current[-1]]])
-                    return
-                unknown = [n for n in names if n not in full]
-                if unknown or any(n not in names for n in self.names):
-                    self.get_logger().error(
-                        f"trajectory rejected: joints {names} must include {self.names} (unknown: {unknown})")
-                    return
-                rows = np.tile(current, (len(times), 1))
-                for j, n in enumerate(names):
-                    rows[:, full.index(n)] = pos[:, j]
-                if not np.all(np.isfinite(rows)):
-                    self.get_logger().error("trajectory rejected: non-finite positions")
-                    return
-                start = self.sim_time if _t0 == 0.0 else _t0
-                abs_times = times - _t0 + start
-                self.follower.replace(abs_times, rows, self.sim_time, current)
-
-        # ------------------------------------------------------------ physics
-        def _tick(self):
-            with self._lock:
-                sp = self.follower.sample(self.sim_time + self.dt)
-                if sp is not None:
-                    self._target = sp
-                self.twin.set_joint_targets(self._target[:-1], float(np.clip(self._target[-1], 0.0, 1.0)))
-                self.twin.step()
-                self.sim_time += self.dt
-                success = bool(self.task_env.is_success())
-            self._publish(success)
-
-        def _publish(self, success: bool):
-            t = self.sim_time
-            clock = Clock()
-            clock.clock = cv.to_time(t)
-            self.pub_clock.publish(clock)
-            tw = self.twin
-            q = tw.joint_positions()
-            self.pub_js.publish(cv.joint_state_msg(self.names + [self.p["gripper_joint"]],
-                                                   np.concatenate([q, [tw.gripper_position()]]), t,
-                                                   velocity=np.concatenate([tw.joint_velocities(), [0.0]])))
-            # success first: a node deciding on this tick's observation already knows the outcome
-            self.pub_success.publish(Bool(data=success))
-            obs = self.task_env.observation()["state"]
-            self.pub_obs.publish(cv.vector_msg(obs, t, self.task_env.state_names, self.p["frame_id"]))
-            if self.p["camera_rate"] > 0 and t + 1e-9 >= self._next_frame:
-                self._next_frame = t + 1.0 / self.p["camera_rate"]
-                size = int(self.p["camera_size"])
-                img = tw.render("scene", size)
-                self.pub_img.publish(cv.image_to_msg(img, t, "scene_camera"))
-                cam = tw.model.camera("scene").id
-                f = 0.5 * size / math.tan(math.radians(float(tw.model.cam_fovy[cam])) / 2)
-                self.pub_info.publish(cv.camera_info_msg(size, size, [f, 0, size / 2, 0, f, size / 2, 0, 0, 1],
-                                                         [0.0] * 5, t, "scene_camera"))
-
-        # ------------------------------------------------------------ reset
-        def _on_reset(self, _req, res):
-            with self._lock:
-                self.resets += 1
-                seed = int(self.p["seed"]) * 100003 + self.resets
-                _obs, _info = self.env.reset(seed=seed)
-                self.follower.clear()
-                self._target = np.concatenate([self.twin.joint_positions(), [0.0]])
-                layout = {k: np.asarray(v).round(4).tolist() for k, v in self.task_env.layout.items()}
-            self._publish(success=False)
-            res.success = True
-            res.message = json.dumps({"reset": self.resets, "seed": seed, "layout": layout})
-            self.get_logger().info(f"scene reset #{self.resets} (seed {seed})")
-            return res
-
-        def close(self):
-            self.env.close()
-
-    return run_node(SimNode, argv, threads=1)  # the EGL context is bound to this thread
+    return run_node(SimNode, argv, threads=EXECUTOR_THREADS)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,6 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import UInt8MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-GRIPPER_JOINT = "gripper"
-
 
 # ------------------------------------------------------------------ time
 def to_time(t: float) -> Time:
@@ -76,6 +74,12 @@ def camera_info_msg(width: int, height: int, k: Sequence[float], d: Sequence[flo
     msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
     msg.p = [kk[0], kk[1], kk[2], 0.0, kk[3], kk[4], kk[5], 0.0, 0.0, 0.0, 1.0, 0.0]
     return msg
+
+
+def camera_info_from(intrinsics, stamp: float, frame_id: str) -> CameraInfo:
+    """CameraInfo from a drivers' CameraIntrinsics (width, height, K, D, distortion_model)."""
+    i = intrinsics
+    return camera_info_msg(i.width, i.height, np.asarray(i.K).ravel(), i.D, stamp, frame_id, i.distortion_model)
 
 
 # ------------------------------------------------------------------ joint states / named vectors

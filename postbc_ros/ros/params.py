@@ -48,8 +48,6 @@ def _declare(node, p: Param) -> Any:
 def declare_params(node, cls: type[T]) -> T:
     """Declare the fields of config dataclass `cls` on `node`; ValueError naming the parameter when a
     value is invalid. Returns the config instance (live fields are updated in place later)."""
-    if isinstance(cls, (list, tuple)):  # TRANSITIONAL: a Param list -> dict (removed once every node has a config)
-        return _declare_list(node, cls)
     params = params_of(cls)
     values = {}
     for p in params:
@@ -80,12 +78,3 @@ def declare_params(node, cls: type[T]) -> T:
     node.add_on_set_parameters_callback(_on_set)
     return config
 
-
-def _declare_list(node, params) -> dict:
-    out = {}
-    for p in params:
-        out[p.name] = _declare(node, p)
-        err = p.check(out[p.name])
-        if err:
-            raise ValueError(f"{node.get_fully_qualified_name()}: {err}")
-    return out

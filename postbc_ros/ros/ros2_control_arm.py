@@ -22,6 +22,14 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from postbc_ros.ros import conversions as conv
+from postbc_ros.ros import qos
+
+CONNECT_TIMEOUT_S = 10.0  # how long connect() waits for the controller's first joint state
+STATE_POLL_S = 0.05  # s between checks for that first joint state
 
 
 @dataclass
@@ -39,7 +47,8 @@ class Ros2ControlArm:
 
     def __init__(self, node, joint_names: list[str], state_topic: str = "/joint_states",
                  command_topic: str = "/joint_trajectory_controller/joint_trajectory",
-                 gripper_joint: str = "gripper", setpoint_time: float = 0.1, connect_timeout: float = 10.0):
+                 gripper_joint: str = "gripper", setpoint_time: float = 0.1,
+                 connect_timeout: float = CONNECT_TIMEOUT_S):
         self.node = node
         self.joint_names = list(joint_names)
         self.state_topic = state_topic
@@ -57,15 +66,10 @@ class Ros2ControlArm:
     # ------------------------------------------------------------------ connection
     def connect(self) -> None:
         """Create the topics and wait until the controller's joint states arrive."""
-        from sensor_msgs.msg import JointState
-        from trajectory_msgs.msg import JointTrajectory
-
-        from postbc_ros.ros import qos
-
         self._pub = self.node.create_publisher(JointTrajectory, self.command_topic, qos.COMMAND)
         self._sub = self.node.create_subscription(JointState, self.state_topic, self._on_state, qos.STATE)
         t_end = time.monotonic() + self.connect_timeout
-        while not self._got_state.wait(0.05):
+        while not self._got_state.wait(STATE_POLL_S):
             if time.monotonic() > t_end:
                 self.disconnect()
                 raise TimeoutError(
@@ -86,8 +90,6 @@ class Ros2ControlArm:
         return self._pub is not None and self._got_state.is_set()
 
     def _on_state(self, msg) -> None:
-        from postbc_ros.ros.conversions import from_time
-
         index = {n: i for i, n in enumerate(msg.name)}
         if any(n not in index for n in self.joint_names):
             return  # another robot's or a partial state message: not ours
@@ -99,7 +101,7 @@ class Ros2ControlArm:
         if self.gripper_joint and self.gripper_joint in index:
             g = float(msg.position[index[self.gripper_joint]])
         with self._lock:
-            self._state = Ros2ControlState(q=q, dq=dq, gripper=g, stamp=from_time(msg.header.stamp))
+            self._state = Ros2ControlState(q=q, dq=dq, gripper=g, stamp=conv.from_time(msg.header.stamp))
         self._got_state.set()
 
     # ------------------------------------------------------------------ robot interface
@@ -111,21 +113,17 @@ class Ros2ControlArm:
 
     def send(self, q: np.ndarray, gripper: float | None) -> None:
         """Publish one (already safety-filtered) setpoint."""
-        from postbc_ros.ros.conversions import trajectory_msg
-
         names = list(self.joint_names)
         row = list(np.asarray(q, dtype=float))
         if gripper is not None and self.gripper_joint:
             names.append(self.gripper_joint)
             row.append(float(gripper))
-        msg = trajectory_msg(names, np.array([row]), t0=0.0, dt=self.setpoint_time, start_index=1)
+        msg = conv.trajectory_msg(names, np.array([row]), t0=0.0, dt=self.setpoint_time, start_index=1)
         self._pub.publish(msg)
         self.sent += 1
 
     def hold(self) -> None:
         """Empty trajectory: the controller stops and holds its current position."""
-        from trajectory_msgs.msg import JointTrajectory
-
         msg = JointTrajectory()
         msg.joint_names = list(self.joint_names)
         self._pub.publish(msg)

@@ -22,7 +22,7 @@ def test_camera_node_publishes_stamped_images_and_camera_info(tmp_path):
     """sim backend (the twin's scene camera rendered headless), paced at `fps`."""
     from sensor_msgs.msg import CameraInfo, Image
 
-    from postbc_ros.ros import conversions as cv
+    from postbc_ros.ros import conversions as conv
     from postbc_ros.ros import qos
 
     dom = unique_domain()
@@ -40,7 +40,7 @@ def test_camera_node_publishes_stamped_images_and_camera_info(tmp_path):
         probe.wait_for(lambda: len(imgs) >= 5 and len(infos) >= 5, 40, "camera frames")
         arrival = probe.arrivals["/robot1/camera/scene/image_raw"][-1]
         m = imgs[-1]
-        img = cv.msg_to_image(m)
+        img = conv.msg_to_image(m)
         assert img.shape == (80, 96, 3) and m.encoding == "rgb8" and img.std() > 5  # a rendered scene
         # image and info of one capture carry the same stamp (they arrive one after the other, so
         # pair them by stamp rather than taking the last of each list)
@@ -50,9 +50,9 @@ def test_camera_node_publishes_stamped_images_and_camera_info(tmp_path):
         assert (info.width, info.height) == (96, 80) and info.k[0] > 0 and info.k[2] == 48.0
         assert info.header.frame_id == m.header.frame_id == "scene_camera"
         # capture stamp: in the past, and close to the arrival (wall clock)
-        age = time.time() - cv.from_time(m.header.stamp) - (time.monotonic() - arrival)
+        age = time.time() - conv.from_time(m.header.stamp) - (time.monotonic() - arrival)
         assert -0.01 <= age < 1.0, age
-        stamps = [cv.from_time(x.header.stamp) for x in imgs[-4:]]
+        stamps = [conv.from_time(x.header.stamp) for x in imgs[-4:]]
         assert all(b > a for a, b in zip(stamps, stamps[1:]))  # paced, increasing capture times
     finally:
         probe.close()

@@ -22,7 +22,7 @@ def test_bad_commands_never_reach_the_backend(tmp_path):
     from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
     from postbc_ros.core.safety import load_safety_limits
-    from postbc_ros.ros import conversions as cv
+    from postbc_ros.ros import conversions as conv
     from postbc_ros.ros import qos
 
     limits = load_safety_limits("widowx_twin")
@@ -37,14 +37,14 @@ def test_bad_commands_never_reach_the_backend(tmp_path):
             diag = probe.subscribe(DiagnosticArray, "/robot1/arm/safety", qos.STATE)
             pub = probe.publisher(JointTrajectory, "/robot1/arm/command", qos.COMMAND)
             probe.wait_for(lambda: len(js) > 3 and pub.get_subscription_count() > 0, 40, "the arm")
-            q0 = cv.joint_positions(js[-1], names)
+            q0 = conv.joint_positions(js[-1], names)
 
             def now():
                 return probe.node.get_clock().now().nanoseconds * 1e-9
 
             def send(rows, joint_names=names):
                 t = now()
-                pub.publish(cv.trajectory_msg(joint_names, np.atleast_2d(rows), t, 0.1))
+                pub.publish(conv.trajectory_msg(joint_names, np.atleast_2d(rows), t, 0.1))
 
             def kinds():
                 return {kv.value for a in diag for s in a.status for kv in s.values if kv.key == "kind"}
@@ -55,9 +55,9 @@ def test_bad_commands_never_reach_the_backend(tmp_path):
             neg = q0.copy(); neg[6] = -np.inf; bad.append(("non_finite", lambda: send(neg)))
 
             def short_point():  # a point with 3 of 7 positions
-                m = cv.trajectory_msg(names, q0[None], now(), 0.1)
+                m = conv.trajectory_msg(names, q0[None], now(), 0.1)
                 m.points.append(JointTrajectoryPoint(positions=[0.1, 0.2, 0.3],
-                                                     time_from_start=cv.to_duration(0.2)))
+                                                     time_from_start=conv.to_duration(0.2)))
                 pub.publish(m)
             bad.append(("invalid_shape", short_point))
             bad.append(("invalid_shape", lambda: send(q0[:4], names[:4])))  # missing joints

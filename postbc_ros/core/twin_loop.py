@@ -1,0 +1,78 @@
+"""What sim_node does every control period, without ROS (testable with plain pytest).
+
+`TwinLoop` wraps one twin task env (postbc_ros.sim.make_env; used through its interface only:
+`reset(seed=)`, `unwrapped.twin`, `unwrapped.is_success()`, `.observation()`, `.state_names`,
+`.layout`) and keeps the simulated time. sim_node converts messages and calls:
+
+* `command(...)`: a received JointTrajectory (JointTrajectoryController semantics),
+* `tick()`: servo to the trajectory's setpoint, step the physics one control period,
+  advance the simulated time; returns the success detector's verdict,
+* `reset()`: the next scene layout (seed = run seed * RESET_SEED_STRIDE + reset count) with the
+  arm at home, and what was drawn,
+* `frame_due(rate)`: whether the scene camera renders on this tick.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from postbc_ros.core.joint_trajectory_controller import JointTrajectoryController
+
+RESET_SEED_STRIDE = 100003  # a prime: reset k of run seed s uses s * stride + k (runs do not share layouts)
+FRAME_TIME_SLACK = 1e-9  # s: a frame due exactly at a tick is rendered despite float rounding
+LAYOUT_DECIMALS = 4  # the layout reported by reset() is rounded to 0.1 mm
+
+
+class TwinLoop:
+    def __init__(self, env, gripper_joint: str, seed: int, start_time: float):
+        self.env = env
+        self.task = env.unwrapped
+        self.twin = self.task.twin
+        self.names = list(self.twin.joint_names)
+        self.gripper_joint = gripper_joint
+        self.dt = float(self.twin.control_dt)
+        self.seed = int(seed)
+        self.resets = 0
+        self.controller = JointTrajectoryController(self.names, gripper_joint)
+        env.reset(seed=self.seed)
+        self.controller.reset(self.twin.joint_positions())
+        self.time = float(start_time)
+        self._next_frame = self.time
+
+    def command(self, stamp: float, names: Sequence[str], positions: Sequence[Sequence[float]],
+                times: np.ndarray) -> str | None:
+        """Install a received trajectory; returns why it was rejected, or None."""
+        return self.controller.command(stamp, names, positions, times, self.time, self.twin.joint_positions())
+
+    def tick(self) -> bool:
+        q, gripper = self.controller.setpoint(self.time + self.dt)
+        self.twin.set_joint_targets(q, gripper)
+        self.twin.step()
+        self.time += self.dt
+        return bool(self.task.is_success())
+
+    def reset(self) -> dict[str, Any]:
+        self.resets += 1
+        seed = self.seed * RESET_SEED_STRIDE + self.resets
+        self.env.reset(seed=seed)
+        self.controller.reset(self.twin.joint_positions())
+        layout = {k: np.asarray(v).round(LAYOUT_DECIMALS).tolist() for k, v in self.task.layout.items()}
+        return {"reset": self.resets, "seed": seed, "layout": layout}
+
+    def frame_due(self, rate: float) -> bool:
+        """True once per 1/rate simulated seconds (never when rate <= 0)."""
+        if rate <= 0 or self.time + FRAME_TIME_SLACK < self._next_frame:
+            return False
+        self._next_frame = self.time + 1.0 / rate
+        return True
+
+    def joint_state(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(names, positions, velocities) of the arm joints + the gripper (velocity 0)."""
+        tw = self.twin
+        return (self.names + [self.gripper_joint], np.append(tw.joint_positions(), tw.gripper_position()),
+                np.append(tw.joint_velocities(), 0.0))
+
+    def observation(self) -> tuple[np.ndarray, list[str]]:
+        """The task observation vector and its labels."""
+        return self.task.observation()["state"], list(self.task.state_names)
