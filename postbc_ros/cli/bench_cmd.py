@@ -18,6 +18,8 @@ def _csv(s: str) -> list[str]:
 
 
 def register(subparsers) -> None:
+    from postbc_ros.rl.registry import FINETUNERS
+
     p = subparsers.add_parser("bench", help="benchmarks (learning: pretraining methods x online finetuning; pretrain: pretrained success + coverage)")
     sub = p.add_subparsers(dest="bench_command", metavar="BENCH", required=True)
     q = sub.add_parser(
@@ -28,7 +30,7 @@ def register(subparsers) -> None:
     q.add_argument("--env", default="postbc/WidowXReach-v0", help="postbc/<Robot><Task>-v0 or metaworld/<task>-v3")
     q.add_argument("--demos", type=int, default=5, help="demonstrations recorded per seed")
     q.add_argument("--methods", type=_csv, default=["bc", "sigma_bc", "postbc"], help="comma list of bc,sigma_bc,postbc")
-    q.add_argument("--finetune", choices=["dsrl", "dsrl_na", "best_of_n"], default="dsrl")
+    q.add_argument("--finetune", choices=FINETUNERS, default="dsrl")
     q.add_argument("--seeds", type=int, default=3, help="independent seeds (demos, pretraining, RL) per method")
     q.add_argument("--budget-episodes", type=int, default=30, help="online finetuning episodes per run")
     q.add_argument("--eval-every", type=int, default=5, help="evaluate every N online episodes")

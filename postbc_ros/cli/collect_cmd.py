@@ -11,6 +11,8 @@ import argparse
 import json
 import sys
 
+from postbc_ros.robots import robot_names
+
 KEYBOARD_HELP = """keyboard teleop: w/s +x/-x, a/d +y/-y, r/f +z/-z (arrows: x/y), space toggles the gripper;
 Enter starts an episode, x stops it, y = success, n = failure, i = intervene, q/Esc aborts."""
 
@@ -22,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--robot", required=True, choices=["widowx", "ur5e"], help="robot twin")
+    p.add_argument("--robot", required=True, choices=robot_names(with_twin=True), help="robot twin")
     p.add_argument("--task", required=True, choices=["reach", "push", "pick_place"], help="task")
     p.add_argument("--episodes", type=int, required=True, help="number of episodes to save")
     src = p.add_mutually_exclusive_group(required=True)

@@ -16,16 +16,19 @@ import argparse
 
 
 def register(subparsers) -> None:
+    from postbc_ros.rl.registry import ALGORITHMS
+    from postbc_ros.robots import DEFAULT_ROBOT, robot_names
+
     p = subparsers.add_parser("demo", help="main job on the twin: demos -> PostBC -> ROS 2 finetuning -> plot",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--robot", default="widowx", choices=["widowx", "ur5e"], help="twin arm")
+    p.add_argument("--robot", default=DEFAULT_ROBOT, choices=robot_names(with_twin=True), help="twin arm")
     p.add_argument("--task", default="reach", choices=["reach", "push", "pick_place"], help="twin task")
     p.add_argument("--demos", type=int, default=40, help="scripted demonstrations to record")
     p.add_argument("--method", default="postbc", choices=["bc", "sigma_bc", "postbc"], help="pretraining method")
     p.add_argument("--pretrain-epochs", type=int, default=1000, help="diffusion policy epochs")
     p.add_argument("--ensemble-size", type=int, default=5, help="PostBC bootstrap ensemble size K")
     p.add_argument("--hidden", default="256,256", help="denoiser MLP widths")
-    p.add_argument("--mode", default="best_of_n", choices=["pretrained", "dsrl", "best_of_n"],
+    p.add_argument("--mode", default="best_of_n", choices=ALGORITHMS,
                    help="finetuning algorithm: best_of_n (IQL picks among N policy samples, what the PostBC "
                         "paper ran on the real WidowX), dsrl, or pretrained (no learning, the baseline)")
     p.add_argument("--episodes", type=int, default=60, help="finetuning episodes (per robot)")

@@ -11,7 +11,7 @@ def register(subparsers) -> None:
     for g, args in GRAPH_ARGS.items():
         lines.append(f"{g}:")
         for a in args:
-            ch = f" {{{'|'.join(a.choices)}}}" if a.choices else ""
+            ch = f" {{{'|'.join(a.allowed())}}}" if a.choices else ""
             default = a.default if a.default else "''"
             lines.append(f"  {a.name}:={default}{ch}  {a.description}")
     p = subparsers.add_parser(

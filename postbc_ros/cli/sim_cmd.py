@@ -13,6 +13,8 @@ import json
 import sys
 import time
 
+from postbc_ros.robots import robot_names
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `postbc sim {check,list}`."""
@@ -24,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run the scripted demonstrator on a twin task and report success rate / speed",
         description="Run N episodes of the multimodal scripted demonstrator on a twin task.",
     )
-    c.add_argument("--robot", choices=["widowx", "ur5e"], required=True)
+    c.add_argument("--robot", choices=robot_names(with_twin=True), required=True)
     c.add_argument("--task", choices=["reach", "push", "pick_place"], required=True)
     c.add_argument("--episodes", type=int, default=50, help="number of episodes (default 50)")
     c.add_argument("--seed", type=int, default=0, help="seed of the first episode's layout (default 0)")
@@ -125,9 +127,9 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     """`postbc sim list`."""
-    from postbc_ros.sim import ENV_IDS
+    from postbc_ros.sim import env_ids
 
-    for env_id, (robot, task) in ENV_IDS.items():
+    for env_id, (robot, task) in env_ids().items():
         print(f"{env_id}\t{robot}\t{task}")
     print("metaworld/<task>-v3\t(Meta-World, via postbc_ros.sim.metaworld_env)")
     return 0

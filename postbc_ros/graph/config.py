@@ -1,11 +1,10 @@
-"""Parameter YAML under config/: where it lives and how a node's parameters are merged.
+"""Where a node's parameters come from and how they are merged.
 
-Files are ordinary ROS 2 parameter files (usable with `--params-file`):
+* ``config/<executable>.yaml``  ``/**: {ros__parameters: {...}}``  defaults of one node (an ordinary
+  ROS 2 parameter file, usable with `--params-file`)
+* the robot's registry entry, ``node_params[<node name>]``  per-arm values (postbc_ros.robots)
 
-* ``config/<executable>.yaml``  ``/**: {ros__parameters: {...}}``  defaults of one node
-* ``config/robots/<robot>.yaml`` ``/**/<node name>: {ros__parameters: {...}}``  per-arm values
-
-Merge order for a node: node defaults < robot file < values the graph derives from launch
+Merge order for a node: node defaults < robot entry < values the graph derives from launch
 arguments. The merged dict is what both `postbc launch` and the launch files hand the node.
 """
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import Any
 import yaml
 
 from postbc_ros.resources import resource_dir
+from postbc_ros.robots import get_robot
 
 
 def config_dir() -> Path:
@@ -50,13 +50,8 @@ def node_defaults(executable: str) -> dict[str, Any]:
 
 
 def robot_overrides(robot: str, node_name: str) -> dict[str, Any]:
-    path = config_dir() / "robots" / f"{robot}.yaml"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no parameter file for robot {robot!r}")
-    data = _load(str(path))
-    out = _section(data, path, "/**")
-    out.update(_section(data, path, f"/**/{node_name}"))
-    return out
+    """Parameters of node `node_name` that differ for `robot` (its registry entry's node_params)."""
+    return dict(get_robot(robot).node_params.get(node_name, {}))
 
 
 def merged_parameters(executable: str, node_name: str, robot: str | None,

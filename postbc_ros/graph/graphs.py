@@ -1,8 +1,10 @@
 """THE description of the node graphs (finetune, collect, sim).
 
-`build_graph(name, {"robot": "ur5e", ...})` returns a GraphSpec; `postbc launch` starts it as
+`build_graph(name, {"robot": ..., "sim": ...})` returns a GraphSpec; `postbc launch` starts it as
 processes and launch/*.launch.py turn the same spec into launch_ros Nodes. Nothing else lists
-nodes.
+nodes. Choices of `robot`, `mode` and `device` come from the registries (postbc_ros.robots,
+postbc_ros.rl.registry, the teleop backends); every robot-specific value (real arm backend,
+calibration rigs, per-node parameters) comes from the robot's registry entry.
 
 Topics (relative to each robot's namespace; the same whatever the arm):
   camera/scene/image_raw, camera/scene/camera_info   sensor_msgs Image / CameraInfo
@@ -22,21 +24,27 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from postbc_ros.drivers.arm import BACKENDS as ARM_BACKENDS
+from postbc_ros.drivers.teleop import BACKENDS as TELEOP_DEVICES
 from postbc_ros.graph.config import merged_parameters
 from postbc_ros.graph.spec import GraphSpec, LaunchArg, NodeSpec
+from postbc_ros.rl.registry import ALGORITHMS
+from postbc_ros.robots import DEFAULT_ROBOT, get_robot, get_twin, robot_names
 
-ROBOTS = ("widowx", "ur5e")
 TASKS = ("reach", "push", "pick_place")
 BOOL = ("true", "false")
+ROS2_CONTROL = "ros2_control"  # arm backend built by arm_node itself (postbc_ros.ros.ros2_control_arm)
+TWIN_CONTROL_RATE = 20.0  # Hz: the twin runs at 10 Hz, 20 Hz setpoints suffice
+REAL_EPISODE_TIME_LIMIT = 60.0  # s: default episode limit on a real robot (no task horizon)
 
 COMMON_ARGS = [
-    LaunchArg("robot", "widowx", "arm model", ROBOTS),
+    LaunchArg("robot", DEFAULT_ROBOT, "arm model (postbc_ros.robots registry)", robot_names),
     LaunchArg("task", "reach", "twin task (sim:=true) or task label (real robot)", TASKS),
     LaunchArg("sim", "true", "true: MuJoCo twin (sim_node); false: real arm + camera + operator", BOOL),
     LaunchArg("namespaces", "robot1", "comma-separated robot namespaces; one set of robot nodes each"),
     LaunchArg("arm_backend", "auto",
               "arm backend; auto = ros2_control on the twin, the vendor driver on a real arm",
-              ("auto", "ur_rtde", "widowx", "mujoco", "ros2_control", "fake")),
+              ("auto", *ARM_BACKENDS, ROS2_CONTROL)),
     LaunchArg("camera_backend", "auto", "camera backend on a real robot; auto = realsense",
               ("auto", "realsense", "opencv", "sim")),
     LaunchArg("output_dir", "runs/postbc", "where replay data, checkpoints, datasets and logs go"),
@@ -51,8 +59,8 @@ COMMON_ARGS = [
 ]
 FINETUNE_ARGS = [
     LaunchArg("checkpoint", "", "PostBC checkpoint directory (postbc pretrain --out)"),
-    LaunchArg("mode", "dsrl", "pretrained: no learning; dsrl / best_of_n: online finetuning",
-              ("pretrained", "dsrl", "best_of_n")),
+    LaunchArg("mode", "dsrl", "pretrained: no learning; a finetuner (postbc_ros.rl.registry): online finetuning",
+              ALGORITHMS),
     LaunchArg("demos", "", "demonstration dataset mixed into the learner's batches (optional)"),
     LaunchArg("publish_every", "1", "learner publishes new weights every N episodes"),
     LaunchArg("teleop", "none", "a teleop device per robot for human takeover (interventions)",
@@ -61,7 +69,7 @@ FINETUNE_ARGS = [
               "(0 = the task horizon on the twin, 60 s on a real robot)"),
 ]
 COLLECT_ARGS = [
-    LaunchArg("device", "keyboard", "teleop device", ("keyboard", "spacemouse", "gamepad", "scripted")),
+    LaunchArg("device", "keyboard", "teleop device", TELEOP_DEVICES),
     LaunchArg("episode_time_limit", "60.0", "seconds before a demonstration is stopped"),
 ]
 
@@ -99,8 +107,8 @@ def _arm_backend(args: dict[str, str]) -> str:
     if args["arm_backend"] != "auto":
         return args["arm_backend"]
     if args["sim"] == "true":
-        return "ros2_control"
-    return "ur_rtde" if args["robot"] == "ur5e" else "widowx"
+        return ROS2_CONTROL
+    return get_robot(args["robot"]).real_backend
 
 
 def _node(executable: str, name: str, ns: str, args: dict[str, str], overrides: dict[str, Any],
@@ -121,8 +129,11 @@ def _node(executable: str, name: str, ns: str, args: dict[str, str], overrides: 
 def _robot_nodes(args: dict[str, str], ns: str, index: int) -> list[NodeSpec]:
     """Hardware side of one robot: twin or real camera/operator, plus the arm controller."""
     robot = args["robot"]
+    entry = get_robot(robot)
+    sim = args["sim"] == "true"
     nodes: list[NodeSpec] = []
-    if args["sim"] == "true":
+    if sim:
+        get_twin(robot)  # a robot without a twin: a clear error naming the robots that have one
         nodes.append(_node("sim_node", "sim", ns, args, {
             "robot": robot, "task": args["task"], "seed": int(args["seed"]) + 1000 * index,
             "real_time_factor": float(args["real_time_factor"]),
@@ -132,14 +143,13 @@ def _robot_nodes(args: dict[str, str], ns: str, index: int) -> list[NodeSpec]:
                        ("reset_scene", "human_reset")]))
     else:
         backend = "realsense" if args["camera_backend"] == "auto" else args["camera_backend"]
-        nodes.append(_node("camera_node", "camera", ns, args, {"backend": backend}))
+        nodes.append(_node("camera_node", "camera", ns, args, {"backend": backend, "rig": entry.rig}))
         nodes.append(_node("reset_operator_node", "reset_operator", ns, args, {}, interactive=True))
-    sim = args["sim"] == "true"
     nodes.append(_node("arm_node", "arm", ns, args, {
-        "robot": robot, "backend": _arm_backend(args), "safety_rig": f"{robot}_twin" if sim else robot,
+        "robot": robot, "backend": _arm_backend(args), "safety_rig": entry.twin_rig if sim else entry.rig,
         # the twin walks itself to active; a real arm waits for `ros2 lifecycle set ... activate`
         "autostart": sim,
-        **({"control_rate": 20.0} if sim else {}),  # the twin runs at 10 Hz: 20 Hz setpoints suffice
+        **({"control_rate": TWIN_CONTROL_RATE} if sim else {}),
     }, lifecycle=True, required=True))
     return nodes
 
@@ -152,7 +162,7 @@ def _time_limit(args: dict[str, str]) -> float:
         from postbc_ros.sim.task_params import CONTROL_DT, HORIZONS
 
         return round(HORIZONS[args["task"]] * CONTROL_DT, 3)
-    return 60.0
+    return REAL_EPISODE_TIME_LIMIT
 
 
 def finetune_graph(args: dict[str, str]) -> list[NodeSpec]:

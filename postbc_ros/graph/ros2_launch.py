@@ -49,7 +49,7 @@ def generate_launch_description_for(graph: str):
     for a in declared:
         kw = {"default_value": a.default, "description": a.description}
         if a.choices is not None:
-            kw["choices"] = list(a.choices)
+            kw["choices"] = a.allowed()
         items.append(DeclareLaunchArgument(a.name, **kw))
 
     def _setup(context, *_args, **_kwargs):

@@ -2,23 +2,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
+from postbc_ros.core.params import Choices
 from postbc_ros.resources import PACKAGE
 
 
 @dataclass(frozen=True)
 class LaunchArg:
-    """A `name:=value` argument of a graph (also a DeclareLaunchArgument in the launch files)."""
+    """A `name:=value` argument of a graph (also a DeclareLaunchArgument in the launch files).
+    `choices` may be a callable (e.g. `robot_names`): it is read each time the graph is resolved, so
+    an entry registered at run time is accepted."""
 
     name: str
     default: str
     description: str
-    choices: Sequence[str] | None = None
+    choices: Choices = None
+
+    def allowed(self) -> list[str] | None:
+        """The accepted values now, or None when any value is."""
+        if self.choices is None:
+            return None
+        return list(self.choices() if callable(self.choices) else self.choices)
 
     def validate(self, value: str) -> str:
-        if self.choices is not None and value not in self.choices:
-            raise ValueError(f"launch argument {self.name}:={value!r}: must be one of {list(self.choices)}")
+        allowed = self.allowed()
+        if allowed is not None and value not in allowed:
+            raise ValueError(f"launch argument {self.name}:={value!r}: must be one of {allowed}")
         return value
 
 

@@ -6,16 +6,28 @@ algorithm: pretrained (the diffusion policy as is: w ~ N(0, I), held by a DSRLAg
 mode), dsrl, dsrl_na, best_of_n. `config` overrides fields of the algorithm's dataclass config
 (e.g. the learner's small CPU settings); the policy node rebuilds its agent with the config that
 arrives with the learner's weights, so both sides always run the same networks.
+
+Importing this module is cheap (no torch): the agent modules are imported when an agent or a
+config is first built.
 """
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from typing import Any
 
-#: online finetuners (learner_node algorithm, policy_node mode, `--finetune` of the learning bench)
-FINETUNERS = ("dsrl", "dsrl_na", "best_of_n")
-#: what a policy node can run: the pretrained policy as is, or one of the finetuners
-ALGORITHMS = ("pretrained",) + FINETUNERS
+#: algorithm -> (module, agent class, config class); the first entry is the no-learning baseline
+AGENTS: dict[str, tuple[str, str, str]] = {
+    "pretrained": ("postbc_ros.rl.dsrl", "DSRLAgent", "DSRLConfig"),
+    "dsrl": ("postbc_ros.rl.dsrl", "DSRLAgent", "DSRLConfig"),
+    "dsrl_na": ("postbc_ros.rl.dsrl_na", "DSRLNAAgent", "DSRLNAConfig"),
+    "best_of_n": ("postbc_ros.rl.best_of_n", "BestOfNAgent", "BestOfNConfig"),
+}
+#: what a policy node can run (policy_node mode, the graph's `mode`): the pretrained policy as is,
+#: or one of the finetuners
+ALGORITHMS = tuple(AGENTS)
+#: online finetuners (learner_node algorithm, `--finetune` of the learning bench)
+FINETUNERS = ALGORITHMS[1:]
 
 
 def load_node_policy(checkpoint: str, device: str):
@@ -30,13 +42,12 @@ def load_node_policy(checkpoint: str, device: str):
 
 
 def agent_classes(algorithm: str):
-    from postbc_ros.rl import BestOfNAgent, BestOfNConfig, DSRLAgent, DSRLConfig, DSRLNAAgent, DSRLNAConfig
-
-    table = {"pretrained": (DSRLAgent, DSRLConfig), "dsrl": (DSRLAgent, DSRLConfig),
-             "dsrl_na": (DSRLNAAgent, DSRLNAConfig), "best_of_n": (BestOfNAgent, BestOfNConfig)}
-    if algorithm not in table:
+    """(agent class, config class) of `algorithm`."""
+    if algorithm not in AGENTS:
         raise ValueError(f"unknown algorithm {algorithm!r}: choose one of {list(ALGORITHMS)}")
-    return table[algorithm]
+    module, agent_cls, cfg_cls = AGENTS[algorithm]
+    mod = importlib.import_module(module)
+    return getattr(mod, agent_cls), getattr(mod, cfg_cls)
 
 
 def make_config(algorithm: str, overrides: dict[str, Any] | None = None):
@@ -56,7 +67,3 @@ def make_config(algorithm: str, overrides: dict[str, Any] | None = None):
 def make_agent(algorithm: str, policy, config: dict[str, Any] | None = None, device=None, seed: int = 0):
     agent_cls, _ = agent_classes(algorithm)
     return agent_cls(policy, make_config(algorithm, config), device=device, seed=seed)
-
-
-def algorithm_of(agent) -> str:
-    return {"DSRLAgent": "dsrl", "DSRLNAAgent": "dsrl_na", "BestOfNAgent": "best_of_n"}[type(agent).__name__]

@@ -2,18 +2,23 @@
 choices and per-robot facts from here (docs/interfaces.md, "Adding a robot").
 
 An entry is registered by the robot's own module (robots/<name>.py defines `ENTRY`); a test or a
-user's package can add one at run time with `register_robot`.
+user's package can add one at run time with `register_robot`. An entry holds every per-robot fact
+the rest of the package needs: the spec (limits, FK), the real arm's driver backend, the
+calibration rigs, per-node parameter overrides and the MuJoCo twin's data (None: no twin).
 """
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from postbc_ros.robots.spec import RobotSpec
+from postbc_ros.robots.twin_data import TwinData
 
 #: modules that define the built-in entries (each has a module-level `ENTRY`)
 BUILTIN_MODULES = ("postbc_ros.robots.widowx", "postbc_ros.robots.ur5e")
+#: the arm every `robot` parameter / --robot option defaults to
+DEFAULT_ROBOT = "widowx"
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,12 @@ class RobotEntry:
     title: str  # as written in env ids: postbc/<title><Task>-v0
     make_spec: Callable[[], RobotSpec]
     real_backend: str  # arm backend of the real arm (drivers.arm.BACKENDS key)
+    rig: str  # calibration/<rig>/ of the real arm: safety.yaml, camera_<name>.yaml, driver files
+    twin_rig: str  # calibration/<twin_rig>/ of its MuJoCo twin
+    twin: TwinData | None = None  # the MuJoCo twin's data (robots.twin_data); None: no twin, sim:=false only
+    # node name (arm, camera, policy, ...) -> ROS parameters that differ for this arm; the graph
+    # applies them over the node's defaults and under the values it derives from launch arguments
+    node_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False)
     aliases: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict, compare=False)
 
@@ -51,16 +62,31 @@ def unregister_robot(name: str) -> None:
     _ENTRIES.pop(name, None)
 
 
-def robot_names() -> tuple[str, ...]:
+def robot_names(*, with_twin: bool = False) -> tuple[str, ...]:
+    """Names of the registered arms (with_twin: only those with a MuJoCo twin)."""
     _load_builtins()
-    return tuple(_ENTRIES)
+    return tuple(n for n, e in _ENTRIES.items() if e.twin is not None or not with_twin)
+
+
+def _key(name: str) -> str:
+    return str(name).lower().replace("-", "").replace("_", "")
 
 
 def get_robot(name: str) -> RobotEntry:
+    """The entry of `name` or of one of its aliases (case, '-' and '_' ignored)."""
     _load_builtins()
-    key = str(name).lower().replace("-", "").replace("_", "")
+    key = _key(name)
     for e in _ENTRIES.values():
-        if key == e.name.replace("_", "") or key in e.aliases:
+        if key == _key(e.name) or key in map(_key, e.aliases):
             return e
     raise ValueError(f"unknown robot {name!r}; choose one of {list(_ENTRIES)} "
                      "(a new arm: see docs/interfaces.md, 'Adding a robot')")
+
+
+def get_twin(name: str) -> TwinData:
+    """The MuJoCo twin data of robot `name`; ValueError when its entry has none."""
+    entry = get_robot(name)
+    if entry.twin is None:
+        raise ValueError(f"robot {entry.name!r} has no MuJoCo twin (its registry entry sets no `twin`); "
+                         f"robots with a twin: {list(robot_names(with_twin=True))}")
+    return entry.twin

@@ -24,12 +24,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from postbc_ros.robots.registry import RobotEntry
 from postbc_ros.robots.spec import RobotSpec
+from postbc_ros.robots.twin_data import TaskParams, TwinData
 
+NAME = "ur5e"
 DH_D = np.array([0.1625, 0.0, 0.0, 0.1333, 0.0997, 0.0996])
 DH_A = np.array([0.0, -0.425, -0.3922, 0.0, 0.0, 0.0])
 DH_ALPHA = np.array([np.pi / 2, 0.0, 0.0, np.pi / 2, -np.pi / 2, 0.0])
 TOOL_OFFSET = 0.14  # flange -> grasp point along flange z [m]
+FINGER_RANGE = (0.0, 0.0425)  # twin gripper: left finger prismatic travel [m], closed .. open
 
 JOINT_NAMES = [
     "shoulder_pan_joint",
@@ -79,7 +83,7 @@ def fk(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def make_spec() -> RobotSpec:
     """The UR5e spec (see module docstring for sources)."""
     return RobotSpec(
-        name="ur5e",
+        name=NAME,
         joint_names=list(JOINT_NAMES),
         lower=LOWER.copy(),
         upper=UPPER.copy(),
@@ -92,10 +96,51 @@ def make_spec() -> RobotSpec:
     )
 
 
-def _entry():
-    from postbc_ros.robots.registry import RobotEntry
+# Twin tasks scaled to the arm's 0.85 m reach
+TASK = TaskParams(
+    workspace_center=(0.50, 0.13),
+    object_low=(0.38, -0.09),
+    object_high=(0.64, 0.35),
+    ee_low=(0.22, -0.30, 0.03),
+    ee_high=(0.82, 0.55, 0.50),
+    max_step=0.03,
+    max_joint_step=0.12,
+    reach_tol=0.03,
+    reach_z=(0.08, 0.35),
+    push_tol=0.045,
+    push_dist=(0.12, 0.19),
+    puck_radius=0.03,
+    puck_half_height=0.02,
+    puck_mass=0.1,
+    obj_radius=0.02,
+    obj_half_height=0.035,
+    obj_mass=0.08,
+    bowl_radius=0.065,
+    bowl_height=0.045,
+    carry_z=0.2,
+    min_separation=0.17,
+)
+TWIN = TwinData(
+    arm_model=NAME,
+    task_model_prefix=NAME,
+    finger_open_closed=(FINGER_RANGE[1], FINGER_RANGE[0]),
+    finger_speed=0.15,
+    grasp_rotation=((0.0, -1.0, 0.0), (-1.0, 0.0, 0.0), (0.0, 0.0, -1.0)),  # approach = tool z
+    pusher_half_width=0.013,
+    operator_scale=1.5,
+    task=TASK,
+)
 
-    return RobotEntry(name="ur5e", title="UR5e", make_spec=make_spec, real_backend="ur_rtde", aliases=())
-
-
-ENTRY = _entry()
+ENTRY = RobotEntry(
+    name=NAME,
+    title="UR5e",
+    make_spec=make_spec,
+    real_backend="ur_rtde",  # drivers/arm/ur_rtde.py (RTDE servoJ); controller address: arm parameter host
+    rig=NAME,
+    twin_rig=f"{NAME}_twin",
+    twin=TWIN,
+    node_params={"arm": {
+        "watchdog_timeout": 0.3,  # s without a fresh command -> hold (policy streams at 10 Hz)
+        "control_rate": 125.0,  # Hz (RTDE servoJ)
+    }},
+)

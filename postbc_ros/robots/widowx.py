@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from postbc_ros.robots.registry import RobotEntry
 from postbc_ros.robots.spec import RobotSpec, homogeneous, rot_x, rot_y, rot_z
+from postbc_ros.robots.twin_data import TaskParams, TwinData
 
+NAME = "widowx"
 JOINT_NAMES = ["waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate"]
 # (offset from parent joint, axis) for each joint, from wx250s.urdf.xacro
 JOINT_OFFSETS = np.array(
@@ -65,7 +68,7 @@ def fk(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def make_spec() -> RobotSpec:
     """The WidowX 250 6-DOF spec (see module docstring for the source)."""
     return RobotSpec(
-        name="widowx",
+        name=NAME,
         joint_names=list(JOINT_NAMES),
         lower=LOWER.copy(),
         upper=UPPER.copy(),
@@ -78,10 +81,52 @@ def make_spec() -> RobotSpec:
     )
 
 
-def _entry():
-    from postbc_ros.robots.registry import RobotEntry
+# Twin tasks scaled to the arm's ~0.45 m reach
+TASK = TaskParams(
+    workspace_center=(0.30, 0.0),
+    object_low=(0.22, -0.14),
+    object_high=(0.38, 0.14),
+    ee_low=(0.12, -0.30, 0.015),
+    ee_high=(0.46, 0.30, 0.30),
+    max_step=0.02,
+    max_joint_step=0.15,
+    reach_tol=0.02,
+    reach_z=(0.04, 0.20),
+    push_tol=0.03,
+    push_dist=(0.08, 0.13),
+    puck_radius=0.02,
+    puck_half_height=0.015,
+    puck_mass=0.05,
+    obj_radius=0.015,
+    obj_half_height=0.025,
+    obj_mass=0.03,
+    bowl_radius=0.045,
+    bowl_height=0.03,
+    carry_z=0.12,
+    min_separation=0.12,
+)
+TWIN = TwinData(
+    arm_model="widowx250",
+    task_model_prefix=NAME,
+    finger_open_closed=(FINGER_RANGE[1], FINGER_RANGE[0]),
+    finger_speed=0.12,
+    grasp_rotation=((0.0, 0.0, 1.0), (0.0, 1.0, 0.0), (-1.0, 0.0, 0.0)),  # approach = tool x
+    pusher_half_width=0.012,
+    operator_scale=1.0,
+    task=TASK,
+)
 
-    return RobotEntry(name="widowx", title="WidowX", make_spec=make_spec, real_backend="widowx", aliases=("wx250s", "widowx250", "widowx2506dof"))
-
-
-ENTRY = _entry()
+ENTRY = RobotEntry(
+    name=NAME,
+    title="WidowX",
+    make_spec=make_spec,
+    real_backend="widowx",  # drivers/arm/widowx.py (Dynamixel bus); motors.yaml in calibration/<rig>/
+    rig=NAME,
+    twin_rig=f"{NAME}_twin",
+    twin=TWIN,
+    node_params={"arm": {
+        "watchdog_timeout": 0.3,  # s without a fresh command -> hold (policy streams at 10 Hz)
+        "control_rate": 50.0,  # Hz
+    }},
+    aliases=("wx250s", "widowx250", "widowx2506dof"),
+)

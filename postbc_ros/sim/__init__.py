@@ -1,9 +1,11 @@
-"""MuJoCo twins of the WidowX 250 6-DOF and the UR5e, gymnasium tasks, scripted demonstrators.
+"""MuJoCo twins of the registered arms (postbc_ros.robots), gymnasium tasks, scripted demonstrators.
 
-Public API (docs/interfaces.md): make_env, make_env_from_id, Twin, make_scripted_policy.
-Importing this package registers the gymnasium ids `postbc/<Robot><Task>-v0` (e.g.
-`postbc/WidowXPickPlace-v0`, `postbc/UR5ePush-v0`); mujoco is imported only when an env or
-a Twin is built.
+Public API (docs/interfaces.md): make_env, make_env_from_id, env_ids, env_id, Twin,
+make_scripted_policy. Importing this package registers the gymnasium ids
+`postbc/<Title><Task>-v0` of every registered arm with a twin (e.g. `postbc/WidowXPickPlace-v0`,
+`postbc/UR5ePush-v0`; <Title> is the registry entry's `title`); an arm registered later gets its
+ids at the next `env_ids()` / `make_env_from_id`. mujoco is imported only when an env or a Twin
+is built.
 """
 from __future__ import annotations
 
@@ -11,29 +13,37 @@ from typing import Any
 
 import gymnasium as gym
 
-ROBOT_IDS = {"widowx": "WidowX", "ur5e": "UR5e"}
-TASK_IDS = {"reach": "Reach", "push": "Push", "pick_place": "PickPlace"}
-ENV_IDS: dict[str, tuple[str, str]] = {
-    f"postbc/{r_id}{t_id}-v0": (robot, task)
-    for robot, r_id in ROBOT_IDS.items()
-    for task, t_id in TASK_IDS.items()
-}
+from postbc_ros.robots import get_robot, robot_names
 
-for _env_id, (_robot, _task) in ENV_IDS.items():
-    if _env_id not in gym.registry:
-        gym.register(
-            id=_env_id,
-            entry_point="postbc_ros.sim.envs:make_env",
-            kwargs={"robot": _robot, "task": _task},
-            disable_env_checker=True,
-        )
+TASK_IDS = {"reach": "Reach", "push": "Push", "pick_place": "PickPlace"}
+
+
+def env_ids() -> dict[str, tuple[str, str]]:
+    """gymnasium id -> (robot, task) of every registered arm with a twin, each id registered with
+    gymnasium (those of an arm registered since the last call are added now)."""
+    ids = {}
+    for robot in robot_names(with_twin=True):
+        title = get_robot(robot).title
+        for task, t_id in TASK_IDS.items():
+            ids[f"postbc/{title}{t_id}-v0"] = (robot, task)
+    for i, (robot, task) in ids.items():
+        if i not in gym.registry:
+            gym.register(id=i, entry_point="postbc_ros.sim.envs:make_env", kwargs={"robot": robot, "task": task},
+                         disable_env_checker=True)
+    return ids
+
+
+env_ids()
 
 
 def env_id(robot: str, task: str) -> str:
-    """Registered gymnasium id of (robot, task), e.g. ("widowx", "push") -> postbc/WidowXPush-v0."""
-    if robot not in ROBOT_IDS or task not in TASK_IDS:
-        raise ValueError(f"no env for robot={robot!r} task={task!r}; robots {list(ROBOT_IDS)}, tasks {list(TASK_IDS)}")
-    return f"postbc/{ROBOT_IDS[robot]}{TASK_IDS[task]}-v0"
+    """Registered gymnasium id of (robot, task), e.g. (DEFAULT_ROBOT, "push") -> postbc/WidowXPush-v0."""
+    wanted = (get_robot(robot).name, task)
+    for i, key in env_ids().items():
+        if key == wanted:
+            return i
+    raise ValueError(f"no env for robot={robot!r} task={task!r}; robots with a twin "
+                     f"{list(robot_names(with_twin=True))}, tasks {list(TASK_IDS)}")
 
 
 def make_env(robot: str, task: str, **kwargs: Any) -> gym.Env:
@@ -53,9 +63,10 @@ def make_env_from_id(env_id: str, **kwargs: Any) -> gym.Env:
         from postbc_ros.sim.metaworld_env import make_metaworld_env
 
         return make_metaworld_env(task, **kwargs)
-    if env_id not in ENV_IDS:
+    known = env_ids()
+    if env_id not in known:
         raise ValueError(
-            f"make_env_from_id: unknown env id {env_id!r}; known: {sorted(ENV_IDS)} "
+            f"make_env_from_id: unknown env id {env_id!r}; known: {sorted(known)} "
             "or metaworld/<task>-v3"
         )
     return gym.make(env_id, **kwargs)  # sets env.spec; env.unwrapped is the TwinTaskEnv
@@ -73,4 +84,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'postbc_ros.sim' has no attribute {name!r}")
 
 
-__all__ = ["ENV_IDS", "env_id", "make_env", "make_env_from_id", "Twin", "make_scripted_policy", "ScriptedPolicy"]
+__all__ = ["env_ids", "env_id", "make_env", "make_env_from_id", "Twin", "make_scripted_policy", "ScriptedPolicy"]

@@ -1,4 +1,4 @@
-"""Gymnasium tasks on the MuJoCo twins: reach, push, pick_place for the WidowX and the UR5e.
+"""Gymnasium tasks on the MuJoCo twins: reach, push, pick_place for every arm with a twin.
 
 Sparse 0/1 reward, `terminated` on success, truncation at a short horizon (10 Hz control):
 the setting of the PostBC paper's finetuning experiments. Observations are a dict
@@ -12,6 +12,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from postbc_ros.robots import DEFAULT_ROBOT, get_robot, get_twin
 from postbc_ros.sim.ik import DLSIK, yaw_rotation
 from postbc_ros.sim.task_params import HORIZONS
 from postbc_ros.sim.twin import TASKS, Twin
@@ -19,12 +20,6 @@ from postbc_ros.sim.twin import TASKS, Twin
 OBS_MODES = ("state", "image", "image_wrist")
 CONTROLS = ("ee_delta", "joint_delta")
 
-# Tool orientation with the gripper pointing straight down at yaw 0 (fingers closing across
-# the radial direction from the base). The IK target is yaw_rotation(atan2(y, x)) @ R_DOWN.
-R_DOWN = {
-    "widowx": np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]]),  # approach = tool x
-    "ur5e": np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]]),  # approach = tool z
-}
 # re-anchor the commanded tool point to the measured one when they drift this far apart
 # (e.g. the arm is blocked by the table or an object)
 REANCHOR_DIST = 0.03
@@ -37,7 +32,7 @@ class TwinTaskEnv(gym.Env):
 
     def __init__(
         self,
-        robot: str = "widowx",
+        robot: str = DEFAULT_ROBOT,
         task: str = "reach",
         *,
         obs_mode: str = "state",
@@ -65,7 +60,7 @@ class TwinTaskEnv(gym.Env):
         self.params = self.twin.params
         self.horizon = int(horizon) if horizon is not None else HORIZONS[task]
         self.ik = DLSIK(self.twin.model, "tool", self.twin.joint_names)
-        self._r_down = R_DOWN[robot]
+        self._r_down = np.array(self.twin.twin_data.grasp_rotation)  # gripper down at yaw 0
         self._ee_low = np.asarray(self.params.ee_low)
         self._ee_high = np.asarray(self.params.ee_high)
 
@@ -110,7 +105,7 @@ class TwinTaskEnv(gym.Env):
     # ------------------------------------------------------------------------ control
     def target_rotation(self, pos: np.ndarray) -> np.ndarray:
         """Gripper-down tool orientation for a tool point at `pos` (yaw follows the radial
-        direction from the base, the natural wrist pose of both arms)."""
+        direction from the base, the natural wrist pose of the arms)."""
         return yaw_rotation(float(np.arctan2(pos[1], pos[0]))) @ self._r_down
 
     def solve_ik(self, pos: np.ndarray, q0: np.ndarray | None = None) -> np.ndarray:
@@ -251,11 +246,14 @@ def make_env(
     render_mode: str | None = None,
     horizon: int | None = None,
 ) -> gym.Env:
-    """Twin task env (docs/interfaces.md). robot: widowx | ur5e; task: reach | push | pick_place;
+    """Twin task env (docs/interfaces.md). robot: a registered arm with a twin
+    (`postbc_ros.robots.robot_names(with_twin=True)`); task: reach | push | pick_place;
     obs_mode: state | image | image_wrist; control: ee_delta | joint_delta."""
-    robot = str(robot).lower()
-    if robot not in ("widowx", "ur5e"):
-        raise ValueError(f"make_env: unknown robot {robot!r}; choose widowx or ur5e")
+    try:
+        robot = get_robot(robot).name
+        get_twin(robot)
+    except ValueError as e:
+        raise ValueError(f"make_env: {e}") from None
     env = TwinTaskEnv(
         robot, task, obs_mode=obs_mode, image_size=image_size, control=control, seed=seed,
         render_mode=render_mode, horizon=horizon,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from postbc_ros.sim.task_params import TASK_PARAMS
+from postbc_ros.robots.twin_data import TaskParams
 
 
 def _uniform_xy(rng: np.random.Generator, low, high, margin: float = 0.0) -> np.ndarray:
@@ -16,9 +16,8 @@ def _uniform_xy(rng: np.random.Generator, low, high, margin: float = 0.0) -> np.
     return rng.uniform(lo, hi)
 
 
-def sample_layout(robot: str, task: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """{"goal": xyz, "object": xyz (push/pick_place)} drawn from the robot's task box."""
-    p = TASK_PARAMS[robot]
+def sample_layout(p: TaskParams, task: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """{"goal": xyz, "object": xyz (push/pick_place)} drawn from the task box `p` of one arm."""
     if task == "reach":
         xy = _uniform_xy(rng, p.object_low, p.object_high)
         return {"goal": np.array([xy[0], xy[1], rng.uniform(*p.reach_z)])}
@@ -37,7 +36,7 @@ def sample_layout(robot: str, task: str, rng: np.random.Generator) -> dict[str, 
                     "object": np.array([obj[0], obj[1], p.puck_half_height]),
                     "goal": np.array([goal[0], goal[1], 0.0005]),
                 }
-        raise RuntimeError("push layout: no valid object/goal pair found (check TASK_PARAMS)")
+        raise RuntimeError("push layout: no valid object/goal pair found (check the robot's TaskParams)")
     if task == "pick_place":
         for _ in range(1000):
             obj = _uniform_xy(rng, p.object_low, p.object_high, margin=0.01)
@@ -47,5 +46,5 @@ def sample_layout(robot: str, task: str, rng: np.random.Generator) -> dict[str, 
                     "object": np.array([obj[0], obj[1], p.obj_half_height]),
                     "goal": np.array([bowl[0], bowl[1], 0.0]),
                 }
-        raise RuntimeError("pick_place layout: no valid object/bowl pair (check TASK_PARAMS)")
+        raise RuntimeError("pick_place layout: no valid object/bowl pair (check the robot's TaskParams)")
     raise ValueError(f"unknown task {task!r}; choose reach, push or pick_place")

@@ -7,7 +7,8 @@ fails; the rarer mode is what PostBC's posterior noise should keep within reach 
 
 The policies see the simulator's privileged state (like a human operator sees the scene) but
 act only through the env's normal action space (ee_delta or joint_delta), so their demos go
-through the same recording path as a human's.
+through the same recording path as a human's. Per-arm numbers (pusher width, the scale of offsets
+and tolerances) come from the arm's twin data in the robot registry.
 """
 from __future__ import annotations
 
@@ -18,8 +19,6 @@ import numpy as np
 
 MODES = ("left", "right")
 MODE_PROBS = (0.7, 0.3)
-# finger pad half-width seen from the side when the gripper is closed [m]
-PUSHER_HALF_WIDTH = {"widowx": 0.012, "ur5e": 0.013}
 
 
 @dataclass
@@ -84,7 +83,7 @@ class ScriptedPolicy:
 
     # ----------------------------------------------------------------------------- plans
     def _scale(self) -> float:
-        return 1.0 if self.env.robot == "widowx" else 1.5
+        return self.env.twin.twin_data.operator_scale
 
     def _perp(self, frm: np.ndarray, to: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Unit xy direction frm->to and its left normal (as 3-vectors with z = 0)."""
@@ -108,7 +107,7 @@ class ScriptedPolicy:
         g = self.env.twin.goal_position()
         u, n = self._perp(o, g)
         k = self._scale()
-        radius = p.puck_radius + PUSHER_HALF_WIDTH[self.env.robot] + 0.02 * k
+        radius = p.puck_radius + self.env.twin.twin_data.pusher_half_width + 0.02 * k
         z_push = max(p.ee_low[2] + 0.005, p.puck_half_height * 0.9)
         z_hi = 2 * p.puck_half_height + 0.05 * k
         side_dir = self._side * n
@@ -135,7 +134,7 @@ class ScriptedPolicy:
         ee = self.env.twin.ee_pose()[0]
         rel = ee - o
         lat = float(rel[:2] @ n[:2])
-        contact = p.puck_radius + PUSHER_HALF_WIDTH[self.env.robot]
+        contact = p.puck_radius + self.env.twin.twin_data.pusher_half_width
         tol_lat = 0.25 * p.puck_radius
         adv = 0.02 if abs(lat) < tol_lat else -min(0.03, 2.0 * abs(lat))
         tgt = o + u * (-contact + adv)

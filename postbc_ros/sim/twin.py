@@ -17,14 +17,10 @@ import mujoco
 import numpy as np
 
 from postbc_ros.resources import resource_dir
-from postbc_ros.robots import RobotSpec, get_robot_spec
-from postbc_ros.sim.task_params import CONTROL_DT, TASK_PARAMS, TaskParams
+from postbc_ros.robots import RobotSpec, TaskParams, TwinData, get_robot_spec, get_twin
+from postbc_ros.sim.task_params import CONTROL_DT
 
-ROBOT_FILES = {"widowx": "widowx250", "ur5e": "ur5e"}
 TASKS = ("reach", "push", "pick_place")
-# gripper joint value when open / closed (left finger; the right finger mirrors it)
-FINGER_OPEN_CLOSED = {"widowx": (0.037, 0.015), "ur5e": (0.0425, 0.0)}
-FINGER_SPEED = {"widowx": 0.12, "ur5e": 0.15}  # m/s per finger
 CTRL_UPDATE_SUBSTEPS = 5  # setpoints are rate-limited every 5 physics steps (50 Hz)
 
 
@@ -67,24 +63,24 @@ def models_dir() -> Path:
 
 
 def model_path(robot: str, task: str | None = None) -> Path:
-    """MJCF file of the twin of `robot`, with the objects of `task` when given."""
-    if robot not in ROBOT_FILES:
-        raise ValueError(f"unknown robot {robot!r}; choose one of {sorted(ROBOT_FILES)}")
-    if task is None:
-        return models_dir() / f"{ROBOT_FILES[robot]}.xml"
-    if task not in TASKS:
+    """MJCF file of the twin of `robot` (named by its registry entry), with the objects of `task`
+    when given."""
+    twin = get_twin(robot)
+    if task is not None and task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of {list(TASKS)}")
-    return models_dir() / f"{robot}_{task}.xml"
+    return models_dir() / twin.model_file(task)
 
 
 class Twin:
-    """Physics + robot for one arm. All poses are in the robot base frame (= MuJoCo world)."""
+    """Physics + robot for one arm. All poses are in the robot base frame (= MuJoCo world).
+    The arm's twin data (model files, gripper, task geometry) comes from its registry entry."""
 
     def __init__(self, robot: str, task: str | None = None, control_dt: float = CONTROL_DT) -> None:
         self.robot = robot
         self.task = task
         self.spec: RobotSpec = get_robot_spec(robot)
-        self.params: TaskParams = TASK_PARAMS[robot]
+        self.twin_data: TwinData = get_twin(robot)
+        self.params: TaskParams = self.twin_data.task
         self.model = mujoco.MjModel.from_xml_path(str(model_path(robot, task)))
         self.data = mujoco.MjData(self.model)
         m = self.model
@@ -96,7 +92,7 @@ class Twin:
         self._act_arm = np.array([m.actuator(n).id for n in self.joint_names])
         self._finger_q = np.array([m.joint(n).qposadr[0] for n in ("left_finger", "right_finger")])
         self._act_finger = np.array([m.actuator(n).id for n in ("left_finger", "right_finger")])
-        self._open, self._closed = FINGER_OPEN_CLOSED[robot]
+        self._open, self._closed = self.twin_data.finger_open_closed
         self.tool_site = m.site("tool").id
         self._pad_geoms = {m.geom(n).id for n in ("left_pad", "right_pad")}
         self.has_object = task in ("push", "pick_place")
@@ -108,7 +104,7 @@ class Twin:
         # per-update setpoint increments that honour the joint / finger velocity limits
         upd_dt = m.opt.timestep * CTRL_UPDATE_SUBSTEPS
         self._max_dctrl = np.concatenate(
-            [self.spec.velocity_limits * upd_dt, np.full(2, FINGER_SPEED[robot] * upd_dt)]
+            [self.spec.velocity_limits * upd_dt, np.full(2, self.twin_data.finger_speed * upd_dt)]
         )
         self._act_all = np.concatenate([self._act_arm, self._act_finger])
         self._target = np.zeros(len(self._act_all))
@@ -231,7 +227,7 @@ class Twin:
 
         rng = np.random.default_rng() if rng is None else rng
         self.reset_robot()
-        layout = sample_layout(self.robot, self.task, rng) if self.task else {}
+        layout = sample_layout(self.params, self.task, rng) if self.task else {}
         if "goal" in layout:
             self.set_goal(layout["goal"])
         if "object" in layout:

@@ -12,8 +12,9 @@ COMBOS = [(r, t) for r in ("widowx", "ur5e") for t in ("reach", "push", "pick_pl
 
 
 def test_all_ids_registered_and_buildable():
-    assert len(sim.ENV_IDS) == 6
-    for env_id, (robot, task) in sim.ENV_IDS.items():
+    ids = sim.env_ids()
+    assert len(ids) == 6
+    for env_id, (robot, task) in ids.items():
         assert env_id in gym.registry
         assert sim.env_id(robot, task) == env_id
     env = gym.make("postbc/WidowXPickPlace-v0")
@@ -28,6 +29,9 @@ def test_all_ids_registered_and_buildable():
         make_env("widowx", "stack")
     with pytest.raises(ValueError, match="unknown obs_mode"):
         make_env("widowx", "reach", obs_mode="depth")
+    with pytest.raises(ValueError, match="make_env: unknown robot 'panda'"):
+        make_env("panda", "reach")
+    assert make_env("WX250S", "reach").unwrapped.robot == "widowx"  # aliases from the registry entry
 
 
 @pytest.mark.filterwarnings("ignore:.*infinity")

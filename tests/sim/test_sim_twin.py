@@ -84,7 +84,6 @@ def test_twin_tracks_setpoints_and_gripper(robot):
 
 @pytest.mark.parametrize("robot", ["ur5e", "widowx"])
 def test_ik_reaches_targets_with_gripper_down(robot):
-    from postbc_ros.sim.envs import R_DOWN
     from postbc_ros.sim.ik import yaw_rotation
 
     twin = Twin(robot)
@@ -94,7 +93,7 @@ def test_ik_reaches_targets_with_gripper_down(robot):
     for _ in range(10):
         xy = rng.uniform(p.object_low, p.object_high)
         target = np.array([xy[0], xy[1], rng.uniform(p.ee_low[2] + 0.01, 0.2)])
-        rot = yaw_rotation(np.arctan2(target[1], target[0])) @ R_DOWN[robot]
+        rot = yaw_rotation(np.arctan2(target[1], target[0])) @ np.array(twin.twin_data.grasp_rotation)
         q, err = ik.solve(twin.spec.home, target, rot)
         assert err < 1e-3
         pos, got_rot = twin.spec.fk(q)
@@ -114,10 +113,8 @@ def test_committed_mjcf_is_what_the_generator_writes():
     spec = importlib.util.spec_from_file_location("generate_models", path)
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
-    expected = {"scene/table.xml": gen.table_scene(), "widowx250.xml": gen.widowx_xml(), "ur5e.xml": gen.ur5e_xml()}
-    for robot, robot_file in (("widowx", "widowx250.xml"), ("ur5e", "ur5e.xml")):
-        for task in ("reach", "push", "pick_place"):
-            expected[f"{robot}_{task}.xml"] = gen.task_xml(robot, robot_file, task)
+    expected = gen.model_files()
+    assert len(expected) == 1 + 2 * 4  # the table scene; per arm: the arm alone + one file per task
     for name, text in expected.items():
         assert (models_dir() / name).read_text() == text, f"models/{name} is stale: run models/generate_models.py"
 

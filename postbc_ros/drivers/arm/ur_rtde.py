@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from postbc_ros.drivers.arm.base import ArmError, ArmInterface, ArmState
+from postbc_ros.robots.ur5e import NAME as UR5E
 
 
 class URRtdeArm(ArmInterface):
@@ -30,7 +31,7 @@ class URRtdeArm(ArmInterface):
 
     def __init__(
         self,
-        robot: str = "ur5e",
+        robot: str = UR5E,
         host: str = "192.168.1.102",
         frequency: float = 500.0,
         control_dt: float = 0.008,

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from postbc_ros.drivers.arm.base import ArmError, ArmInterface, ArmState, CalibrationError, require_calibration_file
+from postbc_ros.robots.widowx import ENTRY as WIDOWX
 
 # X-series control table (Protocol 2.0)
 ADDR_OPERATING_MODE = 11
@@ -68,7 +69,7 @@ def load_widowx_calibration(path: str | Path | None, joint_names: list[str]) -> 
 
     from postbc_ros.resources import calibration_root
 
-    p = Path(path) if path else calibration_root() / "widowx" / "motors.yaml"
+    p = Path(path) if path else calibration_root() / WIDOWX.rig / "motors.yaml"
     require_calibration_file(p, "WidowX motor calibration", "Copy calibration/widowx/motors.yaml from the postbc_ros sources to this "
                              "path and set the servo ids, offsets and directions of your arm (see the comments in that file).")
     try:
@@ -135,13 +136,13 @@ def _signed32(v: int) -> int:
 class WidowXArm(ArmInterface):
     """WidowX 250 6-DOF on a Dynamixel bus (U2D2)."""
 
-    name = "widowx"
+    name = WIDOWX.real_backend
 
-    def __init__(self, robot: str = "widowx", calibration: str | Path | None = None, port: str | None = None,
+    def __init__(self, robot: str = WIDOWX.name, calibration: str | Path | None = None, port: str | None = None,
                  baudrate: int | None = None, home_speed: float = 0.5, control_dt: float = 0.02,
                  torque_off_on_disconnect: bool = False, home_timeout: float = 20.0, retries: int = 2) -> None:
         super().__init__(robot)
-        if self.robot != "widowx":
+        if self.robot != WIDOWX.name:
             raise ArmError(f"widowx backend drives the WidowX 250 6-DOF, not {self.robot}")
         self.cal = load_widowx_calibration(calibration, self.joint_names)
         self.port_name = port or self.cal.port
