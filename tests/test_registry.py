@@ -170,10 +170,6 @@ def test_robot_names_are_written_only_in_the_registry_and_the_robot_modules():
     """Each literal robot name outside robots/ is a place to edit when a robot is added."""
     names = "|".join(map(re.escape, robot_names()))
     pattern = re.compile(rf"""["']({names})["']""")
-    # nodes/ is converted to `choices=robot_names` on another branch; the lead removes this
-    # exclusion after merging it
-    excluded = PKG / "nodes"
-    offenders = sorted(str(p.relative_to(PKG.parent)) for p in PKG.rglob("*.py")
-                       if excluded not in p.parents and pattern.search(p.read_text()))
+    offenders = sorted(str(p.relative_to(PKG.parent)) for p in PKG.rglob("*.py") if pattern.search(p.read_text()))
     assert len(offenders) <= MAX_FILES_WITH_ROBOT_NAMES, f"robot names written out in {offenders}"
     assert all(p.startswith("postbc_ros/") for p in offenders)

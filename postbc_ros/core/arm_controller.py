@@ -26,9 +26,14 @@ TWIN_BACKENDS = ("mujoco", "ros2_control", "fake")
 
 
 def safety_rig_for(robot: str, backend: str, rig: str = "") -> str:
-    """Calibration rig with the safety limits: `rig` when given, else <robot>_twin for a twin
-    backend and <robot> for a real one."""
-    return rig or (f"{robot}_twin" if backend in TWIN_BACKENDS else robot)
+    """Calibration rig with the safety limits: `rig` when given, else the registry entry's twin rig
+    for a twin backend and its real rig for a real one."""
+    if rig:
+        return rig
+    from postbc_ros.robots import get_robot
+
+    entry = get_robot(robot)
+    return entry.twin_rig if backend in TWIN_BACKENDS else entry.rig
 
 
 @dataclass

@@ -5,7 +5,7 @@ of its parameters' names, defaults, descriptions, ranges and choices.
     class PolicyConfig:
         checkpoint: str = param("", "PostBC checkpoint directory (postbc pretrain --out)")
         seed: int = param(0, "seed of the agent's sampling", range=(0, 2**31 - 1))
-        robot: str = param("widowx", "arm model", choices=robot_names)   # a callable: read when checked
+        robot: str = param(DEFAULT_ROBOT, "arm model", choices=robot_names)   # a callable: read when checked
 
 `params_of(cls)` lists them as `Param`s (what `postbc_ros.ros.params.declare_params` declares on a
 node, with ROS descriptors); `config_from(cls, values)` builds and validates an instance from a

@@ -28,7 +28,7 @@ from postbc_ros.core.arm_loop import ArmLoop  # noqa: E402
 from postbc_ros.core.params import param  # noqa: E402
 from postbc_ros.core.safety import load_safety_limits  # noqa: E402
 from postbc_ros.nodes.arm_backends import BACKEND_NAMES, make_backend  # noqa: E402
-from postbc_ros.robots import get_robot_spec, robot_names  # noqa: E402
+from postbc_ros.robots import DEFAULT_ROBOT, get_robot_spec, robot_names  # noqa: E402
 from postbc_ros.ros import conversions as conv, qos  # noqa: E402
 from postbc_ros.ros.node_main import run_node  # noqa: E402
 from postbc_ros.ros.params import declare_params  # noqa: E402
@@ -39,7 +39,7 @@ EXECUTOR_THREADS = 4  # the control timer, and commands / services beside an arm
 
 @dataclass
 class ArmConfig:
-    robot: str = param("widowx", "arm model", choices=robot_names)
+    robot: str = param(DEFAULT_ROBOT, "arm model", choices=robot_names)
     backend: str = param("fake", "arm backend", choices=BACKEND_NAMES)
     safety_rig: str = param("", "calibration/<rig>/safety.yaml ('' = <robot>, or <robot>_twin for a twin backend)")
     control_rate: float = param(20.0, "setpoints per second sent to the backend (Hz)", range=(1.0, 500.0))

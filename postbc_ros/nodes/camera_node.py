@@ -22,7 +22,7 @@ from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from postbc_ros.core.params import param  # noqa: E402
 from postbc_ros.core.rate_pacer import RatePacer  # noqa: E402
 from postbc_ros.drivers.camera import BACKENDS, make_camera  # noqa: E402
-from postbc_ros.robots import robot_names  # noqa: E402
+from postbc_ros.robots import DEFAULT_ROBOT, twin_robot_names  # noqa: E402
 from postbc_ros.ros import conversions as conv, qos  # noqa: E402
 from postbc_ros.ros.node_main import run_node  # noqa: E402
 from postbc_ros.ros.params import declare_params  # noqa: E402
@@ -44,7 +44,7 @@ class CameraConfig:
     fps: int = param(30, "frame rate requested from the device", range=(1, 120))
     source: str = param("0", "opencv: device index or video file / URL")
     serial: str = param("", "realsense: serial number ('' = first device)")
-    robot: str = param("widowx", "sim: twin arm", choices=robot_names)
+    robot: str = param(DEFAULT_ROBOT, "sim: twin arm", choices=twin_robot_names)
     task: str = param("reach", "sim: twin scene", choices=tuple(TASK_IDS))
     frame_id: str = param("", "optical frame id ('' = <camera_name>_camera)")
 

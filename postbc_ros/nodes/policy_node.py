@@ -28,7 +28,7 @@ from postbc_ros.core.params import param  # noqa: E402
 from postbc_ros.core.policy_loop import PolicyLoop, PolicyLoopConfig  # noqa: E402
 from postbc_ros.rl.acting_weights import apply_weights_record  # noqa: E402
 from postbc_ros.rl.registry import ALGORITHMS, load_node_policy, make_agent  # noqa: E402
-from postbc_ros.robots import robot_names  # noqa: E402
+from postbc_ros.robots import DEFAULT_ROBOT, twin_robot_names  # noqa: E402
 from postbc_ros.ros import conversions as conv, qos  # noqa: E402
 from postbc_ros.ros.node_main import run_node  # noqa: E402
 from postbc_ros.ros.params import declare_params  # noqa: E402
@@ -44,7 +44,7 @@ class PolicyConfig:
     mode: str = param("dsrl", "pretrained: sample w ~ N(0, I); dsrl / dsrl_na / best_of_n: steer with the "
                       "learner's agent", choices=ALGORITHMS)
     explore: bool = param(True, "exploration noise while finetuning (false: deterministic evaluation)")
-    robot: str = param("widowx", "arm model (for the action -> joint setpoint conversion)", choices=robot_names)
+    robot: str = param(DEFAULT_ROBOT, "arm model (for the action -> joint setpoint conversion)", choices=twin_robot_names)
     task: str = param("reach", "task of the kinematic model used for IK", choices=("reach", "push", "pick_place"))
     control: str = param("ee_delta", "action space the policy was trained on", choices=("ee_delta", "joint_delta"))
     robot_id: str = param("robot1", "name of this robot in transitions (several robots feed one learner)")

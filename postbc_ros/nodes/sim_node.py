@@ -35,7 +35,7 @@ from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 from postbc_ros.core.params import param  # noqa: E402
 from postbc_ros.core.twin_loop import TwinLoop  # noqa: E402
 from postbc_ros.drivers.camera.sim import twin_camera_intrinsics  # noqa: E402
-from postbc_ros.robots import robot_names  # noqa: E402
+from postbc_ros.robots import DEFAULT_ROBOT, twin_robot_names  # noqa: E402
 from postbc_ros.ros import conversions as conv  # noqa: E402
 from postbc_ros.ros import qos  # noqa: E402
 from postbc_ros.ros.node_main import run_node  # noqa: E402
@@ -49,7 +49,7 @@ EXECUTOR_THREADS = 1  # every callback in the thread that created the EGL contex
 
 @dataclass
 class SimConfig:
-    robot: str = param("widowx", "twin arm model", choices=robot_names)
+    robot: str = param(DEFAULT_ROBOT, "twin arm model", choices=twin_robot_names)
     task: str = param("reach", "twin task (scene objects and success detector)", choices=tuple(TASK_IDS))
     seed: int = param(0, "seed of the scene randomisation (each reset draws the next layout)", range=(0, 2**31 - 1))
     real_time_factor: float = param(1.0, "simulated seconds per wall-clock second", range=(0.05, 20.0))

@@ -32,7 +32,7 @@ from postbc_ros.core.teleop_session import TeleopOutput, TeleopSession
 from postbc_ros.data import DatasetWriter
 from postbc_ros.data.collect import EpisodeRecorder, env_fps, features_from_env
 from postbc_ros.drivers.teleop import BACKENDS, make_teleop_device
-from postbc_ros.robots import get_robot_spec, robot_names
+from postbc_ros.robots import DEFAULT_ROBOT, get_robot_spec, twin_robot_names
 from postbc_ros.ros import conversions as conv
 from postbc_ros.ros import qos
 from postbc_ros.ros.node_main import run_node
@@ -50,7 +50,7 @@ JOINTS_HINT = ("Teleop cannot command the arm without them: check the robot and 
 class TeleopConfig:
     device: str = param("keyboard", "teleop device", choices=BACKENDS)
     device_path: str = param("", "device file (/dev/hidrawN, /dev/input/jsN, a tty; '' = auto)")
-    robot: str = param("widowx", "arm model", choices=robot_names)
+    robot: str = param(DEFAULT_ROBOT, "arm model", choices=twin_robot_names)
     task: str = param("reach", "task (name stored with the demos; scene model for the scripted operator)",
                       choices=tuple(TASK_IDS))
     dataset_dir: str = param("runs/postbc/demos", "LeRobot v3 dataset the demonstrations are appended to")

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from postbc_ros.robots.registry import (
-    DEFAULT_ROBOT, RobotEntry, get_robot, get_twin, register_robot, robot_names, unregister_robot,
+    DEFAULT_ROBOT, RobotEntry, get_robot, get_twin, register_robot, robot_names, twin_robot_names,
+    unregister_robot,
 )
 from postbc_ros.robots.spec import RobotSpec
 from postbc_ros.robots.twin_data import TaskParams, TwinData
@@ -14,4 +15,4 @@ def get_robot_spec(name: str) -> RobotSpec:
 
 
 __all__ = ["DEFAULT_ROBOT", "RobotEntry", "RobotSpec", "TaskParams", "TwinData", "get_robot", "get_robot_spec",
-           "get_twin", "register_robot", "robot_names", "unregister_robot"]
+           "get_twin", "register_robot", "robot_names", "twin_robot_names", "unregister_robot"]

@@ -68,6 +68,11 @@ def robot_names(*, with_twin: bool = False) -> tuple[str, ...]:
     return tuple(n for n, e in _ENTRIES.items() if e.twin is not None or not with_twin)
 
 
+def twin_robot_names() -> tuple[str, ...]:
+    """Registered arms with a MuJoCo twin (a `choices` callable for parameters that need one)."""
+    return robot_names(with_twin=True)
+
+
 def _key(name: str) -> str:
     return str(name).lower().replace("-", "").replace("_", "")
 
