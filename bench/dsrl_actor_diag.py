@@ -16,6 +16,7 @@ Prints one JSON object.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import tempfile
@@ -81,25 +82,25 @@ def main() -> None:
 
     import torch
 
-    from postbc_ros.learning import TrainConfig, pretrain
+    from postbc_ros.benchmarks.demos import eval_seed, make_bench_env, online_seed, record_demos
+    from postbc_ros.benchmarks.learning import BenchConfig, bench_train_config, make_agent
+    from postbc_ros.benchmarks.rollout import evaluate, run_episode
+    from postbc_ros.learning import pretrain
     from postbc_ros.learning.training_data import load_training_data
-    from postbc_ros.rl.learning_bench import BenchConfig, make_agent, make_bench_env, record_demos
-    from postbc_ros.rl.rollout import evaluate, run_episode
 
     torch.set_num_threads(1)
     t0 = time.time()
-    cfg = BenchConfig(env=a.env, demos=a.demos, methods=[a.method], finetune="dsrl", seeds=1, epochs=a.epochs,
-                      budget_episodes=a.episodes, eval_episodes=a.eval_episodes,
-                      warmup_episodes=a.warmup_episodes, progress=False,
-                      **({} if a.backup_entropy is None else {"backup_entropy": a.backup_entropy == "on"}))
     seed = a.seed
+    train = dataclasses.replace(bench_train_config(), method=a.method, epochs=a.epochs, seed=seed, device="cpu")
+    cfg = BenchConfig(env=a.env, demos=a.demos, methods=[a.method], finetune="dsrl", seeds=1,
+                      budget_episodes=a.episodes, eval_episodes=a.eval_episodes,
+                      warmup_episodes=a.warmup_episodes, train=train, progress=False,
+                      **({} if a.backup_entropy is None else {"backup_entropy": a.backup_entropy == "on"}))
     with tempfile.TemporaryDirectory(prefix="postbc_dsrl_diag_") as tmp:
         root = record_demos(cfg, seed, Path(tmp) / "demos")
-        data = load_training_data(root, cfg.obs_history, cfg.horizon)
+        data = load_training_data(root, train.obs_history, train.horizon)
     torch.manual_seed(seed)
-    res = pretrain(data, TrainConfig(method=a.method, alpha=cfg.alpha, sigma=cfg.sigma, ensemble_size=cfg.ensemble_size,
-                                     ensemble_epochs=cfg.ensemble_epochs, epochs=cfg.epochs,
-                                     hidden=list(cfg.policy_hidden), seed=seed, device="cpu"), progress=False)
+    res = pretrain(data, train, progress=False)
     agent = make_agent(cfg, res.ema.model.eval(), seed, torch.device("cpu"))
     if a.init_alpha is not None:  # before the first act builds the networks
         agent.cfg.init_alpha = a.init_alpha
@@ -109,8 +110,8 @@ def main() -> None:
         def shifted(tr):  # chunk reward sum_i g^i (r_i + c) over the k executed steps (discount = g^k)
             return observe({**tr, "reward": tr["reward"] + a.step_reward * (1 - tr["discount"]) / (1 - g)})
         agent.observe = shifted
-    ev_seed = 30_000 * (seed + 1)
-    ev, train = make_bench_env(cfg, ev_seed), make_bench_env(cfg, 20_000 * (seed + 1))
+    ev_seed = eval_seed(seed)
+    ev, train_env = make_bench_env(cfg, ev_seed), make_bench_env(cfg, online_seed(seed))
     out = {"config": vars(a), "pretrained": {
         "base": evaluate(ev, agent, a.eval_episodes, "base", ev_seed),
         "zero": evaluate(ev, agent, a.eval_episodes, "zero", ev_seed)}}
@@ -119,7 +120,7 @@ def main() -> None:
               **noise_stats(agent, ev, seed=123)}]
     steps = 0
     for ep in range(1, a.episodes + 1):
-        steps += run_episode(train, agent, "explore", seed=20_000 * (seed + 1) + ep, learn=True).env_steps
+        steps += run_episode(train_env, agent, "explore", seed=online_seed(seed) + ep, learn=True).env_steps
         if ep == cfg.warmup_episodes:
             agent.cfg.warmup_env_steps = steps  # as the learning bench: warm start = the first episodes
         if ep in checks:
@@ -128,7 +129,7 @@ def main() -> None:
                               "success": evaluate(ev, agent, a.eval_episodes, "eval", ev_seed),
                               **noise_stats(agent, ev, seed=123)})
     ev.close()
-    train.close()
+    train_env.close()
     out["actor"] = actor
     out["seconds"] = round(time.time() - t0, 1)
     print(json.dumps(out))

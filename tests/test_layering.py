@@ -109,6 +109,14 @@ def test_ros_glue_imports_no_rclpy_free_logic_above_it():
             assert all(LAYERS[_package_of(d)] <= LAYERS["ros"] for d in deps), (mod, deps)
 
 
+def test_rl_imports_neither_sim_nor_drivers():
+    """Finetuners act on a policy and transitions; the envs and devices they run against belong to
+    the benchmarks and the nodes (the same layer would allow it, the design does not)."""
+    bad = [f"{mod} imports {d}" for mod, deps in sorted(import_graph().items()) if _package_of(mod) == "rl"
+           for d in sorted(deps) if _package_of(d) in ("sim", "drivers")]
+    assert not bad, "\n".join(bad)
+
+
 def test_the_checker_sees_lazy_and_relative_imports(tmp_path):
     """The graph includes imports inside functions and relative imports (it would miss cycles otherwise)."""
     g = import_graph()

@@ -3,6 +3,14 @@ from __future__ import annotations
 
 import argparse
 
+from postbc_ros.cli.config_args import add_config_args, config_from_args
+from postbc_ros.learning.train_config import TrainConfig
+
+# the reference ensemble trained for a checkpoint without one (bc, sigma_bc): smaller and shorter
+# than a PostBC run's, the rest of its settings come from the checkpoint
+COVERAGE_ENSEMBLE = TrainConfig(ensemble_size=20, ensemble_epochs=200)
+COVERAGE_ENSEMBLE_OPTIONS = ("ensemble_size", "ensemble_epochs")
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -17,9 +25,9 @@ def register(subparsers) -> None:
     p.add_argument("--ensemble", default=None,
                    help="posterior ensemble directory to use (default: <checkpoint>/ensemble if present); "
                    "pass a PostBC run's ensemble to compare a BC policy's spread against the same Σ")
-    p.add_argument("--ensemble-size", type=int, default=20,
-                   help="K when the checkpoint has no ensemble/ (bc, sigma_bc): one is trained here")
-    p.add_argument("--ensemble-epochs", type=int, default=200, help="epochs for that ensemble")
+    add_config_args(p, TrainConfig, COVERAGE_ENSEMBLE_OPTIONS, base=COVERAGE_ENSEMBLE, helps={
+        "ensemble_size": "K when the checkpoint has no ensemble/ (bc, sigma_bc): one is trained here",
+        "ensemble_epochs": "epochs for that ensemble"})
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -38,8 +46,9 @@ def run(args) -> int:
     from postbc_ros.learning.coverage import coverage_report, plot_coverage
     from postbc_ros.learning.normalization import MinMaxNormalizer
     from postbc_ros.learning.policy_io import ENSEMBLE_SUBDIR, load_ensemble, load_policy
-    from postbc_ros.learning.train import TrainConfig, fit_posterior, resolve_device
-    from postbc_ros.learning.training_data import DatasetError, load_training_data
+    from postbc_ros.data import DatasetError
+    from postbc_ros.learning.train import fit_posterior, resolve_device
+    from postbc_ros.learning.training_data import load_training_data
 
     set_cpu_threads()
     device = resolve_device(args.device)
@@ -74,13 +83,13 @@ def run(args) -> int:
             return 2
         source = str(ens_dir)
     else:
-        tcfg = TrainConfig(ensemble_size=args.ensemble_size, ensemble_epochs=args.ensemble_epochs,
-                           epochs=args.ensemble_epochs, hidden=cfg.hidden, horizon=cfg.horizon,
-                           obs_history=cfg.obs_history, seed=args.seed, device=str(device))
+        tcfg = config_from_args(args, TrainConfig, COVERAGE_ENSEMBLE_OPTIONS, base=COVERAGE_ENSEMBLE,
+                                hidden=cfg.hidden, horizon=cfg.horizon, obs_history=cfg.obs_history, seed=args.seed,
+                                device=str(device))
         norm = MinMaxNormalizer(cfg.action_dim)
         norm.load_state_dict(policy.action_normalizer.state_dict())
         ensemble, *_ = fit_posterior(data, cfg, tcfg, norm.cpu(), device, progress=not args.quiet)
-        source = f"trained here (K={args.ensemble_size}, {args.ensemble_epochs} epochs)"
+        source = f"trained here (K={tcfg.ensemble_size}, {tcfg.ensemble_epochs} epochs)"
     report = coverage_report(policy, ensemble, data, args.samples, args.max_states, args.seed, device,
                              progress=not args.quiet)
     if args.plot:

@@ -14,6 +14,18 @@ from __future__ import annotations
 
 import argparse
 
+from postbc_ros.cli.config_args import add_config_args, config_from_args
+from postbc_ros.learning.train_config import TrainConfig
+# pretraining sized for the demo's time budget on 2 CPU cores (the rest: TrainConfig's defaults)
+DEMO_TRAIN = TrainConfig(epochs=1000, ensemble_size=5, hidden=[256, 256])
+DEMO_TRAIN_OPTIONS = ("method", "epochs", "ensemble_size", "hidden")
+# ROS_DOMAIN_ID drawn when --domain-id is not given (away from the default 0 and other local runs)
+DOMAIN_ID_RANGE = (100, 199)
+# how often the finetuning progress (episode logs, node exits) is read
+POLL_S = 0.5
+# processes whose exit ends the demo (besides the graph's required ones)
+ESSENTIAL_EXECUTABLES = ("policy_node", "learner_node", "episode_manager_node")
+
 
 def register(subparsers) -> None:
     from postbc_ros.rl.registry import ALGORITHMS
@@ -24,18 +36,19 @@ def register(subparsers) -> None:
     p.add_argument("--robot", default=DEFAULT_ROBOT, choices=robot_names(with_twin=True), help="twin arm")
     p.add_argument("--task", default="reach", choices=["reach", "push", "pick_place"], help="twin task")
     p.add_argument("--demos", type=int, default=40, help="scripted demonstrations to record")
-    p.add_argument("--method", default="postbc", choices=["bc", "sigma_bc", "postbc"], help="pretraining method")
-    p.add_argument("--pretrain-epochs", type=int, default=1000, help="diffusion policy epochs")
-    p.add_argument("--ensemble-size", type=int, default=5, help="PostBC bootstrap ensemble size K")
-    p.add_argument("--hidden", default="256,256", help="denoiser MLP widths")
+    add_config_args(p, TrainConfig, DEMO_TRAIN_OPTIONS, base=DEMO_TRAIN, flags={"epochs": "--pretrain-epochs"}, helps={
+        "method": f"pretraining method (default {DEMO_TRAIN.method})",
+        "epochs": f"diffusion policy epochs (default {DEMO_TRAIN.epochs})",
+        "ensemble_size": f"PostBC bootstrap ensemble size K (default {DEMO_TRAIN.ensemble_size})",
+        "hidden": "denoiser MLP widths (default %s)" % ",".join(map(str, DEMO_TRAIN.hidden))})
     p.add_argument("--mode", default="best_of_n", choices=ALGORITHMS,
                    help="finetuning algorithm: best_of_n (IQL picks among N policy samples, what the PostBC "
-                        "paper ran on the real WidowX), dsrl, or pretrained (no learning, the baseline)")
+                        "paper ran on the real WidowX), dsrl, dsrl_na, or pretrained (no learning, the baseline)")
     p.add_argument("--episodes", type=int, default=60, help="finetuning episodes (per robot)")
     p.add_argument("--block", type=int, default=5, help="episodes per success block")
     p.add_argument("--robots", type=int, default=1, help="twin robots feeding the one learner")
     p.add_argument("--real-time-factor", type=float, default=1.0, help="twin speed vs wall clock")
-    p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: random 100-199)")
+    p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: random %d-%d)" % DOMAIN_ID_RANGE)
     p.add_argument("--seed", type=int, default=0, help="seed of demos, pretraining and the twin")
     p.add_argument("--out", default="runs/demo", help="output directory")
     p.add_argument("--timeout", type=float, default=1500.0, help="give up finetuning after this many seconds")
@@ -59,15 +72,25 @@ def _collect(args, out) -> dict:
     return {"episodes": len(res), "modes": sorted({r.mode for r in res if r.mode})}
 
 
-def _pretrain(args, dataset, out) -> int:
-    from postbc_ros.cli import pretrain_cmd
+def _pretrain(args, dataset, out) -> str | None:
+    """Pretrain on the recorded demos into `out` (what `postbc pretrain` runs); the error, if any."""
+    import json
+    import sys
 
-    p = argparse.ArgumentParser(prog="postbc")
-    pretrain_cmd.register(p.add_subparsers())
-    a = p.parse_args(["pretrain", "--dataset", str(dataset), "--method", args.method, "--epochs",
-                      str(args.pretrain_epochs), "--ensemble-size", str(args.ensemble_size), "--hidden", args.hidden,
-                      "--seed", str(args.seed), "--out", str(out)])
-    return a.func(a)
+    from postbc_ros.cli.torch_threads import set_cpu_threads
+    from postbc_ros.learning.pipeline import PretrainError, noise_note, pretrain_dataset, run_summary
+
+    set_cpu_threads()
+    cfg = config_from_args(args, TrainConfig, DEMO_TRAIN_OPTIONS, base=DEMO_TRAIN, seed=args.seed)
+    try:
+        result = pretrain_dataset(dataset, out, cfg, log=print)
+    except PretrainError as e:
+        return str(e)
+    print(json.dumps(run_summary(out, result)))
+    note = noise_note(result)
+    if note:
+        print(f"postbc demo: {note}", file=sys.stderr)
+    return None
 
 
 def _plot(blocks: list[dict], path, title: str) -> None:
@@ -114,14 +137,15 @@ def run(args) -> int:
     t0 = time.monotonic()
     print(f"[demo] 1/4 recording {args.demos} scripted demonstrations ({args.robot}/{args.task})", flush=True)
     demos = _collect(args, out / "demos")
-    print(f"[demo] 2/4 pretraining {args.method} ({args.pretrain_epochs} epochs)", flush=True)
-    if _pretrain(args, out / "demos", out / "policy") != 0:
-        print("postbc demo: pretraining failed", file=sys.stderr)
+    print(f"[demo] 2/4 pretraining {args.method} ({args.epochs} epochs)", flush=True)
+    error = _pretrain(args, out / "demos", out / "policy")
+    if error is not None:
+        print(f"postbc demo: pretraining failed: {error}", file=sys.stderr)
         return 1
     t_pre = time.monotonic() - t0
 
     namespaces = [f"robot{i + 1}" for i in range(args.robots)]
-    domain = args.domain_id if args.domain_id is not None else random.randint(100, 199)
+    domain = args.domain_id if args.domain_id is not None else random.randint(*DOMAIN_ID_RANGE)
     graph = build_graph("finetune", {
         "robot": args.robot, "task": args.task, "sim": "true", "namespaces": ",".join(namespaces),
         "checkpoint": str(out / "policy"), "mode": args.mode, "demos": str(out / "demos"),
@@ -168,7 +192,7 @@ def run(args) -> int:
             if len(episodes) >= args.episodes * len(namespaces):
                 break
             for n, code in sup.poll():
-                if n.required or n.executable in ("policy_node", "learner_node", "episode_manager_node"):
+                if n.required or n.executable in ESSENTIAL_EXECUTABLES:
                     print(f"postbc demo: {n.fqn} died (exit {code}); see {out / 'graph.log'}", file=sys.stderr)
                     rc = 1
                     stop["flag"] = True
@@ -176,7 +200,7 @@ def run(args) -> int:
                 print(f"postbc demo: timed out after {args.timeout:.0f} s", file=sys.stderr)
                 rc = 1
                 break
-            time.sleep(0.5)
+            time.sleep(POLL_S)
     finally:
         sup.shutdown()
         log_file.close()

@@ -31,7 +31,7 @@ and raises `ReplayStoreError` naming the file and byte offset (``repair=True`` t
 A write that fails (disk full, a file-size limit, an I/O error) is cut back off the segment and
 raises `ReplayStoreError` saying why and what to free; the store stays valid and the writer goes
 on with the next record. The next stored record counts the steps lost before it
-(``lost_before``), so no transition spans them and `EpisodeInfo.lost_steps` reports them.
+(``lost_before``), so a reader knows where the gaps are and `EpisodeInfo.lost_steps` reports them.
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from safetensors.numpy import load as st_load
@@ -180,13 +180,6 @@ class _EpisodeIndex:
         return EpisodeInfo(self.episode, self.kind, self.meta, len(self.steps), self.end is not None, success,
                            int(sum(self.interventions)), int(lost))
 
-    def has_next(self, i: int) -> bool:
-        """Whether step i's next observation is stored: the next step's, or the end record's
-        final observation, with no lost step in between."""
-        if i + 1 < len(self.steps):
-            return self.lost_before[i + 1] == 0
-        return self.end is not None and self.lost_before_end == 0
-
     @property
     def lost_before_end(self) -> int:
         """Steps lost between the last stored step and the end record."""
@@ -200,8 +193,9 @@ class _EpisodeIndex:
 class ReplayStore:
     """Episode-organised persistent store. mode "a": single writer (+ reading); "r": reader.
 
-    The learner opens it read-only (possibly while the writer appends) and calls `refresh()`
-    to pick up new data; `sample()` draws uniform random transitions.
+    A reader opens it read-only (possibly while the writer appends), calls `refresh()` to pick up
+    new data and reads steps back with `episodes()` / `read_step()` (replay_buffer_node republishes
+    the stored transitions that way).
     """
 
     def __init__(
@@ -510,27 +504,10 @@ class ReplayStore:
         self._cur = None
         return info
 
-    def add_episode(self, kind: str, observations: dict[str, np.ndarray], actions: np.ndarray, rewards=None,
-                    success: bool | None = None, interventions=None, meta: dict | None = None) -> int:
-        """Write a whole episode (e.g. a demonstration): observations [T+1, ...] per key
-        (the last one is the final observation) or [T, ...] (no final observation)."""
-        T = len(actions)
-        eid = self.begin_episode(kind, meta)
-        for t in range(T):
-            self.add_step({k: v[t] for k, v in observations.items()}, actions[t],
-                          0.0 if rewards is None else float(rewards[t]),
-                          terminated=bool(success) and t == T - 1,
-                          intervention=False if interventions is None else bool(interventions[t]))
-        final = {k: v[T] for k, v in observations.items() if len(v) > T}
-        self.end_episode(success, final_obs=final or None)
-        return eid
-
     # -- reading -----------------------------------------------------------------------------
-    def episodes(self, kind: str | None = None) -> list[EpisodeInfo]:
-        return [self._index[e].info() for e in sorted(self._index) if kind is None or self._index[e].kind == kind]
-
-    def __len__(self) -> int:
-        return len(self._index)
+    def episodes(self) -> list[EpisodeInfo]:
+        """Every episode found so far (`refresh()` picks up new ones), by id."""
+        return [self._index[e].info() for e in sorted(self._index)]
 
     def _get(self, episode: int) -> _EpisodeIndex:
         if episode not in self._index:
@@ -540,101 +517,3 @@ class ReplayStore:
     def read_step(self, episode: int, i: int) -> tuple[dict, dict[str, np.ndarray]]:
         """(scalar fields, arrays) of step `i` of `episode`."""
         return decode_payload(self._read(self._get(episode).steps[i]))
-
-    def load_episode(self, episode: int) -> dict[str, Any]:
-        """Whole episode as stacked arrays: obs{k:[T,...]}, action[T,...], reward[T],
-        terminated[T], truncated[T], intervention[T], stamp[T], extra{}, final_obs{} and info."""
-        idx = self._get(episode)
-        metas, arrs = [], []
-        for loc in idx.steps:
-            m, a = decode_payload(self._read(loc))
-            metas.append(m)
-            arrs.append(a)
-        out: dict[str, Any] = {"info": idx.info(), "obs": {}, "extra": {}, "final_obs": {}}
-        keys = arrs[0].keys() if arrs else []
-        for k in keys:
-            stacked = _stack([a[k] for a in arrs], f"episode {episode} array {k!r}")
-            if k.startswith("obs/"):
-                out["obs"][k[4:]] = stacked
-            elif k.startswith("extra/"):
-                out["extra"][k[6:]] = stacked
-            else:
-                out[k] = stacked
-        for name, dtype in (("reward", np.float32), ("terminated", bool), ("truncated", bool), ("intervention", bool), ("stamp", np.float64)):
-            out[name] = np.array([m[name] for m in metas], dtype=dtype)
-        if idx.end is not None:
-            _, a = decode_payload(self._read(idx.end))
-            out["final_obs"] = {k[len("final_obs/"):]: v for k, v in a.items()}
-        return out
-
-    def iter_episodes(self, kind: str | None = None) -> Iterator[dict[str, Any]]:
-        for info in self.episodes(kind):
-            yield self.load_episode(info.episode)
-
-    def _transition_index(self, kind: str | None) -> list[tuple[int, int]]:
-        out = []
-        for e in sorted(self._index):
-            idx = self._index[e]
-            if kind is not None and idx.kind != kind:
-                continue
-            # a step needs its next observation: not the last of an unfinished episode, nor one
-            # followed by lost steps
-            out.extend((e, i) for i in range(len(idx.steps)) if idx.has_next(i))
-        return out
-
-    def num_transitions(self, kind: str | None = None) -> int:
-        return len(self._transition_index(kind))
-
-    def _transition(self, e: int, i: int) -> dict[str, Any]:
-        idx = self._index[e]
-        m, a = decode_payload(self._read(idx.steps[i]))
-        if i + 1 < len(idx.steps):
-            _, a2 = decode_payload(self._read(idx.steps[i + 1]))
-            nxt = {k[4:]: v for k, v in a2.items() if k.startswith("obs/")}
-        else:
-            _, a2 = decode_payload(self._read(idx.end))
-            nxt = {k[len("final_obs/"):]: v for k, v in a2.items()}
-            if not nxt:  # episode ended without a final observation: repeat the last one
-                nxt = {k[4:]: v for k, v in a.items() if k.startswith("obs/")}
-        last = i == len(idx.steps) - 1
-        return {
-            "episode": e, "index": i,
-            "obs": {k[4:]: v for k, v in a.items() if k.startswith("obs/")},
-            "next_obs": nxt,
-            "action": a["action"],
-            "extra": {k[6:]: v for k, v in a.items() if k.startswith("extra/")},
-            "reward": np.float32(m["reward"]),
-            "terminated": bool(m["terminated"]),
-            "truncated": bool(m["truncated"]) or (last and idx.end is not None and not m["terminated"]),
-            "intervention": bool(m["intervention"]),
-        }
-
-    def iter_transitions(self, kind: str | None = None) -> Iterator[dict[str, Any]]:
-        """(s, a, r, s', flags) for every step that has a next observation."""
-        for e, i in self._transition_index(kind):
-            yield self._transition(e, i)
-
-    def sample(self, batch_size: int, rng: np.random.Generator | None = None, kind: str | None = None) -> dict[str, np.ndarray]:
-        """Uniform random batch of transitions, stacked: obs/<k>, next_obs/<k>, action,
-        extra/<k>, reward, terminated, truncated, intervention, episode, index."""
-        rng = rng or np.random.default_rng()
-        pool = self._transition_index(kind)
-        if not pool:
-            raise ReplayStoreError(f"{self.root}: no transitions{'' if kind is None else f' of kind {kind!r}'} to sample yet")
-        picks = rng.integers(0, len(pool), size=int(batch_size))
-        ts = [self._transition(*pool[j]) for j in picks]
-        out: dict[str, np.ndarray] = {}
-        for group in ("obs", "next_obs", "extra"):
-            for k in ts[0][group]:
-                out[f"{group}/{k}"] = _stack([t[group][k] for t in ts], f"{group}/{k}")
-        out["action"] = _stack([t["action"] for t in ts], "action")
-        for k, dt in (("reward", np.float32), ("terminated", bool), ("truncated", bool), ("intervention", bool), ("episode", np.int64), ("index", np.int64)):
-            out[k] = np.array([t[k] for t in ts], dtype=dt)
-        return out
-
-
-def _stack(items: list[np.ndarray], what: str) -> np.ndarray:
-    shapes = {a.shape for a in items}
-    if len(shapes) > 1:
-        raise ReplayStoreError(f"cannot stack {what}: shapes differ across steps {sorted(shapes)}")
-    return np.stack(items)

@@ -58,8 +58,9 @@ IMAGE_DTYPES = ("image", "video")
 
 
 class DatasetError(ValueError):
-    """A dataset on disk (or a frame given to the writer) is unusable; the message names the
-    file/field and the fix."""
+    """A dataset on disk (or a frame given to the writer, or the training windows read from it) is
+    unusable; the message names the file/field and the fix. The one dataset error of the package:
+    `postbc_ros.learning.training_data` raises it too."""
 
 
 def is_image(ft: dict) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-BOOTSTRAP_MODES = ("trajectory", "state_action")
+from postbc_ros.learning.train_config import BOOTSTRAP_MODES
 
 
 def bootstrap_indices(n_items: int, k: int, rng: np.random.Generator) -> np.ndarray:

@@ -88,7 +88,8 @@ def load_policy(
     checkpoint_dir: str | os.PathLike, device: str | torch.device | None = None, use_ema: bool = True
 ) -> DiffusionPolicy:
     """Rebuild a `DiffusionPolicy` from a checkpoint directory (validated; eval mode)."""
-    from postbc_ros.learning.train import METHODS, resolve_device
+    from postbc_ros.learning.train import resolve_device
+    from postbc_ros.learning.train_config import METHODS
 
     d = Path(checkpoint_dir)
     tensors, config = load_checkpoint(d, POLICY_KIND)

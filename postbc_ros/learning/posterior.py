@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-COVARIANCE_KINDS = ("full", "diag")
+from postbc_ros.learning.train_config import COVARIANCE_KINDS
 
 
 def ensemble_covariance(preds: torch.Tensor, kind: str = "full") -> torch.Tensor:

@@ -16,14 +16,19 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from postbc_ros.learning.bootstrap import BOOTSTRAP_MODES, bootstrap_weights
+from postbc_ros.learning.bootstrap import bootstrap_weights
 from postbc_ros.learning.diffusion import EMA, DiffusionPolicy, PolicyConfig
 from postbc_ros.learning.ensemble import PosteriorEnsemble, fit_encoder_normalizers, train_ensemble
 from postbc_ros.learning.normalization import MinMaxNormalizer
-from postbc_ros.learning.posterior import COVARIANCE_KINDS, PosteriorNoise, ensemble_covariance, psd_factor, trace_cov
+from postbc_ros.learning.posterior import PosteriorNoise, ensemble_covariance, psd_factor, trace_cov
+from postbc_ros.learning.train_config import IMAGE_ENSEMBLE_SIZE, STATE_ENSEMBLE_SIZE, TrainConfig
 from postbc_ros.learning.training_data import TrainingData
 
-METHODS = ("bc", "sigma_bc", "postbc")
+# ensemble member widths with images when `ensemble_hidden` is None (heads on the shared encoder)
+IMAGE_ENSEMBLE_HIDDEN = [512, 512, 512]
+# the ensemble's generator and its bootstrap draws are seeded apart from the policy's (seed + offset)
+ENSEMBLE_SEED_OFFSET = 1
+BOOTSTRAP_SEED_OFFSET = 2
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -34,59 +39,6 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("--device cuda requested but torch.cuda.is_available() is False; use --device cpu")
     return dev
-
-
-@dataclass
-class TrainConfig:
-    """Hyperparameters of one pretraining run (stored verbatim in config.json under "train")."""
-
-    method: str = "bc"
-    alpha: float = 1.0
-    sigma: float = 0.1
-    ensemble_size: int | None = None  # None: 100 for state observations, 10 with images
-    bootstrap: str = "trajectory"
-    covariance: str = "full"
-    # policy epochs: the paper's state-based setting (3000). With 10 demonstrations an epoch is ~2
-    # minibatches; 300 epochs left WidowX pick-and-place BC at 0/100 successes, 3000 reach 0.49
-    # (10 demos, 3 seeds x 100 episodes).
-    epochs: int = 3000
-    # ensemble epochs: the paper's real-WidowX setting (300). Members trained 10x longer overfit
-    # their own resamples and disagree more (tr Σ 1.45 -> 1.97 on 10 pick-and-place demos, K = 20).
-    ensemble_epochs: int | None = 300  # None: same as epochs
-    batch_size: int = 256
-    lr: float = 1e-3
-    ensemble_lr: float = 1e-3
-    weight_decay: float = 1e-6
-    ema_decay: float = 0.995
-    hidden: list[int] = field(default_factory=lambda: [256, 256, 256])
-    ensemble_hidden: list[int] | None = None  # None: same as hidden (images: 512x3 heads)
-    image_feature_dim: int = 64
-    horizon: int = 4
-    n_action_steps: int = 4
-    obs_history: int = 1
-    num_inference_steps: int = 8
-    jitter: float = 1e-6
-    seed: int = 0
-    device: str = "auto"
-
-    def validate(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"--method {self.method!r} is not one of {METHODS}")
-        if self.bootstrap not in BOOTSTRAP_MODES:
-            raise ValueError(f"--bootstrap {self.bootstrap!r} is not one of {BOOTSTRAP_MODES}")
-        if self.covariance not in COVARIANCE_KINDS:
-            raise ValueError(f"--covariance {self.covariance!r} is not one of {COVARIANCE_KINDS}")
-        if self.alpha < 0 or self.sigma < 0:
-            raise ValueError("--alpha and --sigma must be >= 0")
-        if self.epochs < 1:
-            raise ValueError("--epochs must be >= 1")
-        if self.horizon < 1 or self.obs_history < 1:
-            raise ValueError("--horizon and --obs-history must be >= 1")
-        if not 1 <= self.n_action_steps <= self.horizon:
-            raise ValueError(f"--n-action-steps {self.n_action_steps} must be between 1 and --horizon {self.horizon} "
-                             f"(the executed part of each predicted chunk)")
-        if self.ensemble_size is not None and self.ensemble_size < 2:
-            raise ValueError("--ensemble-size must be >= 2")
 
 
 @dataclass
@@ -107,7 +59,7 @@ def obs_tensors(data: TrainingData, device: torch.device) -> dict[str, torch.Ten
 
 
 def default_ensemble_size(policy_cfg: PolicyConfig) -> int:
-    return 10 if policy_cfg.has_images else 100
+    return IMAGE_ENSEMBLE_SIZE if policy_cfg.has_images else STATE_ENSEMBLE_SIZE
 
 
 def build_policy_config(data: TrainingData, tcfg: TrainConfig) -> PolicyConfig:
@@ -139,9 +91,9 @@ def fit_posterior(
 ) -> tuple[PosteriorEnsemble, torch.Tensor, torch.Tensor, list[float]]:
     """Train the bootstrap ensemble -> (ensemble, Σ per window, sampling factor, loss history)."""
     k = tcfg.ensemble_size or default_ensemble_size(policy_cfg)
-    hidden = tcfg.ensemble_hidden or ([512, 512, 512] if policy_cfg.has_images else list(tcfg.hidden))
-    gen = torch.Generator().manual_seed(tcfg.seed + 1)
-    torch.manual_seed(tcfg.seed + 1)
+    hidden = tcfg.ensemble_hidden or (list(IMAGE_ENSEMBLE_HIDDEN) if policy_cfg.has_images else list(tcfg.hidden))
+    gen = torch.Generator().manual_seed(tcfg.seed + ENSEMBLE_SEED_OFFSET)
+    torch.manual_seed(tcfg.seed + ENSEMBLE_SEED_OFFSET)
     ens = PosteriorEnsemble(
         policy_cfg.obs_shapes, policy_cfg.obs_history, policy_cfg.action_flat_dim, k, hidden,
         policy_cfg.image_feature_dim,
@@ -150,7 +102,7 @@ def fit_posterior(
     ens.to(device)
     obs = obs_tensors(data, device)
     targets = action_norm.normalize(torch.as_tensor(data.actions)).reshape(data.num_samples, -1).to(device)
-    rng = np.random.default_rng(tcfg.seed + 2)
+    rng = np.random.default_rng(tcfg.seed + BOOTSTRAP_SEED_OFFSET)
     weights = torch.as_tensor(bootstrap_weights(data.episode_index, k, tcfg.bootstrap, rng)).to(device)
     losses = train_ensemble(
         ens, obs, targets, weights, tcfg.ensemble_epochs or tcfg.epochs, tcfg.batch_size,

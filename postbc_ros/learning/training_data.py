@@ -14,12 +14,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from postbc_ros.data.lerobot_format import DatasetError
 from postbc_ros.learning.diffusion import canonical_obs_key
 from postbc_ros.learning.networks import is_image_shape
-
-
-class DatasetError(ValueError):
-    """The demonstration data cannot be used for training (names the field and the fix)."""
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Meta-World v3 tasks behind the project's env conventions, with the benchmark pitfalls fixed.
 
-Pitfalls handled (DESIGN.md):
+Pitfalls handled:
 * `Meta-World/MT1` ignores `reset(seed=...)` and cycles 50 fixed positions per construction
   seed, so demos and evaluation overlap. Here each env is built from the goal-observable task
   class with `seeded_rand_vec=True`: every reset draws a fresh object/goal position from the

@@ -1,4 +1,5 @@
-"""Replay store: round trip, reader API, torn-tail recovery, SIGKILL of a writer process."""
+"""Replay store: round trip, reader API (episodes, read_step), torn-tail recovery, SIGKILL of a
+writer process, failed writes."""
 from __future__ import annotations
 
 import os
@@ -18,6 +19,13 @@ def obs_at(t: int) -> dict:
     return {"state": np.arange(5, dtype=np.float32) + t, "image": np.full((8, 8, 3), t, np.uint8)}
 
 
+def stored_steps(store: ReplayStore, episode: int) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """(scalar fields per step, arrays stacked over the steps) of a stored episode, read step by step."""
+    n = next(e.num_steps for e in store.episodes() if e.episode == episode)
+    metas, arrays = zip(*(store.read_step(episode, i) for i in range(n)))
+    return list(metas), {k: np.stack([a[k] for a in arrays]) for k in arrays[0]}
+
+
 def write_episode(store: ReplayStore, T: int, kind="online", success=True, final=True) -> int:
     eid = store.begin_episode(kind, {"task": "reach"})
     for t in range(T):
@@ -35,22 +43,16 @@ def test_round_trip_and_reader_api(tmp_path: Path):
     infos = r.episodes()
     assert [(i.kind, i.num_steps, i.complete, i.success, i.num_interventions) for i in infos] == [
         ("demo", 5, True, True, 1), ("online", 3, True, False, 1)]
-    ep = r.load_episode(0)
-    np.testing.assert_array_equal(ep["obs"]["state"][:, 0], np.arange(5))
-    assert ep["obs"]["image"].dtype == np.uint8 and ep["obs"]["image"].shape == (5, 8, 8, 3)
-    np.testing.assert_array_equal(ep["extra"]["noise"][:, 0], -np.arange(5))
-    assert ep["intervention"].tolist() == [False, True, False, False, False]
-    np.testing.assert_array_equal(ep["final_obs"]["state"], obs_at(5)["state"])
-    trans = list(r.iter_transitions(kind="demo"))
-    assert len(trans) == 5 and r.num_transitions() == 8
-    for tr in trans:  # next_obs is the following observation, the final one for the last step
-        np.testing.assert_array_equal(tr["next_obs"]["state"], obs_at(tr["index"] + 1)["state"])
-    assert trans[-1]["terminated"] and not trans[0]["terminated"]
-    batch = r.sample(32, np.random.default_rng(0))
-    assert batch["obs/state"].shape == (32, 5) and batch["next_obs/image"].shape == (32, 8, 8, 3)
-    np.testing.assert_array_equal(batch["next_obs/state"][:, 0], batch["obs/state"][:, 0] + 1)
-    np.testing.assert_array_equal(batch["action"][:, 0], batch["obs/state"][:, 0])
-    assert set(np.unique(batch["episode"])) <= {0, 1}
+    metas, ep = stored_steps(r, 0)
+    np.testing.assert_array_equal(ep["obs/state"][:, 0], np.arange(5))
+    assert ep["obs/image"].dtype == np.uint8 and ep["obs/image"].shape == (5, 8, 8, 3)
+    np.testing.assert_array_equal(ep["extra/noise"][:, 0], -np.arange(5))
+    np.testing.assert_array_equal(ep["action"][:, 0], np.arange(5))
+    assert [m["intervention"] for m in metas] == [False, True, False, False, False]
+    assert [m["reward"] for m in metas] == [0, 0, 0, 0, 1] and [m["terminated"] for m in metas][-2:] == [False, True]
+    assert [m["i"] for m in stored_steps(r, 1)[0]] == [0, 1, 2]
+    with pytest.raises(ReplayStoreError, match="no episode 2"):
+        r.read_step(2, 0)
     with pytest.raises(ReplayStoreError, match="read-only"):
         r.begin_episode()
 
@@ -63,12 +65,13 @@ def test_reader_follows_live_writer_and_single_writer(tmp_path: Path):
     w.add_step(obs_at(1), np.zeros(4))
     r.refresh()
     assert r.episodes()[0].num_steps == 2 and not r.episodes()[0].complete
-    assert r.num_transitions() == 1  # the last step has no next observation yet
     with pytest.raises(ReplayStoreError, match="another process is writing"):
         ReplayStore(tmp_path, mode="a")
-    w.end_episode(True, final_obs=obs_at(2))
+    w.add_step(obs_at(2), np.zeros(4))
+    w.end_episode(True, final_obs=obs_at(3))
     r.refresh()
-    assert r.episodes()[0].complete and r.num_transitions() == 2
+    assert r.episodes()[0].complete and r.episodes()[0].success and r.episodes()[0].num_steps == 3
+    np.testing.assert_array_equal(r.read_step(0, 2)[1]["obs/state"], obs_at(2)["state"])
     w.close()
 
 
@@ -138,16 +141,15 @@ def test_sigkill_loses_at_most_the_inflight_step(tmp_path: Path):
     assert not info.complete
     # every step reported as committed is there; at most one more (written, not yet printed)
     assert last + 1 <= info.num_steps <= last + 2
-    ep = r.load_episode(0)
-    np.testing.assert_array_equal(ep["obs"]["state"][:, 0], np.arange(info.num_steps))
-    assert ep["intervention"].tolist() == [i % 3 == 0 for i in range(info.num_steps)]
+    metas, ep = stored_steps(r, 0)
+    np.testing.assert_array_equal(ep["obs/state"][:, 0], np.arange(info.num_steps))
+    assert [m["intervention"] for m in metas] == [i % 3 == 0 for i in range(info.num_steps)]
     # the store reopens for writing (torn tail truncated) and keeps working
     w = ReplayStore(root, mode="a")
     write_episode(w, 3)
     w.close()
     r2 = ReplayStore(root)
-    assert [e.num_steps for e in r2.episodes()] == [info.num_steps, 3]
-    assert r2.num_transitions() == info.num_steps - 1 + 3
+    assert [(e.num_steps, e.complete) for e in r2.episodes()] == [(info.num_steps, False), (3, True)]
 
 
 @pytest.mark.parametrize("fsync", ["step", "batch"])
@@ -174,14 +176,10 @@ def test_failed_writes_are_cut_back_and_the_store_stays_valid(tmp_path: Path, fs
     infos = r.episodes()
     # the failed begin left no episode: the retry got the next id
     assert [(e.episode, e.num_steps, e.complete, e.lost_steps) for e in infos] == [(0, 8, True, 2), (1, 1, True, 0)]
-    ep = r.load_episode(0)
+    metas, ep = stored_steps(r, 0)
     np.testing.assert_array_equal(ep["action"][:, 0], [0, 1, 2, 3, 4, 7, 8, 9])
-    # transitions: every stored step but the one before the lost steps (its next observation is lost)
-    tr = {t["index"]: t for t in r.iter_transitions() if t["episode"] == 0}
-    assert sorted(tr) == [0, 1, 2, 3, 5, 6, 7]
-    for i, t in tr.items():
-        assert t["next_obs"]["state"][0] == t["action"][0] + 1  # never across the gap (4 -> 7)
-    assert r.num_transitions() == 7 + 1
+    # the step after the gap records how many were lost right before it (4 -> 7: steps 5 and 6)
+    assert [m.get("lost_before", 0) for m in metas] == [0, 0, 0, 0, 0, 2, 0, 0]
     # the writer reopens the store and appends as usual
     w = ReplayStore(root, mode="a")
     write_episode(w, 2)

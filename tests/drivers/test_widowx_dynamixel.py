@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from dxl_sim import (  # noqa: E402
-    A_GOAL_POS, A_OP_MODE, A_TORQUE, ERR_ACCESS, ERR_CRC, INST_STATUS, INST_SYNC_READ, INST_SYNC_WRITE,
+    A_GOAL_POS, A_OP_MODE, A_TORQUE, ERR_ACCESS, ERR_CRC, INST_STATUS, INST_SYNC_READ,
     INST_WRITE, DxlBus, build_packet, crc16, widowx_servos,
 )
 
@@ -105,15 +105,6 @@ def test_connect_sequence_and_streaming(bus):
         arm.disconnect()
     assert not arm.is_connected()
     assert bus.servos[1].torque  # torque stays on by default (the arm would fall)
-
-
-def test_home_interpolates(bus):
-    arm = make_arm("widowx", "widowx", port=bus.port, home_speed=20.0, control_dt=0.005)
-    with arm:
-        arm.home()
-        np.testing.assert_allclose(arm.read_state().q, SPEC.home, atol=0.02)
-    # the path was interpolated: several sync writes, each step small
-    assert len(bus.instructions(INST_SYNC_WRITE)) > 5
 
 
 def test_missing_servo_named():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace as dataclasses_replace
 
 import torch
 
@@ -89,31 +90,70 @@ def test_pretrain_names_a_chunk_it_cannot_execute(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def test_pretrain_cli_defaults_are_the_library_defaults():
-    """`postbc pretrain` and TrainConfig must not drift apart (the CLI avoids importing torch to
-    build its parser, so it repeats the numbers)."""
-    import argparse
+def test_pretrain_cli_options_are_the_train_config_fields():
+    """`postbc pretrain` has one option per TrainConfig field, with TrainConfig's default, and what
+    it parses comes back as that TrainConfig (the dataclass is the one source)."""
     import dataclasses
 
     from postbc_ros.cli import pretrain_cmd
-    from postbc_ros.learning.train import TrainConfig
+    from postbc_ros.cli.config_args import config_from_args
+    from postbc_ros.learning.train_config import PRETRAIN_ALPHA, TrainConfig
 
     p = argparse.ArgumentParser()
     pretrain_cmd.register(p.add_subparsers())
     a = p.parse_args(["pretrain", "--dataset", "d", "--out", "o"])
-    lib = TrainConfig()
+    assert config_from_args(a, TrainConfig) == TrainConfig()
     for f in dataclasses.fields(TrainConfig):
-        if f.name == "method":  # the command's own default is postbc; the library's is plain bc
-            continue
-        if hasattr(a, f.name) and getattr(a, f.name) is not None:
-            assert getattr(a, f.name) == getattr(lib, f.name), f.name
-    assert (a.epochs, a.ensemble_epochs) == (3000, 300)
+        assert getattr(a, f.name) == getattr(TrainConfig(), f.name), f.name
+    assert (a.method, a.alpha, a.epochs, a.ensemble_epochs) == ("postbc", PRETRAIN_ALPHA, 3000, 300)
+    a = p.parse_args(["pretrain", "--dataset", "d", "--out", "o", "--hidden", "8,16", "--ensemble-hidden", "4",
+                      "--method", "bc", "--lr", "0.5", "--ensemble-size", "7"])
+    assert config_from_args(a, TrainConfig) == TrainConfig(hidden=[8, 16], ensemble_hidden=[4], method="bc", lr=0.5,
+                                                           ensemble_size=7)
+
+
+def test_pretrain_dataset_is_the_pipeline_as_a_function(tmp_path):
+    """What `postbc pretrain` and `postbc demo` run: dataset directory -> checkpoint, no command line;
+    a dataset or configuration it cannot use is a PretrainError and nothing is written."""
+    import pytest
+
+    from postbc_ros.learning import PretrainError, TrainConfig, load_policy, pretrain_dataset
+
+    root = tmp_path / "demos"
+    write_dataset(root, random_episodes(3, 8))
+    lines = []
+    cfg = TrainConfig(method="bc", epochs=2, hidden=[16], device="cpu")
+    res = pretrain_dataset(root, tmp_path / "ckpt", cfg, progress=False, log=lines.append)
+    assert res.train_cfg is cfg and len(res.losses) == 2 and lines == [
+        f"dataset {root}: 3 episodes, 24 windows, obs {{'state': [5]}}, action_dim 3"]
+    assert load_policy(tmp_path / "ckpt", "cpu").cfg.hidden == [16]
+    with pytest.raises(PretrainError, match="n-action-steps 5 must be between 1 and --horizon 4"):
+        pretrain_dataset(root, tmp_path / "bad", TrainConfig(n_action_steps=5), progress=False)
+    with pytest.raises(PretrainError, match=f"cannot use dataset {tmp_path / 'none'}: .*does not exist"):
+        pretrain_dataset(tmp_path / "none", tmp_path / "bad", cfg, progress=False)
+    with pytest.raises(PretrainError, match="ensemble"):
+        pretrain_dataset(root, tmp_path / "bad", dataclasses_replace(cfg, method="postbc"),
+                         reuse_ensemble=tmp_path / "ckpt" / "ensemble", progress=False)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_dataset_errors_are_the_data_package_s():
+    """One DatasetError: the training windows' problems are postbc_ros.data.DatasetError too."""
+    import numpy as np
+    import pytest
+
+    from postbc_ros.data import DatasetError
+    from postbc_ros.learning.training_data import TrainingData
+
+    with pytest.raises(DatasetError, match="NaN/Inf"):
+        TrainingData(obs={"state": np.zeros((2, 1, 3), np.float32)}, actions=np.full((2, 1, 2), np.nan, np.float32),
+                     episode_index=np.zeros(2, np.int64))
 
 
 def test_pretrain_reports_posterior_noise_fraction_and_points_at_the_tradeoff(tmp_path, capsys):
     """Random demo actions leave the bootstrap members disagreeing everywhere: the summary reports
     α²·tr Σ / tr Var(a) and, above the hint level, stderr points at the measured trade-off."""
-    from postbc_ros.cli.pretrain_cmd import NOISE_FRACTION_HINT
+    from postbc_ros.learning.pipeline import NOISE_FRACTION_HINT
 
     root = tmp_path / "demos"
     write_dataset(root, random_episodes(4, 10))
@@ -127,3 +167,30 @@ def test_pretrain_reports_posterior_noise_fraction_and_points_at_the_tradeoff(tm
         fracs[alpha] = json.loads(cap.out.strip().splitlines()[-1])["posterior_noise_fraction"]
         assert ("note: the posterior noise adds" in cap.err) == (fracs[alpha] > NOISE_FRACTION_HINT)
     assert fracs["4"] > NOISE_FRACTION_HINT and fracs["0"] == 0.0
+
+
+def test_demo_pretrains_through_the_pipeline_function(tmp_path, monkeypatch, capsys):
+    """`postbc demo` hands its TrainConfig (DEMO_TRAIN + its options + its seed) straight to
+    pretrain_dataset, as `postbc pretrain` does: no command line is built in between."""
+    from types import SimpleNamespace
+
+    from postbc_ros.cli import demo_cmd
+    from postbc_ros.learning import pipeline
+    from postbc_ros.learning.train_config import TrainConfig
+
+    calls = []
+
+    def fake(dataset, out, config, **kw):
+        calls.append((dataset, out, config))
+        return SimpleNamespace(train_cfg=config, info={"final_loss": 0.5})
+
+    monkeypatch.setattr(pipeline, "pretrain_dataset", fake)
+    p = argparse.ArgumentParser()
+    demo_cmd.register(p.add_subparsers())
+    args = p.parse_args(["demo", "--pretrain-epochs", "7", "--hidden", "32,32", "--seed", "3"])
+    assert demo_cmd._pretrain(args, tmp_path / "demos", tmp_path / "policy") is None
+    expected = TrainConfig(method="postbc", epochs=7, ensemble_size=demo_cmd.DEMO_TRAIN.ensemble_size,
+                           hidden=[32, 32], seed=3)
+    assert calls == [(tmp_path / "demos", tmp_path / "policy", expected)]
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {
+        "out": str(tmp_path / "policy"), "method": "postbc", "final_loss": 0.5}

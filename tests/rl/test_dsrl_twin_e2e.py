@@ -34,7 +34,7 @@ def reach_setup(tmp_path_factory):
 
 def test_dsrl_runs_on_twin_and_resumes(reach_setup, tmp_path):
     from postbc_ros.rl import DSRLAgent, DSRLConfig
-    from postbc_ros.rl.rollout import evaluate, run_episode
+    from postbc_ros.benchmarks.rollout import evaluate, run_episode
     from postbc_ros.sim import make_env_from_id
 
     _, policy = reach_setup
@@ -64,7 +64,7 @@ def test_dsrl_runs_on_twin_and_resumes(reach_setup, tmp_path):
 
 def test_dsrl_na_learns_from_recorded_demos(reach_setup):
     from postbc_ros.rl import DSRLNAAgent, DSRLNAConfig
-    from postbc_ros.rl.learning_bench import demo_transitions
+    from postbc_ros.benchmarks.demos import demo_transitions
 
     root, policy = reach_setup
     agent = DSRLNAAgent(policy, DSRLNAConfig(hidden=32, layers=2, batch_size=32, utd=2, learning_starts=8,

@@ -5,7 +5,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from postbc_ros.rl.rollout import episode_to_transitions, execute_chunk
+from postbc_ros.benchmarks.rollout import execute_chunk
+from postbc_ros.rl.rollout import episode_to_transitions
 
 
 class CountingEnv(gym.Env):

@@ -36,8 +36,9 @@ class ArmState:
 
 
 class ArmInterface(abc.ABC):
-    """Common arm API. Lifecycle: connect() -> read_state()/command()/hold()/home() ->
-    disconnect(). Usable as a context manager."""
+    """Common arm API. Lifecycle: connect() -> read_state()/command()/hold() -> disconnect().
+    Usable as a context manager. No home(): a move home goes through the safety filter like any
+    other command (arm_node's arm/home service, core.arm_controller)."""
 
     name: str = "arm"
 
@@ -73,10 +74,6 @@ class ArmInterface(abc.ABC):
     @abc.abstractmethod
     def hold(self) -> None:
         """Stop and hold the current position (used on stale commands, estop, safety holds)."""
-
-    def home(self) -> None:
-        """Move to the spec's home pose (gripper open). Backends may block until there."""
-        self.command(self.spec.home, 0.0)
 
     def command(self, q, gripper: float | None = None) -> None:
         """Send a joint position setpoint (arm joints, normalised gripper 0..1 or None)."""

@@ -37,8 +37,6 @@ class URRtdeArm(ArmInterface):
         control_dt: float = 0.008,
         lookahead_time: float = 0.1,
         gain: float = 300.0,
-        home_speed: float = 0.5,
-        home_acceleration: float = 0.5,
         stop_deceleration: float = 2.0,
         rt_priority: int = 0,
         gripper: str = "none",
@@ -60,8 +58,6 @@ class URRtdeArm(ArmInterface):
         self.control_dt = float(control_dt)
         self.lookahead_time = float(lookahead_time)
         self.gain = float(gain)
-        self.home_speed = float(home_speed)
-        self.home_acceleration = float(home_acceleration)
         self.stop_deceleration = float(stop_deceleration)
         self.rt_priority = int(rt_priority)
         self._control_cls = control_cls
@@ -147,11 +143,3 @@ class URRtdeArm(ArmInterface):
         if self._servoing:
             self._ctrl.servoStop(self.stop_deceleration)
             self._servoing = False
-
-    def home(self) -> None:
-        """Blocking moveJ to the spec's home pose at home_speed / home_acceleration."""
-        self._require_connected()
-        self.hold()
-        ok = self._ctrl.moveJ([float(x) for x in self.spec.home], self.home_speed, self.home_acceleration, False)
-        if not ok:
-            raise ArmError("ur_rtde: moveJ to home was rejected by the controller (check the pendant for a protective stop)")

@@ -139,17 +139,13 @@ class WidowXArm(ArmInterface):
     name = WIDOWX.real_backend
 
     def __init__(self, robot: str = WIDOWX.name, calibration: str | Path | None = None, port: str | None = None,
-                 baudrate: int | None = None, home_speed: float = 0.5, control_dt: float = 0.02,
-                 torque_off_on_disconnect: bool = False, home_timeout: float = 20.0, retries: int = 2) -> None:
+                 baudrate: int | None = None, torque_off_on_disconnect: bool = False, retries: int = 2) -> None:
         super().__init__(robot)
         if self.robot != WIDOWX.name:
             raise ArmError(f"widowx backend drives the WidowX 250 6-DOF, not {self.robot}")
         self.cal = load_widowx_calibration(calibration, self.joint_names)
         self.port_name = port or self.cal.port
         self.baudrate = int(baudrate or self.cal.baudrate)
-        self.home_speed = float(home_speed)
-        self.control_dt = float(control_dt)
-        self.home_timeout = float(home_timeout)
         self.torque_off_on_disconnect = bool(torque_off_on_disconnect)
         self.retries = max(0, int(retries))  # a lost/corrupted status packet is retried, not fatal
         self._port = None
@@ -304,18 +300,3 @@ class WidowXArm(ArmInterface):
         """Goal := present position for every servo (torque stays on)."""
         self._require_connected()
         self._sync_write(self._read_all()[1])
-
-    def home(self) -> None:
-        """Interpolate to the home pose at `home_speed` rad/s (blocking), gripper open."""
-        self._require_connected()
-        start = self.read_state().q
-        dist = float(np.max(np.abs(self.spec.home - start)))
-        n = max(1, int(math.ceil(dist / (self.home_speed * self.control_dt))))
-        for i in range(1, n + 1):
-            self.command(start + (self.spec.home - start) * i / n, 0.0)
-            time.sleep(self.control_dt)
-        t_end = time.monotonic() + self.home_timeout
-        while np.max(np.abs(self.read_state().q - self.spec.home)) > 0.02:
-            if time.monotonic() > t_end:
-                raise ArmError(f"widowx: home not reached within {self.home_timeout} s (blocked joint or torque off?)")
-            time.sleep(self.control_dt)

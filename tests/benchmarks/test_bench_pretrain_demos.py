@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 
-from postbc_ros.rl.pretrain_scaling import ScalingError, combine_by_demos, load_results
+from postbc_ros.benchmarks.pretrain_scaling import ScalingError, combine_by_demos, load_results
 
 
 def _parser():
@@ -60,7 +61,7 @@ def test_curves_from_real_bench_results(two_results, capsys):
 def test_results_that_differ_beyond_demos_are_refused(two_results, tmp_path, capsys):
     _, r3, r2 = two_results
     other = json.loads(open(r2).read())
-    other["config"]["epochs"] = 3000
+    other["config"]["train"]["epochs"] = 3000
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(other))
     with pytest.raises(ScalingError, match=r"d3.json: epochs = 2 but .*bad.json has 3000; only --demos may differ"):
@@ -78,3 +79,21 @@ def test_results_that_differ_beyond_demos_are_refused(two_results, tmp_path, cap
         assert args.func(args) == 2
         assert msg in capsys.readouterr().err
     assert not (tmp_path / "o.json").exists()
+
+
+def test_stored_results_still_combine_into_the_stored_curves():
+    """bench/results/ holds results written before the pretraining settings were nested under
+    "train" (flat, "policy_hidden"): they still combine, into exactly the curves stored beside them."""
+    results = Path(__file__).resolve().parents[2] / "bench" / "results"
+    for curves in sorted(results.glob("pretrain_*_by_demos.json")):
+        stored = json.loads(curves.read_text())
+        sources = [str(results.parent.parent / s) for s in stored["sources"]]
+        assert all("train" not in json.loads(Path(s).read_text())["config"] for s in sources)
+        combined = combine_by_demos(load_results(sources))
+        assert {k: v for k, v in combined.items() if k != "sources"} == {
+            k: v for k, v in stored.items() if k != "sources"}, curves.name
+    flat = json.loads((results / "pretrain_ur5e_push.json").read_text())
+    flat["config"]["policy_hidden"] = [64]
+    twenty = json.loads((results / "pretrain_ur5e_push_20demos.json").read_text())
+    with pytest.raises(ScalingError, match=r"b.json: hidden = \[256, 256, 256\] but a.json has \[64\]"):
+        combine_by_demos([("a.json", flat), ("b.json", twenty)])

@@ -1,10 +1,10 @@
-"""Pretraining benchmark: BC / σ-BC / PostBC variants on the same demos, no finetuning.
+"""Pretraining benchmark (`postbc bench pretrain`): BC / σ-BC / PostBC variants on the same demos,
+no finetuning.
 
-This is issue 3's acceptance protocol as one command (`postbc bench pretrain`): per seed,
-record `demos` demonstrations (the learning benchmark's recording path and disjoint seeds:
-demos 10_000·(s+1)+k, evaluation 30_000·(s+1)+k), pretrain every variant with the same network
-and budget, evaluate each for `eval_episodes` episodes, and measure the coverage diagnostic
-(`postbc coverage`) at the demonstration states.
+Per seed, record `demos` demonstrations (`benchmarks.demos`: the learning benchmark's recording
+path and disjoint seeds), pretrain every variant with the same network and budget, evaluate each
+for `eval_episodes` episodes, and measure the coverage diagnostic (`postbc coverage`) at the
+demonstration states.
 
 A *variant* is a method with optional overrides, e.g. `bc`, `postbc`, `postbc:alpha=0.25`,
 `postbc:bootstrap=state_action,covariance=diag`. PostBC variants with the same bootstrap share
@@ -21,21 +21,23 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from postbc_ros.rl.learning_bench import (_ci95, check_eval_unseen, make_bench_env, mean_ci95, record_demos,
-                                          save_png, write_result)
+from postbc_ros.benchmarks.demos import check_eval_unseen, eval_seed, make_bench_env, record_demos, seed_ranges
+from postbc_ros.benchmarks.output import save_png
+from postbc_ros.benchmarks.stats import mean_ci95, success_ci95
+from postbc_ros.core.params import param
+from postbc_ros.learning.train_config import METHODS, TrainConfig
 
 VARIANT_KEYS = {"alpha": float, "sigma": float, "bootstrap": str, "covariance": str}
 
 
 def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
     """'postbc:alpha=0.25,bootstrap=state_action' -> ('postbc', {'alpha': 0.25, 'bootstrap': ...})."""
-    from postbc_ros.learning import METHODS
-
     method, _, rest = spec.strip().partition(":")
     if method not in METHODS:
         raise ValueError(f"variant {spec!r}: method {method!r} is not one of {METHODS}")
@@ -51,36 +53,32 @@ def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
     return method, overrides
 
 
-@dataclasses.dataclass
+#: the pretraining settings `postbc bench pretrain` exposes (the rest: TrainConfig's defaults)
+TRAIN_OPTIONS = ("epochs", "ensemble_epochs", "ensemble_size", "alpha", "sigma", "bootstrap", "covariance", "hidden",
+                 "horizon", "n_action_steps", "obs_history", "device")
+
+
+@dataclass
 class PretrainBenchConfig:
-    env: str = "postbc/WidowXPickPlace-v0"
-    demos: int = 10
-    seeds: int = 3
-    eval_episodes: int = 100
-    variants: list[str] = dataclasses.field(
-        default_factory=lambda: ["bc", "sigma_bc", "postbc", "postbc:alpha=0.25", "postbc:bootstrap=state_action"])
-    # shared defaults of every variant = `postbc pretrain`'s defaults (TrainConfig)
-    epochs: int = 3000
-    ensemble_epochs: int = 300
-    ensemble_size: int = 100
-    alpha: float = 1.0
-    sigma: float = 0.1
-    bootstrap: str = "trajectory"
-    covariance: str = "full"
-    policy_hidden: list[int] = dataclasses.field(default_factory=lambda: [256, 256, 256])
-    horizon: int = 4
-    n_action_steps: int = 4
-    obs_history: int = 1
-    coverage_states: int = 400
-    coverage_samples: int = 32
-    max_episode_steps: int | None = None  # Meta-World cap (≤ 500)
-    device: str = "auto"
+    env: str = param("postbc/WidowXPickPlace-v0", "postbc/<Robot><Task>-v0 or metaworld/<task>-v3")
+    demos: int = param(10, "demonstrations recorded per seed")
+    seeds: int = param(3, "independent seeds (demos, pretraining, evaluation)")
+    eval_episodes: int = param(100, "evaluation episodes per variant and seed")
+    variants: list[str] = param(["bc", "sigma_bc", "postbc", "postbc:alpha=0.25", "postbc:bootstrap=state_action"],
+                                "variants METHOD[:KEY=VALUE,...]")
+    coverage_states: int = param(400, "demonstration states for the coverage numbers")
+    coverage_samples: int = param(32, "policy samples per state for the coverage numbers")
+    max_episode_steps: int | None = param(None, "Meta-World episode cap (<= 500)")
+    # the settings every variant shares = `postbc pretrain`'s defaults; a variant overrides its keys
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     progress: bool = True
 
     def validate(self) -> None:
-        for name in ("demos", "seeds", "eval_episodes", "epochs", "ensemble_epochs"):
+        for name in ("demos", "seeds", "eval_episodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+        if self.train.ensemble_epochs is not None and self.train.ensemble_epochs < 1:
+            raise ValueError("--ensemble-epochs must be >= 1")
         if not self.variants:
             raise ValueError("--variants: give at least one variant (e.g. bc postbc)")
         names = [v.strip() for v in self.variants]
@@ -89,16 +87,10 @@ class PretrainBenchConfig:
         for v in names:
             self.train_config(v, 0, "cpu")  # unknown keys or values fail here, before any demo is recorded
 
-    def train_config(self, spec: str, seed: int, device: str):
-        from postbc_ros.learning import TrainConfig
-
+    def train_config(self, spec: str, seed: int, device: str) -> TrainConfig:
+        """The shared settings with `spec`'s method and overrides, for one seed."""
         method, over = parse_variant(spec)
-        base = dict(alpha=self.alpha, sigma=self.sigma, bootstrap=self.bootstrap, covariance=self.covariance)
-        base.update(over)
-        tcfg = TrainConfig(method=method, ensemble_size=self.ensemble_size, ensemble_epochs=self.ensemble_epochs,
-                           epochs=self.epochs, hidden=list(self.policy_hidden), horizon=self.horizon,
-                           n_action_steps=self.n_action_steps, obs_history=self.obs_history, seed=seed,
-                           device=device, **base)
+        tcfg = dataclasses.replace(self.train, method=method, seed=seed, device=device, **over)
         tcfg.validate()
         return tcfg
 
@@ -126,7 +118,7 @@ def run_seed(cfg: PretrainBenchConfig, seed: int, device, log: Callable[[str], N
     out: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="postbc_pretrain_bench_") as tmp:
         root = record_demos(cfg, seed, Path(tmp) / "demos")
-        data = load_training_data(root, cfg.obs_history, cfg.horizon)
+        data = load_training_data(root, cfg.train.obs_history, cfg.train.horizon)
         ensembles: dict[str, Any] = {}  # bootstrap mode -> trained ensemble (shared by α / covariance variants)
         trained = []
         for spec in cfg.variants:
@@ -137,9 +129,9 @@ def run_seed(cfg: PretrainBenchConfig, seed: int, device, log: Callable[[str], N
             if res.ensemble is not None:
                 ensembles.setdefault(tcfg.bootstrap, res.ensemble)
             policy = res.ema.model.eval()
-            env = make_bench_env(cfg, 30_000 * (seed + 1))  # state observations, like the recorded demos
+            env = make_bench_env(cfg, eval_seed(seed))  # state observations, like the recorded demos
             try:
-                ev = evaluate_policy(policy, env, cfg.eval_episodes, seed=30_000 * (seed + 1), device=device,
+                ev = evaluate_policy(policy, env, cfg.eval_episodes, seed=eval_seed(seed), device=device,
                                      progress=False)
             finally:
                 env.close()
@@ -163,7 +155,7 @@ def aggregate(cfg: PretrainBenchConfig, per_seed: list[dict[str, dict]]) -> dict
     bc = np.array([s["bc"]["success"] for s in per_seed]) if "bc" in cfg.variants else None
     for spec in cfg.variants:
         succ = np.array([s[spec]["success"] for s in per_seed])
-        m, lo, hi = _ci95(succ)
+        m, lo, hi = success_ci95(succ)
         v: dict[str, Any] = {"success_per_seed": succ.tolist(), "success": {"mean": m, "ci95_low": lo, "ci95_high": hi}}
         if bc is not None and spec != "bc":
             v["minus_bc"] = mean_ci95(succ - bc) | {"per_seed": (succ - bc).tolist()}
@@ -188,7 +180,7 @@ def run_pretrain_benchmark(cfg: PretrainBenchConfig, log: Callable[[str], None] 
     from postbc_ros.learning.train import resolve_device
 
     cfg.validate()
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.train.device)
     t0 = time.time()
     bar = tqdm(total=cfg.seeds * len(cfg.variants), desc="bench pretrain", disable=not cfg.progress)
     per_seed = [run_seed(cfg, seed, device, log, bar) for seed in range(cfg.seeds)]
@@ -199,7 +191,7 @@ def run_pretrain_benchmark(cfg: PretrainBenchConfig, log: Callable[[str], None] 
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
         "wall_seconds": time.time() - t0,
-        "seeds_disjoint": {"demos": "10000*(s+1)+k", "eval": "30000*(s+1)+k"},
+        "seeds_disjoint": seed_ranges("demos", "eval"),
         "coverage_reference": "tr Σ(s) of the first PostBC variant's ensemble (same for every variant)",
         "variants": aggregate(cfg, per_seed),
     }
@@ -242,6 +234,3 @@ def plot_pretrain(result: dict, path: str | Path) -> Path:
     a2.legend(fontsize=8)
     fig.tight_layout()
     return save_png(fig, path)
-
-
-__all__ = ["PretrainBenchConfig", "parse_variant", "run_pretrain_benchmark", "plot_pretrain", "write_result"]

@@ -22,6 +22,30 @@ def test_help_lists_learning():
     assert e.value.code == 0
 
 
+def test_options_are_the_config_fields_and_the_bench_alpha_is_named(capsys):
+    """`bench learning` parses into BenchConfig with its own defaults (one source: the dataclasses);
+    its pretraining α is BENCH_ALPHA, not `postbc pretrain`'s PRETRAIN_ALPHA, and --help says why."""
+    from postbc_ros.benchmarks.learning import BENCH_ALPHA, BENCH_ENSEMBLE_SIZE, BenchConfig
+    from postbc_ros.cli.bench_cmd import learning_config
+    from postbc_ros.learning.train_config import PRETRAIN_ALPHA, TrainConfig
+
+    cfg = learning_config(_parser().parse_args(["bench", "learning", "--json", "r.json"]))
+    assert cfg == BenchConfig()
+    assert (cfg.train.alpha, cfg.train.ensemble_size) == (BENCH_ALPHA, BENCH_ENSEMBLE_SIZE) == (0.5, 20)
+    assert PRETRAIN_ALPHA == TrainConfig().alpha == 1.0
+    assert cfg.train == TrainConfig(alpha=BENCH_ALPHA, ensemble_size=BENCH_ENSEMBLE_SIZE)  # the rest: TrainConfig's
+    cfg = learning_config(_parser().parse_args([
+        "bench", "learning", "--json", "r.json", "--alpha", "0.7", "--batch-size", "64", "--backup-entropy", "on",
+        "--methods", "bc,postbc", "--horizon", "2", "--n-action-steps", "1", "--finetune", "dsrl_na", "--quiet"]))
+    assert (cfg.train.alpha, cfg.train.horizon, cfg.train.n_action_steps) == (0.7, 2, 1)
+    assert (cfg.batch_size, cfg.train.batch_size) == (64, TrainConfig().batch_size)  # --batch-size is the RL batch
+    assert cfg.backup_entropy is True and cfg.methods == ["bc", "postbc"] and cfg.finetune == "dsrl_na"
+    assert not cfg.progress
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["bench", "learning", "--help"])
+    assert "`postbc pretrain`'s is 1.0" in " ".join(capsys.readouterr().out.split())
+
+
 @pytest.mark.parametrize("env_id,finetune", [("postbc/WidowXReach-v0", "best_of_n"),
                                              ("metaworld/reach-v3", "dsrl")])
 def test_bench_learning_writes_json_and_png(tmp_path, env_id, finetune):

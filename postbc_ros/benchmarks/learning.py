@@ -1,17 +1,14 @@
-"""Learning benchmark: pretrain BC / σ-BC / PostBC with one budget, finetune online, compare.
+"""Learning benchmark (`postbc bench learning`): pretrain BC / σ-BC / PostBC with one budget,
+finetune online, compare.
 
 Pipeline per seed (all methods see the same demonstrations, the same env seeds and the same
 pretraining budget; only the pretraining target differs):
 
-1. Record `demos` successful demonstrations through THE recording path
-   (`postbc_ros.data.collect_episodes` into a LeRobot-layout dataset) with the twin's scripted
-   operator (`scripted` teleop device) or Meta-World's scripted expert.
-2. Pretrain each method with `postbc_ros.learning.pretrain` (same TrainConfig but `method`).
+1. Record `demos` successful demonstrations (`benchmarks.demos.record_demos`: the twin's scripted
+   operator or Meta-World's scripted expert, through THE recording path).
+2. Pretrain each method with `postbc_ros.learning.pretrain` (`cfg.train` but `method` and `seed`).
 3. Finetune with DSRL / DSRL-NA / Best-of-N for `budget_episodes` online episodes, evaluating
    every `eval_every` episodes on held-out env seeds (Meta-World: positions checked unseen).
-
-Seeds are disjoint by construction: demonstrations use env seeds 10_000·(s+1)+k, online
-episodes 20_000·(s+1)+k, evaluation 30_000·(s+1)+k.
 
 Output JSON per method: curve (online episodes, mean env steps → eval success mean and 95% CI over
 seeds, plus the success rate of the exploration episodes since the previous point),
@@ -21,56 +18,73 @@ whose success ≥ threshold; seeds that never reach it count as the budget and a
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-FINETUNERS = ("dsrl", "dsrl_na", "best_of_n")
+from postbc_ros.benchmarks.demos import (check_eval_unseen, demo_transitions, eval_seed, make_bench_env,
+                                         online_seed, record_demos, seed_ranges)
+from postbc_ros.benchmarks.output import save_png
+from postbc_ros.benchmarks.stats import success_ci95
+from postbc_ros.core.params import param
+from postbc_ros.learning.train_config import METHODS, TrainConfig
+from postbc_ros.rl.registry import FINETUNERS
+
+#: PostBC's α in the learning bench, half of `postbc pretrain`'s PRETRAIN_ALPHA = 1. Every
+#: finetuning result in bench/results/learning_*.md ran with it: at α = 1 PostBC starts finetuning
+#: 20-35 points of pretrained success below BC on 10 pick-and-place demos, at 0.5 about 8 points
+#: (bench/results/pretrain_widowx_pick_place.md), so the curves compare how methods finetune rather
+#: than how far behind PostBC starts.
+BENCH_ALPHA = 0.5
+#: PostBC's ensemble size K in the learning bench (paper: 100), sized for 2 CPU cores
+BENCH_ENSEMBLE_SIZE = 20
+# DSRL's warm start (w ~ N(0, I)) lasts until `warmup_episodes` episodes ran; until then its length
+# in env steps is unknown, so it is set beyond any run and fixed when they have run
+WARMUP_UNTIL_SET = 10**9
+
+#: the pretraining settings `postbc bench learning` exposes (the rest: TrainConfig's defaults)
+TRAIN_OPTIONS = ("epochs", "ensemble_epochs", "ensemble_size", "alpha", "sigma", "horizon", "n_action_steps",
+                 "device")
 
 
-@dataclasses.dataclass
+def bench_train_config() -> TrainConfig:
+    """The learning bench's pretraining: TrainConfig's defaults but K and α (named above)."""
+    return TrainConfig(ensemble_size=BENCH_ENSEMBLE_SIZE, alpha=BENCH_ALPHA)
+
+
+@dataclass
 class BenchConfig:
-    env: str = "postbc/WidowXReach-v0"
-    demos: int = 5
-    methods: list[str] = dataclasses.field(default_factory=lambda: ["bc", "sigma_bc", "postbc"])
-    finetune: str = "dsrl"
-    seeds: int = 3
-    budget_episodes: int = 30
-    eval_every: int = 5
-    eval_episodes: int = 10
-    threshold: float = 0.8
+    env: str = param("postbc/WidowXReach-v0", "postbc/<Robot><Task>-v0 or metaworld/<task>-v3")
+    demos: int = param(5, "demonstrations recorded per seed")
+    methods: list[str] = param(list(METHODS), "pretraining methods, comma list of " + ",".join(METHODS))
+    finetune: str = param("dsrl", "online finetuner", choices=FINETUNERS)
+    seeds: int = param(3, "independent seeds (demos, pretraining, RL) per method")
+    budget_episodes: int = param(30, "online finetuning episodes per run")
+    eval_every: int = param(5, "evaluate every N online episodes")
+    eval_episodes: int = param(10, "evaluation episodes per curve point")
+    threshold: float = param(0.8, "success rate defining episodes_to_threshold")
+    # finetuning (CPU-sized; paper: 3×2048 nets, UTD 20, batch 256)
+    rl_hidden: int = param(256, "critic/actor width")
+    utd: int = param(4, "gradient steps per RL step")
+    batch_size: int = param(128, "RL minibatch size")
+    warmup_episodes: int = param(2, "DSRL warm start with w ~ N(0, I)")
+    backup_entropy: bool = param(False, "DSRL/DSRL-NA: add SAC's entropy bonus to the critics' TD target "
+                                        "(off: they regress onto returns)")
+    offline_steps: int = param(500, "Best-of-N: IQL steps on the demos before going online")
+    n_samples: int = param(8, "Best-of-N: N")
+    max_episode_steps: int | None = param(None, "Meta-World episode cap (<= 500); twins use their task horizon")
     # pretraining (paper: 3000 epochs, K = 100, 3×512-1024 MLP; here K = 20, 3×256). With 10
     # demos an epoch is ~2 gradient steps: 1000 epochs left WidowX pick-and-place BC at 0.05
-    # pretrained success, 3000 at 0.37 (bench/results/learning_best_of_n.md).
-    epochs: int = 3000
-    ensemble_size: int = 20
-    ensemble_epochs: int | None = 300
-    alpha: float = 0.5
-    sigma: float = 0.1
-    policy_hidden: list[int] = dataclasses.field(default_factory=lambda: [256, 256, 256])
-    horizon: int = 4
-    n_action_steps: int = 4
-    obs_history: int = 1
-    # finetuning (CPU-sized; paper: 3×2048 nets, UTD 20, batch 256)
-    rl_hidden: int = 256
-    utd: int = 4
-    batch_size: int = 128
-    warmup_episodes: int = 2
-    backup_entropy: bool = False  # DSRL/DSRL-NA: entropy bonus in the critics' TD target (DSRLConfig)
-    offline_steps: int = 500  # Best-of-N: IQL steps on the demos before going online
-    n_samples: int = 8  # Best-of-N N
-    max_episode_steps: int | None = None  # Meta-World cap (≤ 500); twins use their task horizon
-    device: str = "auto"
+    # pretrained success, 3000 at 0.37 (bench/results/learning_best_of_n.md). Every method runs
+    # this config with its own `method` and the run's seed.
+    train: TrainConfig = dataclasses.field(default_factory=bench_train_config)
     progress: bool = True
 
     def validate(self) -> None:
-        from postbc_ros.learning import METHODS
-
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods:
             raise ValueError(f"--methods {bad or self.methods} not in {METHODS}")
@@ -81,126 +95,24 @@ class BenchConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
         if not 0.0 < self.threshold <= 1.0:
             raise ValueError("--threshold must be in (0, 1]")
-
-
-# ---------------------------------------------------------------- envs and demonstrations
-def make_bench_env(cfg: BenchConfig, seed: int):
-    from postbc_ros.sim import make_env_from_id
-
-    kw: dict[str, Any] = {"seed": seed}
-    if cfg.env.startswith("metaworld/") and cfg.max_episode_steps:
-        kw["max_episode_steps"] = cfg.max_episode_steps
-    return make_env_from_id(cfg.env, **kw)
-
-
-class _ExpertTeleop:
-    """Meta-World scripted expert behind the TeleopDevice interface used by collect_episodes."""
-
-    name = "metaworld_expert"
-    requires_start = False
-    realtime = False
-    gripper = -1.0
-
-    def __init__(self, task: str):
-        from postbc_ros.sim.metaworld_env import make_metaworld_expert
-
-        self.expert = make_metaworld_expert(task)
-        self.mode = "expert"
-
-    def reset(self) -> None:
-        self.expert.reset()
-
-    def read(self, obs):
-        from postbc_ros.drivers.teleop import TeleopCommand
-
-        return TeleopCommand(action=self.expert(obs))
-
-
-def record_demos(cfg: BenchConfig, seed: int, root: Path) -> Path:
-    """Record cfg.demos successful demonstrations into `root` (LeRobot layout)."""
-    from postbc_ros.data import DatasetWriter, collect_episodes
-    from postbc_ros.data.collect import env_fps, features_from_env
-
-    env = make_bench_env(cfg, seed=10_000 * (seed + 1))
-    if cfg.env.startswith("metaworld/"):
-        device = _ExpertTeleop(cfg.env)
-        robot = "sawyer"
-    else:
-        from postbc_ros.drivers.teleop import make_teleop_device
-
-        device = make_teleop_device("scripted", env=env, seed=seed)
-        robot = cfg.env.split("/")[1].split("-")[0].lower()
-    writer = DatasetWriter(root, features_from_env(env), env_fps(env), robot)
-    try:
-        collect_episodes(env, device, writer, cfg.demos, cfg.env, seed=10_000 * (seed + 1),
-                         keep_failures=False, progress=False)
-    finally:
-        writer.close()
-        env.close()
-    return root
-
-
-def check_eval_unseen(cfg: BenchConfig, seed: int) -> None:
-    """Meta-World: the evaluation task positions must not coincide with demonstrated ones."""
-    if not cfg.env.startswith("metaworld/"):
-        return
-    from postbc_ros.sim.metaworld_env import check_unseen
-
-    env = make_bench_env(cfg, seed=0)
-    demo = [env.reset(seed=10_000 * (seed + 1) + k)[1]["task_position"] for k in range(cfg.demos * 3)]
-    ev = [env.reset(seed=30_000 * (seed + 1) + k)[1]["task_position"] for k in range(cfg.eval_episodes)]
-    env.close()
-    check_unseen(demo, ev)
-
-
-def demo_transitions(root: Path, policy, gamma: float) -> list[dict]:
-    from postbc_ros.data import DemoDataset
-    from postbc_ros.rl.rollout import episode_to_transitions
-
-    ds = DemoDataset(root)
-    out = []
-    cfg = policy.cfg
-    for i in range(ds.num_episodes):
-        out += episode_to_transitions(ds.episode(i), list(cfg.obs_keys), cfg.obs_history, cfg.n_action_steps,
-                                      gamma, success=ds.episode_success(i))
-    return out
+        for method in self.methods:
+            dataclasses.replace(self.train, method=method).validate()
 
 
 # ---------------------------------------------------------------- agents
 def make_agent(cfg: BenchConfig, policy, seed: int, device):
-    from postbc_ros.rl import (BestOfNAgent, BestOfNConfig, DSRLAgent, DSRLConfig, DSRLNAAgent, DSRLNAConfig,
-                               IQLConfig)
+    """The `cfg.finetune` agent over `policy`, from the finetuner registry with the bench's sizes."""
+    from postbc_ros.rl.registry import make_agent as make_registered_agent
 
-    warm = 10**9 if cfg.warmup_episodes > 0 else 0  # warm start until `warmup_episodes` episodes ran; then fixed in env steps
-    if cfg.finetune == "dsrl":
-        return DSRLAgent(policy, DSRLConfig(hidden=cfg.rl_hidden, utd=cfg.utd, batch_size=cfg.batch_size,
-                                            warmup_env_steps=warm, backup_entropy=cfg.backup_entropy),
-                         device=device, seed=seed)
-    if cfg.finetune == "dsrl_na":
-        return DSRLNAAgent(policy, DSRLNAConfig(hidden=cfg.rl_hidden, utd=cfg.utd, batch_size=cfg.batch_size,
-                                                warmup_env_steps=warm, distill_batch=cfg.batch_size,
-                                                backup_entropy=cfg.backup_entropy),
-                           device=device, seed=seed)
-    return BestOfNAgent(policy, BestOfNConfig(n_samples=cfg.n_samples, utd=cfg.utd, batch_size=cfg.batch_size,
-                                              iql=IQLConfig(hidden=cfg.rl_hidden)), device=device, seed=seed)
-
-
-def mean_ci95(x: np.ndarray) -> dict[str, float]:
-    """Mean and Student-t 95 % interval over seeds (unclipped: also used for differences)."""
-    from scipy.stats import t as student_t
-
-    x = np.asarray(x, dtype=float)
-    m = float(x.mean())
-    if len(x) < 2:
-        return {"mean": m, "ci95_low": m, "ci95_high": m}
-    h = float(student_t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return {"mean": m, "ci95_low": m - h, "ci95_high": m + h}
-
-
-def _ci95(x: np.ndarray) -> tuple[float, float, float]:
-    """(mean, low, high) of a success rate, the interval clipped to [0, 1]."""
-    r = mean_ci95(x)
-    return r["mean"], max(0.0, r["ci95_low"]), min(1.0, r["ci95_high"])
+    warm = WARMUP_UNTIL_SET if cfg.warmup_episodes > 0 else 0
+    sizes: dict[str, Any] = {"utd": cfg.utd, "batch_size": cfg.batch_size}
+    if cfg.finetune == "best_of_n":
+        config = {**sizes, "n_samples": cfg.n_samples, "iql": {"hidden": cfg.rl_hidden}}
+    else:
+        config = {**sizes, "hidden": cfg.rl_hidden, "warmup_env_steps": warm, "backup_entropy": cfg.backup_entropy}
+        if cfg.finetune == "dsrl_na":
+            config["distill_batch"] = cfg.batch_size
+    return make_registered_agent(cfg.finetune, policy, config, device=device, seed=seed)
 
 
 # ---------------------------------------------------------------- one run
@@ -209,20 +121,17 @@ def finetune_run(cfg: BenchConfig, method: str, seed: int, data, demo_root: Path
     """Pretrain `method` on `data`, finetune it online, return its per-seed curve."""
     import torch
 
-    from postbc_ros.learning import TrainConfig, pretrain
-    from postbc_ros.rl.rollout import evaluate, run_episode
+    from postbc_ros.benchmarks.rollout import evaluate, run_episode
+    from postbc_ros.learning import pretrain
 
-    tcfg = TrainConfig(method=method, alpha=cfg.alpha, sigma=cfg.sigma, ensemble_size=cfg.ensemble_size,
-                       ensemble_epochs=cfg.ensemble_epochs, epochs=cfg.epochs, hidden=list(cfg.policy_hidden),
-                       horizon=cfg.horizon, n_action_steps=cfg.n_action_steps, obs_history=cfg.obs_history,
-                       seed=seed, device=str(device))
+    tcfg = dataclasses.replace(cfg.train, method=method, seed=seed, device=str(device))
     t0 = time.time()
     res = pretrain(data, tcfg, progress=False)
     policy = res.ema.model.eval()
     pre_s = time.time() - t0
     agent = make_agent(cfg, policy, seed, device)
-    train_env, eval_env = make_bench_env(cfg, 20_000 * (seed + 1)), make_bench_env(cfg, 30_000 * (seed + 1))
-    ev_seed = 30_000 * (seed + 1)
+    train_env, eval_env = make_bench_env(cfg, online_seed(seed)), make_bench_env(cfg, eval_seed(seed))
+    ev_seed = eval_seed(seed)
     if cfg.finetune in ("dsrl_na", "best_of_n"):
         agent.add_demos(demo_transitions(demo_root, policy, agent.discount))
     if cfg.finetune == "best_of_n" and cfg.offline_steps:
@@ -234,7 +143,7 @@ def finetune_run(cfg: BenchConfig, method: str, seed: int, data, demo_root: Path
     points = [{"episodes": 0, "env_steps": 0, "success": pretrained, "online_success": None}]
     env_steps, window = 0, []
     for ep in range(1, cfg.budget_episodes + 1):
-        st = run_episode(train_env, agent, "explore", seed=20_000 * (seed + 1) + ep, learn=True)
+        st = run_episode(train_env, agent, "explore", seed=online_seed(seed) + ep, learn=True)
         env_steps += st.env_steps
         window.append(st.success)
         if ep == cfg.warmup_episodes and hasattr(agent.cfg, "warmup_env_steps"):
@@ -261,7 +170,7 @@ def aggregate(cfg: BenchConfig, runs: dict[str, list[dict]]) -> dict:
         curve = []
         for i in range(n_pts):
             succ = np.array([r["points"][i]["success"] for r in seed_runs])
-            m, lo, hi = _ci95(succ)
+            m, lo, hi = success_ci95(succ)
             curve.append({"episodes": seed_runs[0]["points"][i]["episodes"],
                           "env_steps": float(np.mean([r["points"][i]["env_steps"] for r in seed_runs])),
                           "success_mean": m, "ci95_low": lo, "ci95_high": hi, "per_seed": succ.tolist(),
@@ -274,7 +183,7 @@ def aggregate(cfg: BenchConfig, runs: dict[str, list[dict]]) -> dict:
         reached = [e for e in ett if e is not None]
         out[method] = {
             "curve": curve,
-            "pretrained_success": _ci95(np.array([r["pretrained_success"] for r in seed_runs]))[0],
+            "pretrained_success": success_ci95(np.array([r["pretrained_success"] for r in seed_runs]))[0],
             "pretrained_zero_noise_success": float(np.mean([r["pretrained_zero_noise_success"] for r in seed_runs])),
             "pretrained_zero_noise_per_seed": [r["pretrained_zero_noise_success"] for r in seed_runs],
             "final_success": curve[-1]["success_mean"],
@@ -298,37 +207,35 @@ def aggregate(cfg: BenchConfig, runs: dict[str, list[dict]]) -> dict:
 def run_learning_benchmark(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict:
     """Run the whole benchmark; returns the JSON-able result."""
     import torch
+    from tqdm.auto import tqdm
 
     from postbc_ros.learning.train import resolve_device
     from postbc_ros.learning.training_data import load_training_data
 
     cfg.validate()
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.train.device)
     t_start = time.time()
     runs: dict[str, list[dict]] = {m: [] for m in cfg.methods}
-    from tqdm.auto import tqdm
-
     bar = tqdm(total=cfg.seeds * len(cfg.methods), desc=f"bench {cfg.finetune}", disable=not cfg.progress)
     for seed in range(cfg.seeds):
         check_eval_unseen(cfg, seed)
         with tempfile.TemporaryDirectory(prefix="postbc_bench_") as tmp:
             root = record_demos(cfg, seed, Path(tmp) / "demos")
-            data = load_training_data(root, cfg.obs_history, cfg.horizon)
+            data = load_training_data(root, cfg.train.obs_history, cfg.train.horizon)
             for method in cfg.methods:
                 torch.manual_seed(seed)
                 runs[method].append(finetune_run(cfg, method, seed, data, root, device, log))
                 bar.update(1)
     bar.close()
-    result = {
+    return {
         "benchmark": "learning",
         "config": dataclasses.asdict(cfg),
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
         "wall_seconds": time.time() - t_start,
-        "seeds_disjoint": {"demos": "10000*(s+1)+k", "online": "20000*(s+1)+k", "eval": "30000*(s+1)+k"},
+        "seeds_disjoint": seed_ranges("demos", "online", "eval"),
         "methods": aggregate(cfg, runs),
     }
-    return result
 
 
 def plot_learning(result: dict, path: str | Path) -> Path:
@@ -356,21 +263,3 @@ def plot_learning(result: dict, path: str | Path) -> Path:
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return save_png(fig, path)
-
-
-def save_png(fig, path: str | Path, dpi: int = 110) -> Path:
-    """Write a matplotlib figure as PNG (creating the folder) and close it."""
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
-
-
-def write_result(result: dict, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1))
-    return path

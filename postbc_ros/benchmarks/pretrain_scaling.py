@@ -12,16 +12,28 @@ variant list's shared settings) are refused with the field named: the curve comp
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
-from postbc_ros.rl.learning_bench import save_png
+from postbc_ros.benchmarks.output import save_png
+from postbc_ros.learning.train_config import TrainConfig
 
-# config fields that must agree between the combined results (everything but `demos` and run-only knobs)
-_SAME = ("env", "seeds", "eval_episodes", "epochs", "ensemble_epochs", "ensemble_size", "alpha", "sigma",
-         "bootstrap", "covariance", "policy_hidden", "horizon", "n_action_steps", "obs_history",
-         "coverage_states", "coverage_samples", "max_episode_steps")
+# settings that must agree between the combined results: everything but `demos` and run-only knobs
+_SAME_BENCH = ("env", "seeds", "eval_episodes", "coverage_states", "coverage_samples", "max_episode_steps")
+# of the shared pretraining settings, every variant sets its own method, and the seed is the run's
+_SAME_TRAIN = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("method", "seed", "device"))
+
+
+def compared_settings(config: dict) -> dict[str, Any]:
+    """The settings of a result's config that must agree, flat. Results written before the shared
+    pretraining settings were nested under "train" hold them at the top level, the denoiser
+    widths as "policy_hidden" (settings they did not record read as None)."""
+    train = config.get("train")
+    if train is None:
+        train = {**config, "hidden": config.get("policy_hidden")}
+    return {**{k: config.get(k) for k in _SAME_BENCH}, **{k: train.get(k) for k in _SAME_TRAIN}}
 
 
 class ScalingError(ValueError):
@@ -54,10 +66,11 @@ def combine_by_demos(results: list[tuple[str, dict]]) -> dict[str, Any]:
     for (p, r), (q, s) in zip(results, results[1:]):
         if r["config"]["demos"] == s["config"]["demos"]:
             raise ScalingError(f"{p} and {q} both have demos = {r['config']['demos']}; one result per count")
+    same = compared_settings(r0["config"])
     for p, r in results[1:]:
-        for k in _SAME:
-            if r["config"].get(k) != r0["config"].get(k):
-                raise ScalingError(f"{p}: {k} = {r['config'].get(k)!r} but {p0} has {r0['config'].get(k)!r}; "
+        for k, v in compared_settings(r["config"]).items():
+            if v != same[k]:
+                raise ScalingError(f"{p}: {k} = {v!r} but {p0} has {same[k]!r}; "
                                    f"only --demos may differ between the combined results")
     variants = [v for v in r0["variants"] if all(v in r["variants"] for _, r in results)]
     if not variants:
@@ -119,6 +132,3 @@ def plot_by_demos(summary: dict, path: str | Path) -> Path:
         a.legend(fontsize=7)
     fig.tight_layout()
     return save_png(fig, path)
-
-
-__all__ = ["ScalingError", "load_results", "combine_by_demos", "plot_by_demos"]

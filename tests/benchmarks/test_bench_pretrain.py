@@ -1,5 +1,5 @@
-"""`postbc bench pretrain` (issue 3's acceptance protocol) at toy size: variants, shared ensembles,
-paired differences to BC, coverage against one reference ensemble, JSON + PNG."""
+"""`postbc bench pretrain` at toy size: variants, shared ensembles, paired differences to BC,
+coverage against one reference ensemble, JSON + PNG."""
 from __future__ import annotations
 
 import argparse
@@ -8,8 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from postbc_ros.rl.learning_bench import mean_ci95
-from postbc_ros.rl.pretrain_bench import PretrainBenchConfig, parse_variant
+from postbc_ros.benchmarks.pretrain import PretrainBenchConfig, parse_variant
+from postbc_ros.benchmarks.stats import mean_ci95
+from postbc_ros.learning.train_config import TrainConfig
 
 
 def _parser():
@@ -37,8 +38,24 @@ def test_config_rejects_duplicates_and_bad_overrides():
         PretrainBenchConfig(variants=["bc", "bc"]).validate()
     with pytest.raises(ValueError, match="columns"):
         PretrainBenchConfig(variants=["bc", "postbc:bootstrap=columns"]).validate()
-    tc = PretrainBenchConfig(alpha=2.0).train_config("postbc:covariance=diag", 3, "cpu")
+    tc = PretrainBenchConfig(train=TrainConfig(alpha=2.0)).train_config("postbc:covariance=diag", 3, "cpu")
     assert (tc.method, tc.alpha, tc.covariance, tc.bootstrap, tc.seed) == ("postbc", 2.0, "diag", "trajectory", 3)
+
+
+def test_options_are_the_config_fields():
+    """`bench pretrain` parses into PretrainBenchConfig; its shared pretraining settings are
+    `postbc pretrain`'s defaults (TrainConfig), variants are space-separated."""
+    from postbc_ros.cli.bench_cmd import pretrain_config
+
+    cfg = pretrain_config(_parser().parse_args(["bench", "pretrain", "--json", "r.json"]))
+    assert cfg == PretrainBenchConfig() and cfg.train == TrainConfig()
+    cfg = pretrain_config(_parser().parse_args([
+        "bench", "pretrain", "--json", "r.json", "--hidden", "16,16", "--bootstrap", "state_action",
+        "--variants", "bc", "postbc:alpha=0.5,covariance=diag", "--coverage-states", "12"]))
+    assert cfg.train == TrainConfig(hidden=[16, 16], bootstrap="state_action")
+    assert cfg.variants == ["bc", "postbc:alpha=0.5,covariance=diag"] and cfg.coverage_states == 12
+    tc = cfg.train_config("postbc:alpha=0.5,covariance=diag", 2, "cpu")
+    assert (tc.alpha, tc.covariance, tc.bootstrap, tc.hidden, tc.seed) == (0.5, "diag", "state_action", [16, 16], 2)
 
 
 def test_cli_names_a_bad_variant_and_records_nothing(tmp_path, capsys):
@@ -99,7 +116,8 @@ def test_bench_pretrain_without_postbc_has_no_coverage(tmp_path):
     ])
     assert args.func(args) == 0
     res = json.loads((tmp_path / "q.json").read_text())
-    assert (res["config"]["horizon"], res["config"]["n_action_steps"], res["config"]["obs_history"]) == (2, 1, 2)
+    train = res["config"]["train"]  # the settings every variant shares
+    assert (train["horizon"], train["n_action_steps"], train["obs_history"]) == (2, 1, 2)
     vs = res["variants"]
     assert set(vs) == {"bc", "sigma_bc:sigma=0.2"} and all("coverage" not in v for v in vs.values())
 
