@@ -34,7 +34,6 @@ def _add_output_args(q, plot_help: str, quiet_help: str) -> None:
 
 
 def register(subparsers) -> None:
-
     p = subparsers.add_parser("bench", help="benchmarks (learning: pretraining methods x online finetuning; pretrain: pretrained success + coverage)")
     sub = p.add_subparsers(dest="bench_command", metavar="BENCH", required=True)
     q = sub.add_parser(
