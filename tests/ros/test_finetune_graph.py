@@ -15,8 +15,8 @@ import time
 
 from .harness import Probe, launched, unique_domain
 
-EPISODES = 3  # per robot: 6 episodes in all
-WATCHDOG = 0.3  # s (config/robots/widowx.yaml)
+EPISODES = 2  # per robot (a reset between every two; the protocol itself: tests/core/test_episode_protocol.py)
+WATCHDOG = 0.3  # s (the WidowX entry's arm watchdog_timeout, postbc_ros/robots/widowx.py)
 
 
 def _read_log(path):
