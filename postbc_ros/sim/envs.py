@@ -87,19 +87,20 @@ class TwinTaskEnv(gym.Env):
     # ------------------------------------------------------------------------ spaces
     @property
     def state_dim(self) -> int:
-        """proprio (6 joints, gripper, tool xyz) [+ goal xyz for reach | + object, goal]."""
-        if self.obs_mode != "state":
-            return 10
-        return 13 if self.task == "reach" else 16
+        """proprio (6 joints, gripper, tool xyz) [+ goal, goal - tool for reach |
+        + object, goal, object - tool, goal - tool]."""
+        return len(self.state_names)
 
     @property
     def state_names(self) -> list[str]:
         """Names of the entries of obs["state"]."""
         names = [f"q_{n}" for n in self.twin.joint_names] + ["gripper", "ee_x", "ee_y", "ee_z"]
         if self.obs_mode == "state":
-            if self.task != "reach":
-                names += ["obj_x", "obj_y", "obj_z"]
-            names += ["goal_x", "goal_y", "goal_z"]
+            points = ["goal"] if self.task == "reach" else ["obj", "goal"]
+            names += [f"{p}_{a}" for p in points for a in "xyz"]
+            # tool-relative positions (Robomimic's object-to-eef features; what marker poses
+            # relative to the tool give a real cell): the policy need not learn the subtraction
+            names += [f"{p}_rel_{a}" for p in points for a in "xyz"]
         return names
 
     # ------------------------------------------------------------------------ control
@@ -181,11 +182,11 @@ class TwinTaskEnv(gym.Env):
 
     def _state(self) -> np.ndarray:
         tw = self.twin
-        parts = [tw.joint_positions(), [tw.gripper_position()], tw.ee_pose()[0]]
+        ee = tw.ee_pose()[0]
+        parts = [tw.joint_positions(), [tw.gripper_position()], ee]
         if self.obs_mode == "state":
-            if self.task != "reach":
-                parts.append(tw.object_position())
-            parts.append(tw.goal_position())
+            points = [tw.goal_position()] if self.task == "reach" else [tw.object_position(), tw.goal_position()]
+            parts += points + [p - ee for p in points]
         return np.concatenate(parts).astype(np.float32)
 
     def _obs(self) -> dict[str, np.ndarray]:

@@ -7,10 +7,11 @@ Pitfalls handled:
   env's own seeded generator (`reset(seed=s)` re-seeds it), and the position is reported in
   `info["task_position"]`. Use different seeds for demonstrations and evaluation and call
   `check_unseen(...)` — the benchmark does — to prove no evaluation position was demonstrated.
-* MT1 never sets `terminated`: success is read from `info["success"]`; reward is 0/1 and the
-  episode terminates on success.
+* MT1 never sets `terminated`: success is read from `info["success"]`; reward is 0/1 and
+  `terminated` is reported on every successful step. Stepping on after success is allowed (a
+  recorder keeps recording the arm settling, postbc_ros.data.collect).
 * 500-step cap (`max_episode_steps`, shorter allowed) reported as `truncated`; stepping after
-  the end raises instead of silently continuing — reset first.
+  the cap raises instead of silently continuing — reset first.
 * Goal-observable observations: obs["state"] is the 39-D vector with the goal in [36:39].
 """
 from __future__ import annotations
@@ -84,7 +85,7 @@ class MetaWorldTaskEnv(gym.Env):
 
     def step(self, action):
         if self._needs_reset:
-            raise RuntimeError(f"{self.task}: episode ended (success or {self.max_episode_steps}-step cap); call reset()")
+            raise RuntimeError(f"{self.task}: episode ended ({self.max_episode_steps}-step cap); call reset()")
         a = np.clip(np.asarray(action, np.float32).reshape(4), -1.0, 1.0)
         raw, _r, _term, trunc, info = self._env.step(a)
         self._t += 1
@@ -93,8 +94,9 @@ class MetaWorldTaskEnv(gym.Env):
         info = dict(info)
         info["success"] = success
         terminated = success
-        truncated = (not terminated) and (bool(trunc) or self._t >= self.max_episode_steps)
-        self._needs_reset = terminated or truncated
+        at_cap = bool(trunc) or self._t >= self.max_episode_steps
+        truncated = (not terminated) and at_cap
+        self._needs_reset = at_cap
         return {"state": self.last_raw_obs.astype(np.float32)}, float(success), terminated, truncated, info
 
     def render(self):

@@ -127,6 +127,8 @@ class ScriptedPolicy:
     def _push_target(self) -> np.ndarray:
         """Closed-loop pushing along the current puck->goal line: advance through the puck while
         the pusher is on the line, back off and re-align when the puck has drifted sideways."""
+        if self.env.is_success():  # the puck is in the goal region: stop pushing and stay
+            return self.env.commanded_position
         p = self.env.params
         o = self.env.twin.object_position()
         g = self.env.twin.goal_position()

@@ -57,7 +57,7 @@ def test_spaces_and_step_contract(robot, task):
     obs, info = env.reset(seed=0)
     assert info == {"success": False}
     assert env.observation_space.contains(obs)
-    assert obs["state"].shape == (13 if task == "reach" else 16,)
+    assert obs["state"].shape == (16 if task == "reach" else 22,)
     assert len(env.unwrapped.state_names) == obs["state"].shape[0]
     assert env.action_space.shape == (4,)
     obs, r, term, trunc, info = env.step(np.zeros(4, np.float32))
