@@ -10,8 +10,9 @@ Pitfalls handled:
 * MT1 never sets `terminated`: success is read from `info["success"]`; reward is 0/1 and
   `terminated` is reported on every successful step. Stepping on after success is allowed (a
   recorder keeps recording the arm settling, postbc_ros.data.collect).
-* 500-step cap (`max_episode_steps`, shorter allowed) reported as `truncated`; stepping after
-  the cap raises instead of silently continuing — reset first.
+* 500-step cap (`max_episode_steps`, shorter allowed) reported as `truncated` (with `terminated`
+  too when the last step succeeds); stepping after the cap raises instead of silently continuing —
+  reset first.
 * Goal-observable observations: obs["state"] is the 39-D vector with the goal in [36:39].
 """
 from __future__ import annotations
@@ -94,9 +95,8 @@ class MetaWorldTaskEnv(gym.Env):
         info = dict(info)
         info["success"] = success
         terminated = success
-        at_cap = bool(trunc) or self._t >= self.max_episode_steps
-        truncated = (not terminated) and at_cap
-        self._needs_reset = at_cap
+        truncated = bool(trunc) or self._t >= self.max_episode_steps  # also on a successful last step
+        self._needs_reset = truncated
         return {"state": self.last_raw_obs.astype(np.float32)}, float(success), terminated, truncated, info
 
     def render(self):

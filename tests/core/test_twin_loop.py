@@ -32,7 +32,7 @@ def test_the_twin_follows_a_trajectory_in_simulated_time(loop):
     names, q, dq = loop.joint_state()
     assert names == loop.names + ["gripper"] and q.shape == dq.shape == (7,) and dq[-1] == 0.0
     obs, labels = loop.observation()
-    assert len(obs) == len(labels) == 13
+    assert len(obs) == len(labels) == 16
 
 
 def test_a_rejected_trajectory_leaves_the_arm_where_it_was(loop):

@@ -8,6 +8,7 @@ import pytest
 
 from postbc_ros.cli import collect_cmd
 from postbc_ros.data import DemoDataset, chunk_windows
+from postbc_ros.data.collect import SETTLE_STEPS
 from postbc_ros.drivers.teleop import make_teleop_device
 from postbc_ros.sim import make_env
 
@@ -29,12 +30,17 @@ def _replay(robot, task, obs_mode, image_size, seed, n_episodes):
         obs, _ = env.reset(seed=seed + k)
         dev.reset()
         frames = []
+        settle = None  # steps still to record after the first success (collect's settle phase)
         while True:
             a = dev.read(obs).action
             nxt, _, term, trunc, info = env.step(a)
             frames.append((obs, a, info["success"]))
             obs = nxt
-            if term or trunc:
+            if info["success"] and settle is None:
+                settle = SETTLE_STEPS
+            elif settle is not None:
+                settle -= 1
+            if trunc or settle == 0 or (term and settle is None):
                 break
         episodes.append(frames)
     env.close()
