@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 
 from postbc_ros.cli.config_args import add_config_args, config_from_args
+from postbc_ros.cli.demo_report import PRETRAINED_EVAL_EPISODES
 from postbc_ros.learning.train_config import TrainConfig
 # pretraining sized for the demo's time budget on 2 CPU cores (the rest: TrainConfig's defaults)
 DEMO_TRAIN = TrainConfig(epochs=1000, ensemble_size=5, hidden=[256, 256])
@@ -45,6 +46,9 @@ def register(subparsers) -> None:
                    help="finetuning algorithm: best_of_n (IQL picks among N policy samples, what the PostBC "
                         "paper ran on the real WidowX), dsrl, dsrl_na, or pretrained (no learning, the baseline)")
     p.add_argument("--episodes", type=int, default=60, help="finetuning episodes (per robot)")
+    p.add_argument("--pretrained-eval-episodes", type=int, default=PRETRAINED_EVAL_EPISODES,
+                   help="episodes evaluating the pretrained policy before finetuning: the baseline of the plot "
+                        "and of the summary's improvement_over_pretrained (0: skip)")
     p.add_argument("--block", type=int, default=5, help="episodes per success block")
     p.add_argument("--robots", type=int, default=1, help="twin robots feeding the one learner")
     p.add_argument("--real-time-factor", type=float, default=1.0, help="twin speed vs wall clock")
@@ -93,25 +97,6 @@ def _pretrain(args, dataset, out) -> str | None:
     return None
 
 
-def _plot(blocks: list[dict], path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
-    x = [b["last_episode"] for b in blocks]
-    ax.plot(x, [b["success_rate"] for b in blocks], marker="o")
-    ax.set_xlabel("finetuning episodes")
-    ax.set_ylabel("success rate (per block)")
-    ax.set_ylim(-0.05, 1.05)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
 def run(args) -> int:
     import json
     import os
@@ -126,8 +111,13 @@ def run(args) -> int:
     from postbc_ros.graph import build_graph
     from postbc_ros.graph.supervisor import Supervisor
 
+    from postbc_ros.cli import demo_report
+
     if args.episodes < 1 or args.block < 1 or args.demos < 1 or args.robots < 1:
         print("postbc demo: --episodes, --block, --demos and --robots must be >= 1", file=sys.stderr)
+        return 2
+    if args.pretrained_eval_episodes < 0:
+        print("postbc demo: --pretrained-eval-episodes must be >= 0", file=sys.stderr)
         return 2
     out = Path(args.out).resolve()
     if out.exists() and any(out.iterdir()):
@@ -142,6 +132,12 @@ def run(args) -> int:
     if error is not None:
         print(f"postbc demo: pretraining failed: {error}", file=sys.stderr)
         return 1
+    pretrained = None
+    if args.pretrained_eval_episodes:
+        print(f"[demo] evaluating the pretrained policy ({args.pretrained_eval_episodes} episodes)", flush=True)
+        pretrained = demo_report.evaluate_pretrained(out / "policy", args.robot, args.task,
+                                                     args.pretrained_eval_episodes)
+        print(f"  pretrained success {pretrained['success_rate']:.2f}", flush=True)
     t_pre = time.monotonic() - t0
 
     namespaces = [f"robot{i + 1}" for i in range(args.robots)]
@@ -205,18 +201,16 @@ def run(args) -> int:
         sup.shutdown()
         log_file.close()
 
-    blocks = []
-    for i in range(0, len(episodes), args.block):
-        blk = episodes[i: i + args.block]
-        blocks.append({"first_episode": i + 1, "last_episode": i + len(blk), "episodes": len(blk),
-                       "success_rate": sum(e["success"] for e in blk) / len(blk)})
+    blocks = demo_report.success_blocks(episodes, args.block)
+    baseline = None if pretrained is None else pretrained["success_rate"]
     metrics = None
     mf = out / "learner" / "learner.json"
     if mf.exists():
         metrics = json.loads(mf.read_text())
     summary = {
         "robot": args.robot, "task": args.task, "method": args.method, "mode": args.mode, "robots": args.robots,
-        "demos": demos, "episodes": len(episodes), "blocks": blocks,
+        "demos": demos, "pretrained_success": baseline, "pretrained_eval": pretrained,
+        "episodes": len(episodes), "blocks": blocks, **demo_report.rise(blocks, baseline),
         "success_rate": (sum(e["success"] for e in episodes) / len(episodes)) if episodes else None,
         "weights_versions": (metrics or {}).get("version", 0), "episode_log": [
             {k: e[k] for k in ("robot", "episode", "success", "reason", "duration")} for e in episodes],
@@ -226,9 +220,11 @@ def run(args) -> int:
     }
     (out / "demo_summary.json").write_text(json.dumps(summary, indent=2))
     if blocks:
-        _plot(blocks, out / "success_per_block.png",
-              f"{args.robot}/{args.task}: {args.method} + {args.mode} on the twin (ROS 2 graph)")
-    print(json.dumps({k: summary[k] for k in ("episodes", "success_rate", "weights_versions", "seconds")}))
+        demo_report.plot(blocks, baseline, out / "success_per_block.png",
+                         f"{args.robot}/{args.task}: {args.method} + {args.mode} on the twin (ROS 2 graph)")
+    print(json.dumps({k: summary[k] for k in ("episodes", "pretrained_success", "success_rate",
+                                              "last_blocks_mean", "improvement_over_pretrained",
+                                              "weights_versions", "seconds")}))
     print(f"[demo] wrote {out / 'demo_summary.json'} and {out / 'success_per_block.png'}")
     if len(episodes) < args.episodes * len(namespaces):
         rc = rc or 1
