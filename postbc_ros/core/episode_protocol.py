@@ -39,7 +39,8 @@ class EpisodeProtocol:
 
     def __init__(self, reset: Callable[[], tuple[bool, str]], enable: Callable[[], None],
                  hold: Callable[[], None], publish: Callable[[dict], None], *, time_limit: float,
-                 success_source: str = "twin", settle_time: float = 0.5, max_episodes: int = 0,
+                 success_source: str = "twin", settle_time: float = 0.5, after_success: float = 0.0,
+                 max_episodes: int = 0,
                  wait_ready: bool = False, write: Callable[[dict], None] | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                  log: logging.Logger | None = None) -> None:
@@ -51,6 +52,10 @@ class EpisodeProtocol:
         self.log = log or logging.getLogger(__name__)
         self.twin_decides = success_source == "twin"
         self.settle_time = float(settle_time)
+        # the twin's success ends the episode this long after it is first seen (demonstrations then
+        # show the arm settling; the time limit does not turn such an episode into a failure)
+        self.after_success = float(after_success)
+        self.success_at: float | None = None
         self.max_episodes = int(max_episodes)
         self.ready = not wait_ready
         self.success_seen = False
@@ -133,7 +138,7 @@ class EpisodeProtocol:
         except TimeoutError as e:
             self.log.warning(str(e))
         self.sleep(self.settle_time)
-        self.success_seen, self.stop_request = False, None
+        self.success_seen, self.stop_request, self.success_at = False, None, None
         self.fsm.start()
         self.t_start = self.clock()
         self._publish("running")
@@ -141,7 +146,12 @@ class EpisodeProtocol:
 
     def _running(self) -> bool:
         if self.success_seen and self.twin_decides:
-            self.fsm.stop("success", success=True)
+            if self.success_at is None:
+                self.success_at = self.clock()
+            if self.clock() - self.success_at >= self.after_success:
+                self.fsm.stop("success", success=True)
+            else:
+                self.sleep(RUNNING_POLL_S)
         elif self.stop_request is not None:
             self.fsm.stop("operator stop", success=self.stop_request.get("success"))
         else:

@@ -105,8 +105,8 @@ class TeleopSession:
         elif self.recorder is not None and self.pending is not None:
             self.recorder.add_step(*self.pending, success=self.success)
             self.pending = None
-            if self.success:
-                return out  # the task is done: like env.step's `terminated`, no further action
+            # after the task's success the operator goes on acting (and is recorded) until the episode
+            # manager ends the episode: demonstrations show the arm settling (`after_success`)
         if self.mirror is not None:
             sync_mirror(self.mirror, state, self.n_joints, new)
         obs = {"state": state}

@@ -207,8 +207,17 @@ def collect_graph(args: dict[str, str]) -> list[NodeSpec]:
             "max_episodes": int(args["episodes"]), "time_limit": _time_limit(args),
             "success_source": "twin" if args["sim"] == "true" else "operator",
             "log_path": f"{out}/episodes_{ns}.jsonl", "ready_topic": "teleop/status",
+            **({"after_success": _settle_seconds()} if args["sim"] == "true" else {}),
         }))
     return nodes
+
+
+def _settle_seconds() -> float:
+    """How long a twin demonstration goes on after success: the settle steps `postbc collect` records."""
+    from postbc_ros.data.collect import SETTLE_STEPS
+    from postbc_ros.sim.task_params import CONTROL_DT
+
+    return round(SETTLE_STEPS * CONTROL_DT, 3)
 
 
 def sim_graph(args: dict[str, str]) -> list[NodeSpec]:

@@ -49,6 +49,8 @@ class EpisodeManagerConfig:
     ready_topic: str = param("policy/status", "latched std_msgs/String JSON {\"ready\": true} awaited before "
                              "the first episode ('' = none)")
     settle_time: float = param(0.5, "seconds between the reset and the start of an episode", range=(0.0, 60.0))
+    after_success: float = param(0.0, "seconds an episode goes on after the twin's success (demonstrations show the "
+                                 "arm settling; the collect graph sets 8 control periods)", range=(0.0, 60.0))
     log_path: str = param("", "JSONL file receiving one line per episode and per reset call ('' = none)")
 
 
@@ -69,7 +71,8 @@ class EpisodeManagerNode(Node):
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.protocol = EpisodeProtocol(
             self._reset, self._enable, self._hold, self._publish, time_limit=c.time_limit,
-            success_source=c.success_source, settle_time=c.settle_time, max_episodes=c.max_episodes,
+            success_source=c.success_source, settle_time=c.settle_time, after_success=c.after_success,
+            max_episodes=c.max_episodes,
             wait_ready=bool(c.ready_topic), write=self._write if self.log_path else None, clock=self.now,
             log=self.get_logger())
         self.create_subscription(Bool, "task/success", lambda m: self.protocol.on_success(m.data), qos.STATE,

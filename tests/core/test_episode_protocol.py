@@ -78,6 +78,18 @@ def test_twin_success_ends_the_episode_and_is_logged():
     assert w.calls == ["reset", "enable"]
 
 
+def test_after_success_the_episode_runs_on_and_the_time_limit_does_not_fail_it():
+    """Collect graph: the demonstration goes on `after_success` seconds after the twin's success (the
+    arm settles), and reaching the time limit meanwhile does not turn it into a failure."""
+    w = World()
+    p = w.protocol(max_episodes=1, settle_time=0.0, time_limit=1.5, after_success=0.8)
+    w.script = lambda p: p.on_success(True) if running_for(p, 1.0) else None
+    assert p.run() == FINISHED
+    (ep,) = w.episodes()
+    assert (ep["success"], ep["reason"]) == (True, "success")
+    assert 1.8 <= ep["duration"] < 1.9  # success at 1.0 s + 0.8 s, past the 1.5 s limit
+
+
 def test_time_limit_ends_as_failure():
     w = World()
     p = w.protocol(max_episodes=1, time_limit=2.0)

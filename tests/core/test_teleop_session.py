@@ -85,16 +85,17 @@ def test_records_pairs_with_their_outcome_and_saves_on_the_label(tmp_path, recor
     np.testing.assert_allclose(outs[1].target, [list(Q + 0.2) + [1.0]])
     assert dev.resets == 1 and recorder.num_frames == 2  # the third action awaits its outcome
     s.on_success(True)
-    out = s.observe(state(3), Q)  # the outcome of action 3: success; no further action
-    assert out.target is None and len(dev.seen) == 3 and recorder.num_frames == 3
+    out = s.observe(state(3), Q)  # the outcome of action 3: success; the operator goes on (settling)
+    np.testing.assert_allclose(out.target, [list(Q + 0.4) + [1.0]])
+    assert len(dev.seen) == 4 and recorder.num_frames == 3
     s.on_episode({"episode": 0, "state": "done", "success": True, "reason": "success"})
     assert s.saved == 1
     ds = DemoDataset(tmp_path / "ds")
     ep = ds.episode(0)
     assert ds.episode_success(0) is True
-    np.testing.assert_allclose(ep["action"][:, 0], [0.1, 0.2, 0.3], rtol=1e-6)
-    np.testing.assert_array_equal(ep["observation.state"][:, 0], [0, 1, 2])
-    assert ep["next.success"].reshape(-1).tolist() == [False, False, True]
+    np.testing.assert_allclose(ep["action"][:, 0], [0.1, 0.2, 0.3, 0.4], rtol=1e-6)
+    np.testing.assert_array_equal(ep["observation.state"][:, 0], [0, 1, 2, 3])
+    assert ep["next.success"].reshape(-1).tolist() == [False, False, True, True]
     assert not ep["intervention"].any()
 
 
