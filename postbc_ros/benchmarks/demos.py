@@ -109,7 +109,8 @@ def check_eval_unseen(cfg, seed: int) -> None:
     env = make_bench_env(cfg, seed=0)
     demo = [env.reset(seed=demo_seed(seed) + k)[1]["task_position"]
             for k in range(cfg.demos * DEMO_SEEDS_CHECKED_PER_DEMO)]
-    ev = [env.reset(seed=eval_seed(seed) + k)[1]["task_position"] for k in range(cfg.eval_episodes)]
+    n_eval = max(cfg.eval_episodes, getattr(cfg, "final_eval_episodes", 0))  # the learning bench's ends
+    ev = [env.reset(seed=eval_seed(seed) + k)[1]["task_position"] for k in range(n_eval)]
     env.close()
     check_unseen(demo, ev)
 

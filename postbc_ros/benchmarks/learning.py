@@ -10,10 +10,18 @@ pretraining budget; only the pretraining target differs):
 3. Finetune with DSRL / DSRL-NA / Best-of-N for `budget_episodes` online episodes, evaluating
    every `eval_every` episodes on held-out env seeds (Meta-World: positions checked unseen).
 
-Output JSON per method: curve (online episodes, mean env steps → eval success mean and 95% CI over
-seeds, plus the success rate of the exploration episodes since the previous point),
-pretrained_success, final_success, episodes_to_threshold (first evaluated episode count
+The curve's ends (the pretrained policy and the final point) are evaluated with
+`final_eval_episodes` episodes, the points between with `eval_episodes`.
+
+Output JSON per method: curve (online episodes, mean env steps → eval success: mean, per-seed
+values, the 95 % t-interval over seeds `ci95_seeds` and the pooled Wilson interval `ci95_wilson`
+(benchmarks.stats; `intervals` in the JSON says which is which), plus the success rate of the
+exploration episodes since the previous point with the same), pretrained, final,
+final_minus_pretrained (paired by seed), episodes_to_threshold (first evaluated episode count
 whose success ≥ threshold; seeds that never reach it count as the budget and are reported).
+Top level: `comparisons` (every pair of methods at the pretrained and final point: paired
+difference, its intervals and `min_detectable_difference`) and `headline` (whether the run has
+the seeds and episodes a headline needs).
 """
 from __future__ import annotations
 
@@ -29,7 +37,7 @@ import numpy as np
 from postbc_ros.benchmarks.demos import (check_eval_unseen, demo_transitions, eval_seed, make_bench_env,
                                          online_seed, record_demos, seed_ranges)
 from postbc_ros.benchmarks.output import save_png
-from postbc_ros.benchmarks.stats import success_ci95
+from postbc_ros.benchmarks.stats import INTERVALS, difference_stats, headline_check, success_ci95, success_stats
 from postbc_ros.core.params import param
 from postbc_ros.learning.train_config import METHODS, TrainConfig
 from postbc_ros.rl.registry import FINETUNERS
@@ -62,10 +70,12 @@ class BenchConfig:
     demos: int = param(5, "demonstrations recorded per seed")
     methods: list[str] = param(list(METHODS), "pretraining methods, comma list of " + ",".join(METHODS))
     finetune: str = param("dsrl", "online finetuner", choices=FINETUNERS)
-    seeds: int = param(3, "independent seeds (demos, pretraining, RL) per method")
+    seeds: int = param(5, "independent seeds (demos, pretraining, RL) per method (a headline: >= 5)")
     budget_episodes: int = param(30, "online finetuning episodes per run")
     eval_every: int = param(5, "evaluate every N online episodes")
-    eval_episodes: int = param(10, "evaluation episodes per curve point")
+    eval_episodes: int = param(50, "evaluation episodes per curve point (a headline: >= 50)")
+    final_eval_episodes: int = param(100, "evaluation episodes at the curve's ends, the pretrained policy and the "
+                                          "final point (a headline: >= 100)")
     threshold: float = param(0.8, "success rate defining episodes_to_threshold")
     # finetuning (CPU-sized; paper: 3×2048 nets, UTD 20, batch 256)
     rl_hidden: int = param(256, "critic/actor width")
@@ -90,7 +100,7 @@ class BenchConfig:
             raise ValueError(f"--methods {bad or self.methods} not in {METHODS}")
         if self.finetune not in FINETUNERS:
             raise ValueError(f"--finetune {self.finetune!r} is not one of {FINETUNERS}")
-        for name in ("demos", "seeds", "budget_episodes", "eval_every", "eval_episodes"):
+        for name in ("demos", "seeds", "budget_episodes", "eval_every", "eval_episodes", "final_eval_episodes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
         if not 0.0 < self.threshold <= 1.0:
@@ -136,11 +146,12 @@ def finetune_run(cfg: BenchConfig, method: str, seed: int, data, demo_root: Path
         agent.add_demos(demo_transitions(demo_root, policy, agent.discount))
     if cfg.finetune == "best_of_n" and cfg.offline_steps:
         agent.update(n_steps=cfg.offline_steps)
-    pretrained = evaluate(eval_env, agent, cfg.eval_episodes, mode="base", seed0=ev_seed)
+    pretrained = evaluate(eval_env, agent, cfg.final_eval_episodes, mode="base", seed0=ev_seed)
     # the same policy decoding w = 0: where a noise-space actor with zero mean starts (and where
     # DSRL's deterministic actor goes while its critic cannot yet rank noises)
     pretrained_zero = evaluate(eval_env, agent, cfg.eval_episodes, mode="zero", seed0=ev_seed)
-    points = [{"episodes": 0, "env_steps": 0, "success": pretrained, "online_success": None}]
+    points = [{"episodes": 0, "env_steps": 0, "success": pretrained, "eval_episodes": cfg.final_eval_episodes,
+               "online_success": None, "online_episodes": 0}]
     env_steps, window = 0, []
     for ep in range(1, cfg.budget_episodes + 1):
         st = run_episode(train_env, agent, "explore", seed=online_seed(seed) + ep, learn=True)
@@ -150,10 +161,12 @@ def finetune_run(cfg: BenchConfig, method: str, seed: int, data, demo_root: Path
             # warm start (w ~ N(0, I)) = the first `warmup_episodes` episodes, counted in env steps
             agent.cfg.warmup_env_steps = env_steps
         if ep % cfg.eval_every == 0 or ep == cfg.budget_episodes:
+            n_eval = cfg.final_eval_episodes if ep == cfg.budget_episodes else cfg.eval_episodes
             with torch.no_grad():
-                sr = evaluate(eval_env, agent, cfg.eval_episodes, mode="eval", seed0=ev_seed)
-            points.append({"episodes": ep, "env_steps": env_steps, "success": sr,
-                           "online_success": float(np.mean(window))})  # exploration episodes since last point
+                sr = evaluate(eval_env, agent, n_eval, mode="eval", seed0=ev_seed)
+            points.append({"episodes": ep, "env_steps": env_steps, "success": sr, "eval_episodes": n_eval,
+                           "online_success": float(np.mean(window)),  # exploration episodes since last point
+                           "online_episodes": len(window)})
             window = []
             log(f"  {method} seed {seed} ep {ep}: success {sr:.2f} (env steps {env_steps})")
     train_env.close()
@@ -163,31 +176,47 @@ def finetune_run(cfg: BenchConfig, method: str, seed: int, data, demo_root: Path
             "pretrain_info": {k: v for k, v in res.info.items() if isinstance(v, (int, float))}}
 
 
+def _curve_point(pts: list[dict], first: bool) -> dict[str, Any]:
+    """One curve point pooled over seeds: mean, both 95 % intervals (benchmarks.stats), per-seed
+    values; the exploration episodes since the previous point with theirs."""
+    st = success_stats([p["success"] for p in pts], [p["eval_episodes"] for p in pts])
+    m, lo, hi = success_ci95(st["per_seed"])
+    point = {"episodes": pts[0]["episodes"], "env_steps": float(np.mean([p["env_steps"] for p in pts])),
+             "success_mean": m, "ci95_low": lo, "ci95_high": hi, **{k: v for k, v in st.items() if k != "mean"},
+             "online_success_mean": None, "online": None}
+    if not first:
+        point["online_success_mean"] = float(np.mean([p["online_success"] for p in pts]))
+        point["online"] = success_stats([p["online_success"] for p in pts], [p["online_episodes"] for p in pts])
+    return point
+
+
 def aggregate(cfg: BenchConfig, runs: dict[str, list[dict]]) -> dict:
+    """Per method: the curve (every point with `ci95_seeds` and `ci95_wilson`, see
+    benchmarks.stats), the pretrained and final levels, final − pretrained, episodes to threshold."""
     out: dict[str, Any] = {}
     for method, seed_runs in runs.items():
         n_pts = min(len(r["points"]) for r in seed_runs)
-        curve = []
-        for i in range(n_pts):
-            succ = np.array([r["points"][i]["success"] for r in seed_runs])
-            m, lo, hi = success_ci95(succ)
-            curve.append({"episodes": seed_runs[0]["points"][i]["episodes"],
-                          "env_steps": float(np.mean([r["points"][i]["env_steps"] for r in seed_runs])),
-                          "success_mean": m, "ci95_low": lo, "ci95_high": hi, "per_seed": succ.tolist(),
-                          "online_success_mean": None if i == 0 else float(np.mean(
-                              [r["points"][i]["online_success"] for r in seed_runs]))})
+        curve = [_curve_point([r["points"][i] for r in seed_runs], i == 0) for i in range(n_pts)]
+        first, last = curve[0], curve[-1]
         ett = []
         for r in seed_runs:
             hit = next((p["episodes"] for p in r["points"] if p["success"] >= cfg.threshold), None)
             ett.append(hit)
         reached = [e for e in ett if e is not None]
+        zero = [r["pretrained_zero_noise_success"] for r in seed_runs]
         out[method] = {
             "curve": curve,
-            "pretrained_success": success_ci95(np.array([r["pretrained_success"] for r in seed_runs]))[0],
-            "pretrained_zero_noise_success": float(np.mean([r["pretrained_zero_noise_success"] for r in seed_runs])),
-            "pretrained_zero_noise_per_seed": [r["pretrained_zero_noise_success"] for r in seed_runs],
-            "final_success": curve[-1]["success_mean"],
-            "final_success_ci95": [curve[-1]["ci95_low"], curve[-1]["ci95_high"]],
+            "pretrained_success": first["success_mean"],
+            "pretrained": {k: first[k] for k in _STATS_KEYS} | {"mean": first["success_mean"]},
+            "pretrained_zero_noise_success": float(np.mean(zero)),
+            "pretrained_zero_noise_per_seed": zero,
+            "pretrained_zero_noise": success_stats(zero, cfg.eval_episodes),
+            "final_success": last["success_mean"],
+            "final_success_ci95": [last["ci95_low"], last["ci95_high"]],
+            "final": {k: last[k] for k in _STATS_KEYS} | {"mean": last["success_mean"]},
+            # paired by seed (same demos, same evaluation env seeds)
+            "final_minus_pretrained": difference_stats(last["per_seed"], first["per_seed"],
+                                                       last["episodes_per_seed"], first["episodes_per_seed"]),
             "episodes_to_threshold": {
                 "threshold": cfg.threshold,
                 "per_seed": ett,
@@ -201,6 +230,25 @@ def aggregate(cfg: BenchConfig, runs: dict[str, list[dict]]) -> dict:
         b, p = out["bc"]["episodes_to_threshold"]["mean_censored"], out["postbc"]["episodes_to_threshold"]["mean_censored"]
         out["_ratios"] = {"episodes_to_threshold_postbc_over_bc": (p / b) if b > 0 else None,
                           "final_success_postbc_minus_bc": out["postbc"]["final_success"] - out["bc"]["final_success"]}
+    return out
+
+
+_STATS_KEYS = ("per_seed", "n_seeds", "episodes_per_seed", "n_episodes", "successes", "ci95_seeds", "ci95_wilson")
+
+
+def compare_methods(methods: dict[str, Any]) -> dict[str, Any]:
+    """Every pair of methods (later − earlier in --methods) at the pretrained and the final point:
+    the paired difference over seeds with its 95 % intervals and `min_detectable_difference`
+    (the half-width of its t-interval: what the curve resolves), from `aggregate`'s output."""
+    names = [m for m in methods if not m.startswith("_")]
+    out: dict[str, Any] = {}
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            ca, cb = methods[b]["curve"], methods[a]["curve"]
+            out[f"{b} - {a}"] = {
+                where: difference_stats(ca[k]["per_seed"], cb[k]["per_seed"], ca[k]["episodes_per_seed"],
+                                        cb[k]["episodes_per_seed"]) | {"episodes": ca[k]["episodes"]}
+                for where, k in (("pretrained", 0), ("final", -1))}
     return out
 
 
@@ -227,6 +275,7 @@ def run_learning_benchmark(cfg: BenchConfig, log: Callable[[str], None] = print)
                 runs[method].append(finetune_run(cfg, method, seed, data, root, device, log))
                 bar.update(1)
     bar.close()
+    methods = aggregate(cfg, runs)
     return {
         "benchmark": "learning",
         "config": dataclasses.asdict(cfg),
@@ -234,32 +283,74 @@ def run_learning_benchmark(cfg: BenchConfig, log: Callable[[str], None] = print)
         "torch_threads": torch.get_num_threads(),
         "wall_seconds": time.time() - t_start,
         "seeds_disjoint": seed_ranges("demos", "online", "eval"),
-        "methods": aggregate(cfg, runs),
+        "intervals": INTERVALS,
+        "headline": headline_check(cfg.seeds, cfg.eval_episodes, cfg.final_eval_episodes),
+        "methods": methods,
+        "comparisons": compare_methods(methods),
     }
 
 
+def _band(p: dict) -> tuple[float, float]:
+    """The shaded interval of a curve point: the t-interval over seeds; with one seed the pooled
+    Wilson interval; results written before both existed: their ci95_low/ci95_high."""
+    if p.get("ci95_seeds") is not None:
+        return tuple(p["ci95_seeds"])
+    if p.get("ci95_wilson") is not None:
+        return tuple(p["ci95_wilson"])
+    return p["ci95_low"], p["ci95_high"]
+
+
 def plot_learning(result: dict, path: str | Path) -> Path:
+    """Success against online episodes per method: mean over seeds, its 95 % t-interval over seeds
+    shaded, the pooled Wilson interval as bars, the pretrained level as a dotted line; the final
+    point's resolution (min detectable difference between methods) in the corner. Reads results
+    written before the intervals existed too (band = their ci95_low/high, no bars)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     cfg = result["config"]
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(7.2, 4.8))
     for method, r in result["methods"].items():
         if method.startswith("_"):
             continue
-        x = [p["episodes"] for p in r["curve"]]
-        line, = ax.plot(x, [p["success_mean"] for p in r["curve"]], marker="o", label=method)
-        ax.fill_between(x, [p["ci95_low"] for p in r["curve"]], [p["ci95_high"] for p in r["curve"]], alpha=0.2)
+        curve = r["curve"]
+        x = np.array([p["episodes"] for p in curve], dtype=float)
+        y = np.array([p["success_mean"] for p in curve])
+        line, = ax.plot(x, y, marker="o", ms=4, label=method)
+        col = line.get_color()
+        band = np.array([_band(p) for p in curve])
+        ax.fill_between(x, band[:, 0], band[:, 1], color=col, alpha=0.18, lw=0)
+        if all(p.get("ci95_wilson") is not None for p in curve):
+            w = np.array([p["ci95_wilson"] for p in curve])
+            ax.errorbar(x, y, yerr=[y - w[:, 0], w[:, 1] - y], fmt="none", ecolor=col, elinewidth=0.8, capsize=2,
+                        alpha=0.8)
+        ax.axhline(curve[0]["success_mean"], color=col, ls=":", lw=1.2,
+                   label=f"{method} pretrained {curve[0]['success_mean']:.2f}")
         if "pretrained_zero_noise_success" in r:  # (results written before it existed lack it)
-            ax.plot([0], [r["pretrained_zero_noise_success"]], marker="D", mfc="none", color=line.get_color(), ls="",
+            ax.plot([0], [r["pretrained_zero_noise_success"]], marker="D", mfc="none", color=col, ls="",
                     label=f"{method} pretrained, w = 0")
     ax.axhline(cfg["threshold"], color="grey", ls="--", lw=0.8, label=f"threshold {cfg['threshold']}")
+    lines = []
+    for name, c in (result.get("comparisons") or {}).items():
+        f = c["final"]
+        if f.get("min_detectable_difference") is not None:
+            lines.append(f"{name}: {f['mean']:+.2f} ± {f['min_detectable_difference']:.2f}")
+    if lines:
+        ax.text(0.01, 0.99, "final point, paired 95 % CI over seeds\n" + "\n".join(lines), transform=ax.transAxes,
+                va="top", fontsize=7, bbox={"facecolor": "white", "alpha": 0.7, "lw": 0})
     ax.set_xlabel("online episodes")
     ax.set_ylabel("success rate (eval)")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"{cfg['env']} · {cfg['demos']} demos · {cfg['finetune']} · {cfg['seeds']} seeds (95% CI)")
-    ax.legend(loc="lower right", fontsize=8)
+    episodes = f"{cfg['eval_episodes']} eval episodes / point"
+    if cfg.get("final_eval_episodes") is not None:
+        episodes += f", {cfg['final_eval_episodes']} at the ends"
+    headline = result.get("headline")
+    tag = "" if headline is None else (" · headline-sized" if headline["meets"] else " · not headline-sized")
+    ax.set_title(f"{cfg['env']} · {cfg['demos']} demos · {cfg['finetune']} · {cfg['seeds']} seeds\n"
+                 f"{episodes}{tag}; band: 95 % t-CI over seeds"
+                 + ("; bars: 95 % Wilson CI over episodes" if "intervals" in result else ""), fontsize=8)
+    ax.legend(loc="lower right", fontsize=7, ncol=2 if len(ax.get_lines()) > 6 else 1)
     fig.tight_layout()
     return save_png(fig, path)

@@ -13,8 +13,11 @@ one ensemble per seed (α and the covariance kind only change how Σ is used).
 Where the demonstrations disagree is read from one reference ensemble per seed — the first
 PostBC variant's — so every variant (BC included) is scored against the same tr Σ(s).
 
-Output: per variant, success per seed / mean / 95 % CI, the paired difference to BC (mean and
-95 % CI over seeds), tr Σ of its posterior, and the coverage numbers; plus a PNG.
+Output: per variant, success per seed / mean / the 95 % t-interval over seeds (`ci95_seeds`) and
+the Wilson interval over all evaluation episodes (`ci95_wilson`; benchmarks.stats, `intervals` in
+the JSON says which is which), the paired difference to BC (mean, t-interval over seeds, Newcombe
+interval of the pooled rates, `min_detectable_difference`), tr Σ of its posterior, and the
+coverage numbers; `headline`: whether the run has the seeds and episodes a headline needs; plus a PNG.
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ import numpy as np
 
 from postbc_ros.benchmarks.demos import check_eval_unseen, eval_seed, make_bench_env, record_demos, seed_ranges
 from postbc_ros.benchmarks.output import save_png
-from postbc_ros.benchmarks.stats import mean_ci95, success_ci95
+from postbc_ros.benchmarks.stats import INTERVALS, difference_stats, headline_check, mean_ci95, success_stats
 from postbc_ros.core.params import param
 from postbc_ros.learning.train_config import METHODS, TrainConfig
 
@@ -62,8 +65,8 @@ TRAIN_OPTIONS = ("epochs", "ensemble_epochs", "ensemble_size", "alpha", "sigma",
 class PretrainBenchConfig:
     env: str = param("postbc/WidowXPickPlace-v0", "postbc/<Robot><Task>-v0 or metaworld/<task>-v3")
     demos: int = param(10, "demonstrations recorded per seed")
-    seeds: int = param(3, "independent seeds (demos, pretraining, evaluation)")
-    eval_episodes: int = param(100, "evaluation episodes per variant and seed")
+    seeds: int = param(5, "independent seeds (demos, pretraining, evaluation) (a headline: >= 5)")
+    eval_episodes: int = param(100, "evaluation episodes per variant and seed (a headline: >= 100)")
     variants: list[str] = param(["bc", "sigma_bc", "postbc", "postbc:alpha=0.25", "postbc:bootstrap=state_action"],
                                 "variants METHOD[:KEY=VALUE,...]")
     coverage_states: int = param(400, "demonstration states for the coverage numbers")
@@ -153,12 +156,18 @@ def run_seed(cfg: PretrainBenchConfig, seed: int, device, log: Callable[[str], N
 def aggregate(cfg: PretrainBenchConfig, per_seed: list[dict[str, dict]]) -> dict[str, Any]:
     variants: dict[str, Any] = {}
     bc = np.array([s["bc"]["success"] for s in per_seed]) if "bc" in cfg.variants else None
+    n = cfg.eval_episodes
     for spec in cfg.variants:
         succ = np.array([s[spec]["success"] for s in per_seed])
-        m, lo, hi = success_ci95(succ)
-        v: dict[str, Any] = {"success_per_seed": succ.tolist(), "success": {"mean": m, "ci95_low": lo, "ci95_high": hi}}
+        st = success_stats(succ, n)
+        lo, hi = st["ci95_seeds"] or (st["mean"], st["mean"])
+        # success: mean, ci95_low/high (= ci95_seeds, read by pretrain_scaling), ci95_seeds, ci95_wilson, counts
+        v: dict[str, Any] = {"success_per_seed": succ.tolist(),
+                             "success": {"mean": st["mean"], "ci95_low": lo, "ci95_high": hi,
+                                         **{k: x for k, x in st.items() if k not in ("mean", "per_seed")}}}
         if bc is not None and spec != "bc":
-            v["minus_bc"] = mean_ci95(succ - bc) | {"per_seed": (succ - bc).tolist()}
+            # paired by seed (same demos, same evaluation env seeds)
+            v["minus_bc"] = mean_ci95(succ - bc) | difference_stats(succ, bc, n, n)
         tr = [s[spec]["trace_sigma_mean"] for s in per_seed if s[spec]["trace_sigma_mean"] is not None]
         if tr:
             v["trace_sigma_mean"] = float(np.mean(tr))
@@ -193,13 +202,17 @@ def run_pretrain_benchmark(cfg: PretrainBenchConfig, log: Callable[[str], None] 
         "wall_seconds": time.time() - t0,
         "seeds_disjoint": seed_ranges("demos", "eval"),
         "coverage_reference": "tr Σ(s) of the first PostBC variant's ensemble (same for every variant)",
+        "intervals": INTERVALS,
+        "headline": headline_check(cfg.seeds, cfg.eval_episodes),
         "variants": aggregate(cfg, per_seed),
     }
 
 
 def plot_pretrain(result: dict, path: str | Path) -> Path:
-    """Left: success per variant (mean, 95 % CI, seeds as dots). Right: the policy's action
-    spread at the quarter of demonstration states with the most / least ensemble disagreement."""
+    """Left: success per variant (mean; 95 % t-interval over seeds and the pooled Wilson interval
+    as error bars; seeds as dots; the paired difference to BC ± its half-width). Right: the
+    policy's action spread at the quarter of demonstration states with the most / least ensemble
+    disagreement. Reads results written before the Wilson interval existed too."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -209,21 +222,32 @@ def plot_pretrain(result: dict, path: str | Path) -> Path:
     names = list(vs)
     x = np.arange(len(names))
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    means = [vs[n]["success"]["mean"] for n in names]
-    err = [[m - vs[n]["success"]["ci95_low"] for n, m in zip(names, means)],
-           [vs[n]["success"]["ci95_high"] - m for n, m in zip(names, means)]]
-    a1.bar(x, means, yerr=err, capsize=4, color="tab:blue", alpha=0.6)
+    means = np.array([vs[n]["success"]["mean"] for n in names])
+    seeds_ci = np.array([vs[n]["success"].get("ci95_seeds") or [vs[n]["success"]["ci95_low"],
+                                                                 vs[n]["success"]["ci95_high"]] for n in names])
+    a1.bar(x, means, color="tab:blue", alpha=0.6)
+    a1.errorbar(x - 0.06, means, yerr=[means - seeds_ci[:, 0], seeds_ci[:, 1] - means], fmt="none", ecolor="k",
+                capsize=4, label="95 % t-CI over seeds")
+    if all(vs[n]["success"].get("ci95_wilson") is not None for n in names):  # (older results lack it)
+        w = np.array([vs[n]["success"]["ci95_wilson"] for n in names])
+        a1.errorbar(x + 0.06, means, yerr=[means - w[:, 0], w[:, 1] - means], fmt="none", ecolor="tab:red",
+                    capsize=3, label="95 % Wilson CI, pooled episodes")
     for i, n in enumerate(names):
         ps = vs[n]["success_per_seed"]
         a1.scatter(np.full(len(ps), i) + np.linspace(-0.15, 0.15, len(ps)), ps, color="k", s=12, zorder=3)
+        mdd = vs[n].get("minus_bc", {}).get("min_detectable_difference")
+        if mdd is not None:
+            a1.annotate(f"{vs[n]['minus_bc']['mean']:+.2f}±{mdd:.2f}\nvs BC", (i, 0.02), ha="center", fontsize=6)
     if "bc" in vs:
         a1.axhspan(vs["bc"]["success"]["mean"] - 0.05, vs["bc"]["success"]["mean"], color="grey", alpha=0.15,
                    label="within 5 points of BC")
-        a1.legend(fontsize=8, loc="upper right")
+    a1.legend(fontsize=7, loc="upper right")
     a1.set_xticks(x, names, rotation=20, ha="right", fontsize=8)
     a1.set_ylabel(f"pretrained success ({cfg['eval_episodes']} episodes / seed)")
     a1.set_ylim(0, 1)
-    a1.set_title(f"{cfg['env']} · {cfg['demos']} demos · {cfg['seeds']} seeds", fontsize=9)
+    headline = result.get("headline")
+    tag = "" if headline is None else (" · headline-sized" if headline["meets"] else " · not headline-sized")
+    a1.set_title(f"{cfg['env']} · {cfg['demos']} demos · {cfg['seeds']} seeds{tag}", fontsize=9)
     hi = [vs[n].get("coverage", {}).get("spread_high") or 0.0 for n in names]
     lo = [vs[n].get("coverage", {}).get("spread_low") or 0.0 for n in names]
     a2.bar(x - 0.2, hi, 0.4, label="high-disagreement states (top 25 % tr Σ)", color="tab:red", alpha=0.7)

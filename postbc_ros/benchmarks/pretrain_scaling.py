@@ -91,6 +91,10 @@ def combine_by_demos(results: list[tuple[str, dict]]) -> dict[str, Any]:
             "spread_low": [c.get("spread_low") for c in cov],
             "pearson": [c.get("pearson") for c in cov],
         }
+        if all("ci95_wilson" in row["success"] for row in rows):  # results written before it lack it
+            curves[v]["success_ci95_wilson"] = [row["success"]["ci95_wilson"] for row in rows]
+            curves[v]["minus_bc_min_detectable_difference"] = [
+                row["minus_bc"].get("min_detectable_difference") if "minus_bc" in row else None for row in rows]
     return {"benchmark": "pretrain_by_demos", "env": r0["config"]["env"], "seeds": r0["config"]["seeds"],
             "eval_episodes": r0["config"]["eval_episodes"], "demos": demos,
             "sources": [p for p, _ in results], "variants": curves}
@@ -111,6 +115,10 @@ def plot_by_demos(summary: dict, path: str | Path) -> Path:
         m = np.asarray(c["success_mean"])
         ci = np.asarray(c["success_ci95"])
         a1.errorbar(d + 0.15 * i, m, yerr=[m - ci[:, 0], ci[:, 1] - m], marker="o", capsize=3, color=col, label=name)
+        if "success_ci95_wilson" in c:  # the pooled-episode interval, thin, beside the seeds' one
+            w = np.asarray(c["success_ci95_wilson"])
+            a1.errorbar(d + 0.15 * i + 0.05, m, yerr=[m - w[:, 0], w[:, 1] - m], fmt="none", capsize=2, lw=0.7,
+                        color=col, alpha=0.6)
         rows = [(x, r) for x, r in zip(d, c["minus_bc"]) if r is not None]
         if rows:
             x = np.array([x for x, _ in rows]) + 0.15 * i
@@ -121,7 +129,8 @@ def plot_by_demos(summary: dict, path: str | Path) -> Path:
         if tr:
             a3.plot([x for x, _ in tr], [t for _, t in tr], marker="o", color=col, label=name)
     title = f"{summary['env']} · {summary['seeds']} seeds × {summary['eval_episodes']} episodes"
-    a1.set(xlabel="demonstrations", ylabel="pretrained success", ylim=(0, 1), title=title)
+    a1.set(xlabel="demonstrations", ylabel="pretrained success (95 % t-CI over seeds; thin: Wilson)", ylim=(0, 1),
+           title=title)
     a2.axhspan(-0.05, 0.05, color="grey", alpha=0.15, label="within 5 points")
     a2.axhline(0, color="k", lw=0.8)
     a2.set(xlabel="demonstrations", ylabel="success − BC (paired, 95 % CI)", title="cost of the posterior noise")

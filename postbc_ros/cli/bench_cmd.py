@@ -2,8 +2,9 @@
 (learning), compare the pretrained policies alone (pretrain), or combine pretrain results at several
 demonstration counts into curves (pretrain-demos).
 
-Defaults are sized for 2 CPU cores (small nets, UTD 4, 10 eval episodes per point); use CUDA
-when present (`--device auto`). The options are the fields of each benchmark's config
+Networks are sized for 2 CPU cores (small nets, UTD 4); seeds and evaluation episodes for a
+headline (5 seeds, 50 eval episodes per point, 100 at the curve's ends); use CUDA when present
+(`--device auto`). The options are the fields of each benchmark's config
 (postbc_ros/benchmarks/) and of the TrainConfig it pretrains with; the protocols are described there.
 """
 from __future__ import annotations

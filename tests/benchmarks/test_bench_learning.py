@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import numpy as np
@@ -52,7 +53,8 @@ def test_bench_learning_writes_json_and_png(tmp_path, env_id, finetune):
     out, png = tmp_path / "r.json", tmp_path / "r.png"
     args = _parser().parse_args([
         "bench", "learning", "--env", env_id, "--demos", "2", "--methods", "bc,postbc", "--finetune", finetune,
-        "--seeds", "2", "--budget-episodes", "2", "--eval-every", "1", "--eval-episodes", "1", "--epochs", "5",
+        "--seeds", "2", "--budget-episodes", "2", "--eval-every", "1", "--eval-episodes", "1",
+        "--final-eval-episodes", "2", "--epochs", "5",
         "--ensemble-epochs", "5",
         "--ensemble-size", "3", "--utd", "1", "--batch-size", "16", "--rl-hidden", "32", "--warmup-episodes", "1",
         "--n-samples", "2", "--max-episode-steps", "60", "--device", "cpu", "--quiet",
@@ -72,7 +74,76 @@ def test_bench_learning_writes_json_and_png(tmp_path, env_id, finetune):
         assert r["episodes_to_threshold"]["threshold"] == 0.8 and len(r["episodes_to_threshold"]["per_seed"]) == 2
         assert r["curve"][2]["env_steps"] >= r["curve"][1]["env_steps"] > 0
     assert "episodes_to_threshold_postbc_over_bc" in res["methods"]["_ratios"]
+    _check_intervals(res)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _check_intervals(res):
+    """Every reported success rate carries per-seed values, the t-interval over seeds and the
+    pooled Wilson interval; the ends ran --final-eval-episodes; every pair of methods is compared."""
+    from postbc_ros.benchmarks.stats import difference_stats, success_stats
+
+    assert {"ci95_seeds", "ci95_wilson", "min_detectable_difference"} <= set(res["intervals"])
+    assert res["headline"]["meets"] is False and res["headline"]["final_episodes"] == 2
+    for m in ("bc", "postbc"):
+        r = res["methods"][m]
+        assert [p["episodes_per_seed"] for p in r["curve"]] == [2, 1, 2]  # the ends: --final-eval-episodes
+        for p in r["curve"]:
+            expect = success_stats(p["per_seed"], p["episodes_per_seed"])
+            assert p["n_seeds"] == 2 and p["n_episodes"] == 2 * p["episodes_per_seed"]
+            assert p["successes"] == round(sum(p["per_seed"]) * p["episodes_per_seed"])
+            assert (p["ci95_seeds"], p["ci95_wilson"]) == (expect["ci95_seeds"], expect["ci95_wilson"])
+            assert p["ci95_wilson"][0] <= p["successes"] / p["n_episodes"] <= p["ci95_wilson"][1]
+            assert [p["ci95_low"], p["ci95_high"]] == p["ci95_seeds"]
+        assert r["curve"][0]["online"] is None and r["curve"][1]["online"]["n_episodes"] == 2
+        assert r["final"]["ci95_wilson"] == r["curve"][-1]["ci95_wilson"]
+        assert r["pretrained"]["per_seed"] == r["curve"][0]["per_seed"]
+        assert r["pretrained_zero_noise"]["episodes_per_seed"] == 1
+        assert r["final_minus_pretrained"]["per_seed"] == pytest.approx(
+            np.subtract(r["curve"][-1]["per_seed"], r["curve"][0]["per_seed"]).tolist())
+    c = res["comparisons"]["postbc - bc"]
+    bc, pb = res["methods"]["bc"]["curve"][-1], res["methods"]["postbc"]["curve"][-1]
+    assert c["final"] == difference_stats(pb["per_seed"], bc["per_seed"], 2, 2) | {"episodes": 2}
+    assert c["final"]["min_detectable_difference"] >= 0 and c["pretrained"]["episodes"] == 0
+
+
+def test_learning_plot_draws_bands_bars_and_pretrained_lines(tmp_path, monkeypatch):
+    """The learning plot: a shaded band per method, Wilson bars, the pretrained level as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from postbc_ros.benchmarks.learning import BenchConfig, aggregate, compare_methods, plot_learning
+    from postbc_ros.benchmarks.stats import INTERVALS, headline_check
+
+    cfg = BenchConfig(methods=["bc", "postbc"], seeds=3, budget_episodes=2, eval_every=1, eval_episodes=4,
+                      final_eval_episodes=8)
+    rng = np.random.default_rng(0)
+
+    def run(level):
+        pts = [{"episodes": e, "env_steps": 10 * e, "success": float(rng.integers(0, n + 1) / n),
+                "eval_episodes": n, "online_success": None if e == 0 else 0.5, "online_episodes": min(e, 1)}
+               for e, n in ((0, 8), (1, 4), (2, 8))]
+        return {"points": pts, "pretrained_success": pts[0]["success"], "pretrained_zero_noise_success": level,
+                "pretrain_seconds": 1.0, "pretrain_info": {}}
+
+    methods = aggregate(cfg, {"bc": [run(0.2)] * 3, "postbc": [run(0.3), run(0.4), run(0.5)]})
+    result = {"config": dataclasses.asdict(cfg), "intervals": INTERVALS, "headline": headline_check(3, 4, 8),
+              "methods": methods, "comparisons": compare_methods(methods)}
+    figs = []
+    monkeypatch.setattr("postbc_ros.benchmarks.learning.save_png", lambda fig, path: figs.append(fig) or path)
+    plot_learning(result, tmp_path / "x.png")
+    ax = figs[0].axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    for m in ("bc", "postbc"):
+        pre = methods[m]["curve"][0]["success_mean"]
+        assert f"{m} pretrained {pre:.2f}" in labels
+        line = next(ln for ln in ax.get_lines() if ln.get_label() == f"{m} pretrained {pre:.2f}")
+        assert list(line.get_ydata()) == [pre, pre]
+    assert len(ax.collections) >= 4  # two bands + two sets of Wilson bars
+    assert "postbc - bc" in ax.texts[0].get_text()
+    plt.close(figs[0])
 
 
 def test_bad_arguments_are_rejected(tmp_path, capsys):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from postbc_ros.benchmarks.pretrain import PretrainBenchConfig, parse_variant
-from postbc_ros.benchmarks.stats import mean_ci95
+from postbc_ros.benchmarks.stats import mean_ci95, wilson_ci95
 from postbc_ros.learning.train_config import TrainConfig
 
 
@@ -92,8 +92,18 @@ def test_bench_pretrain_end_to_end(tmp_path):
         assert len(v["success_per_seed"]) == 2
         assert 0.0 <= v["success"]["ci95_low"] <= v["success"]["mean"] <= v["success"]["ci95_high"] <= 1.0
         assert len(v["coverage"]["per_seed"]) == 2 and v["coverage"]["spread_high"] > 0
+        s = v["success"]  # both intervals, the counts they rest on (2 seeds x 2 episodes)
+        assert (s["n_seeds"], s["episodes_per_seed"], s["n_episodes"]) == (2, 2, 4)
+        assert s["successes"] == round(sum(v["success_per_seed"]) * 2)
+        assert s["ci95_seeds"] == [s["ci95_low"], s["ci95_high"]]
+        assert s["ci95_wilson"] == pytest.approx(list(wilson_ci95(s["successes"], 4)))
         if name != "bc":
             assert v["minus_bc"]["per_seed"] == pytest.approx((np.array(v["success_per_seed"]) - bc).tolist())
+            d = v["minus_bc"]
+            assert d["min_detectable_difference"] == pytest.approx((d["ci95_high"] - d["ci95_low"]) / 2)
+            assert d["ci95_seeds"] == [d["ci95_low"], d["ci95_high"]] and len(d["ci95_newcombe"]) == 2
+    assert {"ci95_seeds", "ci95_wilson"} <= set(res["intervals"])
+    assert res["headline"]["meets"] is False and res["headline"]["seeds"] == 2
     assert "minus_bc" not in vs["bc"] and "trace_sigma_mean" not in vs["bc"]
     # α variants share the seed's trajectory ensemble; the state-action variant trains its own
     assert vs["postbc"]["trace_sigma_mean"] == pytest.approx(vs["postbc:alpha=0.5"]["trace_sigma_mean"])

@@ -53,6 +53,8 @@ def test_curves_from_real_bench_results(two_results, capsys):
         assert pb["minus_bc"][i]["mean"] == v["minus_bc"]["mean"]
         assert pb["trace_sigma_mean"][i] == v["trace_sigma_mean"] and pb["trace_sigma_mean"][i] > 0
         assert pb["spread_high"][i] == v["coverage"]["spread_high"]
+        assert pb["success_ci95_wilson"][i] == v["success"]["ci95_wilson"]  # (only where every result has it)
+        assert pb["minus_bc_min_detectable_difference"][i] == v["minus_bc"]["min_detectable_difference"]
     assert s["variants"]["bc"]["minus_bc"] == [None, None] and s["variants"]["bc"]["trace_sigma_mean"] == [None, None]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "postbc" in capsys.readouterr().out
