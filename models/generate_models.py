@@ -11,7 +11,8 @@ Files written
 - scene/table.xml            shared options, visual settings (shadows off), materials, table,
                              floor, light
 - <arm_model>.xml            complete twin: table scene + arm + gripper + scene/wrist cameras
-- <prefix>_<task>.xml        twin + the task's objects (reach/push/pick_place)
+- <prefix>_<task>.xml        twin + the task's objects (reach/push/pick_place; reach_obstacle where
+                             the arm's TaskParams has an obstacle: docs/coverage_tasks.md)
 (file names and task geometry: each robot module's `TWIN`, named by its registry entry)
 
 Collision groups: arm geoms contype=2 conaffinity=1 (no arm self-collision), world and object
@@ -29,8 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from postbc_ros.robots import TaskParams, TwinData, ur5e, widowx  # noqa: E402
-
-TASKS = ("reach", "push", "pick_place")
+from postbc_ros.sim.task_params import TASKS  # noqa: E402
 
 ARM = 'contype="2" conaffinity="1"'
 WORLD = 'contype="1" conaffinity="3"'
@@ -269,6 +269,14 @@ def task_objects(p: TaskParams, task: str) -> str:
       <geom name="goal_marker" type="sphere" size="{p.reach_tol:g}" rgba="0.1 0.85 0.2 0.6" {VISUAL}/>
     </body>
 """
+    if task == "reach_obstacle":
+        # a fixed post (mocap: moved per layout, never by contact) that collides with the arm;
+        # drawn translucent so that the scene camera still sees the arm behind it
+        ob = p.obstacle
+        return task_objects(p, "reach") + f"""    <body name="obstacle" mocap="true" pos="{f(*p.obstacle.low, 0.0)}">
+      <geom name="obstacle" type="cylinder" size="{f(ob.radius, ob.height / 2)}" pos="{f(0, 0, ob.height / 2)}" rgba="0.45 0.45 0.5 0.45" {WORLD}/>
+    </body>
+"""
     if task == "push":
         r, h = p.puck_radius, p.puck_half_height
         return f"""    <body name="goal" mocap="true" pos="{f(*p.workspace_center, 0.0005)}">
@@ -318,6 +326,8 @@ def model_files() -> dict[str, str]:
     for robot, arm_xml in ((widowx, widowx_xml), (ur5e, ur5e_xml)):
         out[robot.TWIN.model_file()] = arm_xml()
         for task in TASKS:
+            if task == "reach_obstacle" and robot.TWIN.task.obstacle is None:
+                continue
             out[robot.TWIN.model_file(task)] = task_xml(robot.TWIN, task)
     return out
 

@@ -14,6 +14,7 @@ import sys
 import time
 
 from postbc_ros.robots import robot_names
+from postbc_ros.sim.task_params import TASKS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run N episodes of the multimodal scripted demonstrator on a twin task.",
     )
     c.add_argument("--robot", choices=robot_names(with_twin=True), required=True)
-    c.add_argument("--task", choices=["reach", "push", "pick_place"], required=True)
+    c.add_argument("--task", choices=list(TASKS), required=True,
+                   help="twin task; reach_obstacle is the coverage variant (docs/coverage_tasks.md)")
     c.add_argument("--episodes", type=int, default=50, help="number of episodes (default 50)")
     c.add_argument("--seed", type=int, default=0, help="seed of the first episode's layout (default 0)")
     c.add_argument("--control", choices=["ee_delta", "joint_delta"], default="ee_delta")

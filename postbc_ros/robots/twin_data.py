@@ -10,8 +10,28 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class ObstacleParams:
+    """The post of the coverage task `reach_obstacle` (docs/coverage_tasks.md) for one arm: a fixed
+    vertical cylinder standing on the table, taller than the tool can reach, placed per layout
+    either on the scripted operator's common ("left") detour or clear of both detours."""
+
+    radius: float  # post radius [m]
+    height: float  # post height above the table [m]; above ee_high z, so the tool cannot pass over it
+    block_prob: float  # fraction of layouts whose post blocks the common detour
+    tool_clearance: float  # the gripper's horizontal extent around the tool point [m]
+    link_clearance: float  # half-width of the arm's links seen from above [m] (base -> tool shadow)
+    margin: float  # extra distance the post keeps from every path it must not touch [m]
+    low: tuple[float, float]  # xy sampling box of a post that blocks nothing
+    high: tuple[float, float]
+    # where the forearm ends (the wrist), seen from above, relative to the tool point: metres along
+    # the base -> tool direction and to its left; (0, 0) for an arm whose links lie in the vertical
+    # plane through its base and tool (WidowX), UR5e: the wrist is offset by its DH d4
+    wrist_offset: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclass(frozen=True)
 class TaskParams:
-    """Geometry and control scales of the three tasks for one arm (metres, seconds)."""
+    """Geometry and control scales of the twin tasks for one arm (metres, seconds)."""
 
     workspace_center: tuple[float, float]
     object_low: tuple[float, float]  # xy sampling box of objects / goals on the table
@@ -34,6 +54,7 @@ class TaskParams:
     bowl_height: float
     carry_z: float  # tool height while carrying an object over the bowl
     min_separation: float  # min xy distance object <-> bowl at reset
+    obstacle: ObstacleParams | None = None  # coverage task reach_obstacle (None: the arm has none)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import numpy as np
 
 from postbc_ros.robots.registry import RobotEntry
 from postbc_ros.robots.spec import RobotSpec
-from postbc_ros.robots.twin_data import TaskParams, TwinData
+from postbc_ros.robots.twin_data import ObstacleParams, TaskParams, TwinData
 
 NAME = "ur5e"
 DH_D = np.array([0.1625, 0.0, 0.0, 0.1333, 0.0997, 0.0996])
@@ -119,6 +119,17 @@ TASK = TaskParams(
     bowl_height=0.045,
     carry_z=0.2,
     min_separation=0.17,
+    obstacle=ObstacleParams(  # coverage task reach_obstacle (docs/coverage_tasks.md)
+        radius=0.06,
+        height=0.52,  # above ee_high z: the tool cannot pass over it
+        block_prob=0.4,
+        tool_clearance=0.055,
+        link_clearance=0.06,
+        margin=0.015,
+        low=(0.22, -0.30),
+        high=(0.82, 0.55),
+        wrist_offset=(-0.12, -0.11),  # wrist_1 joint seen from above (measured on the twin)
+    ),
 )
 TWIN = TwinData(
     arm_model=NAME,

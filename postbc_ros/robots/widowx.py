@@ -27,7 +27,7 @@ import numpy as np
 
 from postbc_ros.robots.registry import RobotEntry
 from postbc_ros.robots.spec import RobotSpec, homogeneous, rot_x, rot_y, rot_z
-from postbc_ros.robots.twin_data import TaskParams, TwinData
+from postbc_ros.robots.twin_data import ObstacleParams, TaskParams, TwinData
 
 NAME = "widowx"
 JOINT_NAMES = ["waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate"]
@@ -104,6 +104,16 @@ TASK = TaskParams(
     bowl_height=0.03,
     carry_z=0.12,
     min_separation=0.12,
+    obstacle=ObstacleParams(  # coverage task reach_obstacle (docs/coverage_tasks.md)
+        radius=0.04,
+        height=0.32,  # above ee_high z: the tool cannot pass over it
+        block_prob=0.4,
+        tool_clearance=0.035,
+        link_clearance=0.025,
+        margin=0.01,
+        low=(0.10, -0.28),
+        high=(0.46, 0.28),
+    ),
 )
 TWIN = TwinData(
     arm_model="widowx250",

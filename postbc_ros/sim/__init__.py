@@ -3,7 +3,8 @@
 Public API (docs/interfaces.md): make_env, make_env_from_id, env_ids, env_id, Twin,
 make_scripted_policy. Importing this package registers the gymnasium ids
 `postbc/<Title><Task>-v0` of every registered arm with a twin (e.g. `postbc/WidowXPickPlace-v0`,
-`postbc/UR5ePush-v0`; <Title> is the registry entry's `title`); an arm registered later gets its
+`postbc/UR5ePush-v0`; <Title> is the registry entry's `title`; the coverage variant
+`postbc/<Title>ReachObstacle-v0` of docs/coverage_tasks.md where the arm's twin has an obstacle); an arm registered later gets its
 ids at the next `env_ids()` / `make_env_from_id`. mujoco is imported only when an env or a Twin
 is built.
 """
@@ -14,8 +15,11 @@ from typing import Any
 import gymnasium as gym
 
 from postbc_ros.robots import get_robot, robot_names
+from postbc_ros.sim.task_params import COVERAGE_TASKS
 
-TASK_IDS = {"reach": "Reach", "push": "Push", "pick_place": "PickPlace"}
+#: twin task -> its part of the env id: the natural tasks, then the coverage variants
+#: (docs/coverage_tasks.md: postbc/<Title>ReachObstacle-v0 for every arm whose twin has an obstacle)
+TASK_IDS = {"reach": "Reach", "push": "Push", "pick_place": "PickPlace", "reach_obstacle": "ReachObstacle"}
 
 
 def env_ids() -> dict[str, tuple[str, str]]:
@@ -23,9 +27,11 @@ def env_ids() -> dict[str, tuple[str, str]]:
     gymnasium (those of an arm registered since the last call are added now)."""
     ids = {}
     for robot in robot_names(with_twin=True):
-        title = get_robot(robot).title
+        entry = get_robot(robot)
         for task, t_id in TASK_IDS.items():
-            ids[f"postbc/{title}{t_id}-v0"] = (robot, task)
+            if task in COVERAGE_TASKS and entry.twin.task.obstacle is None:
+                continue  # an arm whose twin data has no obstacle has no reach_obstacle
+            ids[f"postbc/{entry.title}{t_id}-v0"] = (robot, task)
     for i, (robot, task) in ids.items():
         if i not in gym.registry:
             gym.register(id=i, entry_point="postbc_ros.sim.envs:make_env", kwargs={"robot": robot, "task": task},

@@ -1,4 +1,5 @@
-"""Gymnasium tasks on the MuJoCo twins: reach, push, pick_place for every arm with a twin.
+"""Gymnasium tasks on the MuJoCo twins: reach, push, pick_place for every arm with a twin, and the
+coverage variant reach_obstacle (docs/coverage_tasks.md) for every arm whose twin has an obstacle.
 
 Sparse 0/1 reward, `terminated` on success, truncation at a short horizon (10 Hz control):
 the setting of the PostBC paper's finetuning experiments. Observations are a dict
@@ -14,7 +15,7 @@ from gymnasium import spaces
 
 from postbc_ros.robots import DEFAULT_ROBOT, get_robot, get_twin
 from postbc_ros.sim.ik import DLSIK, yaw_rotation
-from postbc_ros.sim.task_params import HORIZONS
+from postbc_ros.sim.task_params import HORIZONS, base_task
 from postbc_ros.sim.twin import TASKS, Twin
 
 OBS_MODES = ("state", "image", "image_wrist")
@@ -53,6 +54,7 @@ class TwinTaskEnv(gym.Env):
         if not 16 <= int(image_size) <= 480:
             raise ValueError(f"make_env: image_size must be in [16, 480], got {image_size}")
         self.robot, self.task = robot, task
+        self.base_task = base_task(task)  # the natural task it extends: operator, success detector
         self.obs_mode, self.control = obs_mode, control
         self.image_size = int(image_size)
         self.render_mode = render_mode
@@ -88,7 +90,8 @@ class TwinTaskEnv(gym.Env):
     @property
     def state_dim(self) -> int:
         """proprio (6 joints, gripper, tool xyz) [+ goal, goal - tool for reach |
-        + object, goal, object - tool, goal - tool]."""
+        + object, goal, object - tool, goal - tool | + goal, obstacle, goal - tool, obstacle - tool
+        for reach_obstacle]."""
         return len(self.state_names)
 
     @property
@@ -96,12 +99,22 @@ class TwinTaskEnv(gym.Env):
         """Names of the entries of obs["state"]."""
         names = [f"q_{n}" for n in self.twin.joint_names] + ["gripper", "ee_x", "ee_y", "ee_z"]
         if self.obs_mode == "state":
-            points = ["goal"] if self.task == "reach" else ["obj", "goal"]
+            points = self._point_names()
             names += [f"{p}_{a}" for p in points for a in "xyz"]
             # tool-relative positions (Robomimic's object-to-eef features; what marker poses
             # relative to the tool give a real cell): the policy need not learn the subtraction
             names += [f"{p}_rel_{a}" for p in points for a in "xyz"]
         return names
+
+    def _point_names(self) -> list[str]:
+        if self.task == "reach_obstacle":
+            return ["goal", "obst"]
+        return ["goal"] if self.task == "reach" else ["obj", "goal"]
+
+    def _point_getters(self) -> dict:
+        """Position getters of the task's points (the obstacle: the foot of its post)."""
+        tw = self.twin
+        return {"goal": tw.goal_position, "obst": tw.obstacle_position, "obj": tw.object_position}
 
     # ------------------------------------------------------------------------ control
     def target_rotation(self, pos: np.ndarray) -> np.ndarray:
@@ -169,7 +182,7 @@ class TwinTaskEnv(gym.Env):
     def is_success(self) -> bool:
         """Task success detector on the current physics state."""
         p = self.params
-        if self.task == "reach":
+        if self.base_task == "reach":
             return bool(np.linalg.norm(self.twin.ee_pose()[0] - self.twin.goal_position()) < p.reach_tol)
         obj, goal = self.twin.object_position(), self.twin.goal_position()
         dxy = float(np.linalg.norm(obj[:2] - goal[:2]))
@@ -185,7 +198,7 @@ class TwinTaskEnv(gym.Env):
         ee = tw.ee_pose()[0]
         parts = [tw.joint_positions(), [tw.gripper_position()], ee]
         if self.obs_mode == "state":
-            points = [tw.goal_position()] if self.task == "reach" else [tw.object_position(), tw.goal_position()]
+            points = [self._point_getters()[n]() for n in self._point_names()]
             parts += points + [p - ee for p in points]
         return np.concatenate(parts).astype(np.float32)
 
@@ -208,11 +221,19 @@ class TwinTaskEnv(gym.Env):
                 self.twin.set_goal(options["goal"])
             if "object" in options:
                 self.twin.set_object_position(options["object"])
+            if "obstacle" in options:
+                self.twin.set_obstacle(options["obstacle"])
             self.twin.forward()
             self.layout = dict(self.layout)
-            for key in ("goal", "object"):
+            for key in ("goal", "object", "obstacle"):
                 if key in options:
                     self.layout[key] = np.asarray(options[key], dtype=float)
+            if self.twin.has_obstacle:  # the blocking rule's verdict on the layout as it now stands
+                from postbc_ros.sim.layout import obstacle_blocks
+
+                self.layout["blocked"] = np.array(float(obstacle_blocks(
+                    self.params, self.twin.ee_pose()[0], self.layout["goal"], self.layout["obstacle"],
+                    self.twin.twin_data.operator_scale)))
         self._t = 0
         self._q_cmd = self.twin.joint_positions()
         self._pos_cmd = self.twin.ee_pose()[0]

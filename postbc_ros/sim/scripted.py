@@ -9,6 +9,9 @@ The policies see the simulator's privileged state (like a human operator sees th
 act only through the env's normal action space (ee_delta or joint_delta), so their demos go
 through the same recording path as a human's. Per-arm numbers (pusher width, the scale of offsets
 and tolerances) come from the arm's twin data in the robot registry.
+
+On a coverage task (docs/coverage_tasks.md) the operator is the same, blind to the obstacle: it
+keeps its 70/30 split, so its common mode fails wherever the obstacle blocks it.
 """
 from __future__ import annotations
 
@@ -17,7 +20,10 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-MODES = ("left", "right")
+from postbc_ros.sim.layout import MODE_SIDES, detour_via
+from postbc_ros.sim.task_params import REACH_DETOUR, REACH_DETOUR_LIFT, base_task
+
+MODES = tuple(MODE_SIDES)  # ("left", "right")
 MODE_PROBS = (0.7, 0.3)
 
 
@@ -64,7 +70,7 @@ class ScriptedPolicy:
         """Draw this episode's mode / speed; the plan is built at the first call (the layout
         is known only after env.reset)."""
         self.mode = MODES[int(self.rng.choice(len(MODES), p=self.mode_probs))]
-        self._side = 1.0 if self.mode == "left" else -1.0
+        self._side = MODE_SIDES[self.mode]
         self._speed = float(self.rng.uniform(0.7, 1.0))
         self._plan, self._idx, self._held = [], 0, 0
         self._fresh = True
@@ -77,7 +83,7 @@ class ScriptedPolicy:
             self.reset()
         self._fresh = False
         self._layout_seen = layout
-        task = self.env.task
+        task = base_task(self.env.task)
         self._plan = {"reach": self._plan_reach, "push": self._plan_push, "pick_place": self._plan_pick_place}[task]()
         self._idx, self._held = 0, 0
 
@@ -94,10 +100,8 @@ class ScriptedPolicy:
     def _plan_reach(self) -> list[Waypoint]:
         s = self.env.twin.ee_pose()[0]
         g = self.env.twin.goal_position()
-        u, n = self._perp(s, g)
-        lat = self.rng.uniform(0.05, 0.09) * self._scale()
-        via = 0.5 * (s + g) + self._side * lat * n + np.array([0, 0, self.rng.uniform(0.0, 0.04)])
-        via = np.clip(via, self.env.params.ee_low, self.env.params.ee_high)
+        lat = self.rng.uniform(*REACH_DETOUR) * self._scale()
+        via = detour_via(self.env.params, s, g, self._side, lat, lift=self.rng.uniform(*REACH_DETOUR_LIFT))
         tol = self.env.params.reach_tol
         return [Waypoint(via, -1.0, 1.5 * tol), Waypoint(g, -1.0, 0.3 * tol)]
 

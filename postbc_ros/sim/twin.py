@@ -18,9 +18,7 @@ import numpy as np
 
 from postbc_ros.resources import resource_dir
 from postbc_ros.robots import RobotSpec, TaskParams, TwinData, get_robot_spec, get_twin
-from postbc_ros.sim.task_params import CONTROL_DT
-
-TASKS = ("reach", "push", "pick_place")
+from postbc_ros.sim.task_params import CONTROL_DT, TASKS  # noqa: F401 - TASKS re-exported
 CTRL_UPDATE_SUBSTEPS = 5  # setpoints are rate-limited every 5 physics steps (50 Hz)
 
 
@@ -101,6 +99,9 @@ class Twin:
             self._obj_d = m.joint("object_joint").dofadr[0]
             self._obj_geom = m.geom("object").id
         self._goal_mocap = m.body("goal").mocapid[0] if task is not None else -1
+        self.has_obstacle = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "obstacle") >= 0
+        self._obstacle_mocap = m.body("obstacle").mocapid[0] if self.has_obstacle else -1
+        self.obstacle_geom = m.geom("obstacle").id if self.has_obstacle else -1
         # per-update setpoint increments that honour the joint / finger velocity limits
         upd_dt = m.opt.timestep * CTRL_UPDATE_SUBSTEPS
         self._max_dctrl = np.concatenate(
@@ -227,11 +228,14 @@ class Twin:
 
         rng = np.random.default_rng() if rng is None else rng
         self.reset_robot()
-        layout = sample_layout(self.params, self.task, rng) if self.task else {}
+        layout = (sample_layout(self.params, self.task, rng, start=self.ee_pose()[0],
+                                scale=self.twin_data.operator_scale) if self.task else {})
         if "goal" in layout:
             self.set_goal(layout["goal"])
         if "object" in layout:
             self.set_object_position(layout["object"])
+        if "obstacle" in layout:
+            self.set_obstacle(layout["obstacle"])
         mujoco.mj_forward(self.model, self.data)
         return layout
 
@@ -244,6 +248,30 @@ class Twin:
     def goal_position(self) -> np.ndarray:
         """Goal marker / region / bowl position."""
         return self.data.mocap_pos[self._goal_mocap].copy()
+
+    def set_obstacle(self, pos) -> None:
+        """Move the obstacle post (reach_obstacle) so that it stands on the table at `pos` (x, y, 0)."""
+        if not self.has_obstacle:
+            raise ValueError(f"Twin.set_obstacle: task {self.task!r} has no obstacle")
+        self.data.mocap_pos[self._obstacle_mocap] = np.asarray(pos, dtype=float)
+
+    def obstacle_position(self) -> np.ndarray:
+        """Foot of the obstacle post on the table (reach_obstacle)."""
+        if not self.has_obstacle:
+            raise ValueError(f"Twin.obstacle_position: task {self.task!r} has no obstacle")
+        return self.data.mocap_pos[self._obstacle_mocap].copy()
+
+    def arm_touches_obstacle(self) -> bool:
+        """True when any arm or gripper geom is in contact with the obstacle post."""
+        d = self.data
+        for i in range(d.ncon):
+            c = d.contact[i]
+            g1, g2 = int(c.geom1), int(c.geom2)
+            if self.obstacle_geom in (g1, g2):
+                other = g2 if g1 == self.obstacle_geom else g1
+                if self.model.geom_bodyid[other] != 0:  # not the table / world
+                    return True
+        return False
 
     def set_object_position(self, pos, quat=(1.0, 0.0, 0.0, 0.0)) -> None:
         """Place the task object upright at `pos`, at rest."""

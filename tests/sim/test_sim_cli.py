@@ -39,3 +39,10 @@ def test_sim_list_and_help(capsys):
     assert e.value.code == 0
     with pytest.raises(SystemExit):
         _run(["sim", "check", "--robot", "panda", "--task", "reach"], capsys)
+
+
+def test_sim_check_runs_the_coverage_task(capsys):
+    rc, out = _run(["sim", "check", "--robot", "ur5e", "--task", "reach_obstacle", "--episodes", "2", "--json"], capsys)
+    assert rc == 0
+    res = json.loads(out.out)
+    assert res["task"] == "reach_obstacle" and res["horizon"] == 40 and sum(res["mode_counts"].values()) == 2

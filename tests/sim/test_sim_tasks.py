@@ -13,7 +13,7 @@ COMBOS = [(r, t) for r in ("widowx", "ur5e") for t in ("reach", "push", "pick_pl
 
 def test_all_ids_registered_and_buildable():
     ids = sim.env_ids()
-    assert len(ids) == 6
+    assert len(ids) == 8  # 2 arms x (3 natural tasks + the coverage variant reach_obstacle)
     for env_id, (robot, task) in ids.items():
         assert env_id in gym.registry
         assert sim.env_id(robot, task) == env_id

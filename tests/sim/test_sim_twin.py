@@ -114,7 +114,8 @@ def test_committed_mjcf_is_what_the_generator_writes():
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
     expected = gen.model_files()
-    assert len(expected) == 1 + 2 * 4  # the table scene; per arm: the arm alone + one file per task
+    # the table scene; per arm: the arm alone + one file per task (3 natural + reach_obstacle)
+    assert len(expected) == 1 + 2 * 5
     for name, text in expected.items():
         assert (models_dir() / name).read_text() == text, f"models/{name} is stale: run models/generate_models.py"
 
