@@ -12,6 +12,7 @@ import json
 import sys
 
 from postbc_ros.robots import robot_names
+from postbc_ros.sim.task_params import TASKS
 
 KEYBOARD_HELP = """keyboard teleop: w/s +x/-x, a/d +y/-y, r/f +z/-z (arrows: x/y), space toggles the gripper;
 Enter starts an episode, x stops it, y = success, n = failure, i = intervene, q/Esc aborts."""
@@ -25,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--robot", required=True, choices=robot_names(with_twin=True), help="robot twin")
-    p.add_argument("--task", required=True, choices=["reach", "push", "pick_place"], help="task")
+    p.add_argument("--task", required=True, choices=list(TASKS), help="task")
     p.add_argument("--episodes", type=int, required=True, help="number of episodes to save")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--scripted", action="store_true", help="use the sim's scripted (multimodal) operator")

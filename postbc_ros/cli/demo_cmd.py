@@ -17,6 +17,7 @@ import argparse
 from postbc_ros.cli.config_args import add_config_args, config_from_args
 from postbc_ros.cli.demo_report import PRETRAINED_EVAL_EPISODES
 from postbc_ros.learning.train_config import TrainConfig
+from postbc_ros.sim.task_params import TASKS
 # pretraining sized for the demo's time budget on 2 CPU cores (the rest: TrainConfig's defaults)
 DEMO_TRAIN = TrainConfig(epochs=1000, ensemble_size=5, hidden=[256, 256])
 DEMO_TRAIN_OPTIONS = ("method", "epochs", "ensemble_size", "hidden")
@@ -35,7 +36,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("demo", help="main job on the twin: demos -> PostBC -> ROS 2 finetuning -> plot",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--robot", default=DEFAULT_ROBOT, choices=robot_names(with_twin=True), help="twin arm")
-    p.add_argument("--task", default="reach", choices=["reach", "push", "pick_place"], help="twin task")
+    p.add_argument("--task", default="reach", choices=list(TASKS), help="twin task (docs/coverage_tasks.md: reach_obstacle)")
     p.add_argument("--demos", type=int, default=40, help="scripted demonstrations to record")
     add_config_args(p, TrainConfig, DEMO_TRAIN_OPTIONS, base=DEMO_TRAIN, flags={"epochs": "--pretrain-epochs"}, helps={
         "method": f"pretraining method (default {DEMO_TRAIN.method})",

@@ -30,8 +30,8 @@ from postbc_ros.graph.config import merged_parameters
 from postbc_ros.graph.spec import GraphSpec, LaunchArg, NodeSpec
 from postbc_ros.rl.registry import ALGORITHMS
 from postbc_ros.robots import DEFAULT_ROBOT, get_robot, get_twin, robot_names
+from postbc_ros.sim.task_params import TASKS  # natural + coverage tasks (pure data, no mujoco import)
 
-TASKS = ("reach", "push", "pick_place")
 BOOL = ("true", "false")
 ROS2_CONTROL = "ros2_control"  # arm backend built by arm_node itself (postbc_ros.ros.ros2_control_arm)
 TWIN_CONTROL_RATE = 20.0  # Hz: the twin runs at 10 Hz, 20 Hz setpoints suffice

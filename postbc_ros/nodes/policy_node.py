@@ -33,6 +33,7 @@ from postbc_ros.ros import conversions as conv, qos  # noqa: E402
 from postbc_ros.ros.node_main import run_node  # noqa: E402
 from postbc_ros.ros.params import declare_params  # noqa: E402
 from postbc_ros.sim.action_adapter import ActionAdapter  # noqa: E402
+from postbc_ros.sim.task_params import TASKS  # noqa: E402
 
 DEFAULT_FPS = 10.0  # control rate when neither `dt` nor the checkpoint's dataset gives one
 WEIGHTS_DIR_PREFIX = "postbc_policy_weights_"  # temporary directory a weights record is unpacked into
@@ -45,7 +46,7 @@ class PolicyConfig:
                       "learner's agent", choices=ALGORITHMS)
     explore: bool = param(True, "exploration noise while finetuning (false: deterministic evaluation)")
     robot: str = param(DEFAULT_ROBOT, "arm model (for the action -> joint setpoint conversion)", choices=twin_robot_names)
-    task: str = param("reach", "task of the kinematic model used for IK", choices=("reach", "push", "pick_place"))
+    task: str = param("reach", "task of the kinematic model used for IK", choices=TASKS)
     control: str = param("ee_delta", "action space the policy was trained on", choices=("ee_delta", "joint_delta"))
     robot_id: str = param("robot1", "name of this robot in transitions (several robots feed one learner)")
     dt: float = param(0.0, "control period in s (0 = 1 / dataset fps from the checkpoint)", range=(0.0, 1.0))
