@@ -37,7 +37,7 @@ def _float_or_auto(value: str) -> float | str:
     return value if value == "auto" else float(value)
 
 
-_float_or_auto.__name__ = "number or 'auto'"  # named in parse_variant's errors
+_float_or_auto.__name__ = "float or 'auto'"  # named in parse_variant's errors
 VARIANT_KEYS = {"alpha": _float_or_auto, "sigma": float, "bootstrap": str, "covariance": str, "posterior_mix": float}
 
 

@@ -114,14 +114,14 @@ class TrainConfig:
     # the budgets: gradient steps by default (POLICY_STEPS, ENSEMBLE_STEPS above say why); epochs are
     # the explicit alternative, converted to steps on the dataset. At most one of each pair.
     steps: int | None = param(
-        None, f"policy gradient steps (default {POLICY_STEPS} when --epochs is not given either: the issue-15 "
+        None, f"policy gradient steps (None: {POLICY_STEPS}, unless --epochs is given; from the issue-15 "
               "WidowX measurement: 36k-39k steps lifted reach BC 0.68 -> 0.86 where ~6k left it underfit; "
               "epochs come to ceil(steps / minibatches per epoch), the cosine LR decays over exactly these steps)")
     epochs: int | None = param(
         None, "policy epochs instead of --steps (steps = epochs · ceil(windows / batch size)); give one of the two")
     ensemble_steps: int | None = param(
-        None, f"ensemble gradient steps (default {ENSEMBLE_STEPS} when --ensemble-epochs is not given either: "
-              "the paper's real-WidowX 300 epochs on 10 demos; longer makes members overfit their resample)")
+        None, f"ensemble gradient steps (None: {ENSEMBLE_STEPS}, unless --ensemble-epochs is given; what the paper's "
+              "real-WidowX 300 epochs came to on 10 demos; longer makes members overfit their resample)")
     ensemble_epochs: int | None = param(
         None, "ensemble epochs instead of --ensemble-steps; give one of the two")
     batch_size: int = param(256, "minibatch size (policy and ensemble)")

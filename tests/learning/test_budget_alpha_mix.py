@@ -221,3 +221,13 @@ def test_postbc_with_mix_zero_trains_bc_exactly():
     assert not all(torch.equal(sd_bc[k], sd1[k]) for k in sd_bc)
     with pytest.raises(ValueError, match="--posterior-mix 1.5 must be in"):
         TrainConfig(posterior_mix=1.5).validate()
+
+
+def test_bench_pretrain_variants_take_alpha_auto_and_the_mixture():
+    from postbc_ros.benchmarks.pretrain import PretrainBenchConfig, parse_variant
+
+    assert parse_variant("postbc:alpha=auto,posterior_mix=0.5") == ("postbc", {"alpha": "auto", "posterior_mix": 0.5})
+    tc = PretrainBenchConfig().train_config("postbc:alpha=auto,posterior_mix=0.5", 1, "cpu")
+    assert (tc.alpha, tc.alpha_rule, tc.posterior_mix) == (1.0, "auto", 0.5)
+    with pytest.raises(ValueError, match="posterior_mix='x' is not a float"):
+        parse_variant("postbc:posterior_mix=x")
