@@ -7,7 +7,7 @@ for `eval_episodes` episodes, and measure the coverage diagnostic (`postbc cover
 demonstration states.
 
 A *variant* is a method with optional overrides, e.g. `bc`, `postbc`, `postbc:alpha=0.25`,
-`postbc:bootstrap=state_action,covariance=diag`. PostBC variants with the same bootstrap share
+`postbc:alpha=auto`, `postbc:posterior_mix=0.5`, `postbc:bootstrap=state_action,covariance=diag`. PostBC variants with the same bootstrap share
 one ensemble per seed (α and the covariance kind only change how Σ is used).
 
 Where the demonstrations disagree is read from one reference ensemble per seed — the first
@@ -36,7 +36,12 @@ from postbc_ros.benchmarks.stats import INTERVALS, difference_stats, headline_ch
 from postbc_ros.core.params import param
 from postbc_ros.learning.train_config import METHODS, TrainConfig
 
-VARIANT_KEYS = {"alpha": float, "sigma": float, "bootstrap": str, "covariance": str}
+def _float_or_auto(value: str) -> float | str:
+    return value if value == "auto" else float(value)
+
+
+_float_or_auto.__name__ = "float or 'auto'"  # named in parse_variant's errors
+VARIANT_KEYS = {"alpha": _float_or_auto, "sigma": float, "bootstrap": str, "covariance": str, "posterior_mix": float}
 
 
 def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
@@ -57,8 +62,9 @@ def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
 
 
 #: the pretraining settings `postbc bench pretrain` exposes (the rest: TrainConfig's defaults)
-TRAIN_OPTIONS = ("epochs", "ensemble_epochs", "ensemble_size", "alpha", "sigma", "bootstrap", "covariance", "hidden",
-                 "horizon", "n_action_steps", "obs_history", "device")
+TRAIN_OPTIONS = ("steps", "epochs", "ensemble_steps", "ensemble_epochs", "ensemble_size", "alpha", "alpha_rule",
+                 "posterior_mix", "sigma", "bootstrap", "covariance", "hidden", "horizon", "n_action_steps",
+                 "obs_history", "batch_size", "device")
 
 
 @dataclass

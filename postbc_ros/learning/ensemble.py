@@ -11,6 +11,7 @@ MLP heads (the paper's 3x512 heads, K = 5-10).
 """
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -70,36 +71,47 @@ def train_ensemble(
     obs: Mapping[str, torch.Tensor],
     targets: torch.Tensor,
     weights: torch.Tensor,
-    epochs: int,
+    epochs: int | None = None,
     batch_size: int = 256,
     lr: float = 1e-3,
     weight_decay: float = 0.0,
     generator: torch.Generator | None = None,
     progress: bool = True,
     batch_indices: Sequence[torch.Tensor] | None = None,
+    steps: int | None = None,
 ) -> list[float]:
-    """Fit all members jointly. One epoch = N samples drawn as shuffled minibatches.
+    """Fit all members jointly (AdamW, constant learning rate). One epoch = N samples drawn as
+    shuffled minibatches; `steps` (instead of `epochs`) runs exactly that many minibatches, the last
+    epoch cut short.
 
     `batch_indices` (tests) fixes the minibatch sequence explicitly instead of shuffling.
-    Returns the mean member loss per epoch.
+    Returns the mean member loss per epoch (over the samples the epoch visited).
     """
     n = targets.shape[0]
     if weights.shape != (ensemble.k, n):
         raise ValueError(f"train_ensemble: weights must be [K={ensemble.k}, N={n}], got {tuple(weights.shape)}")
+    if (epochs is None) == (steps is None) and batch_indices is None:
+        raise ValueError("train_ensemble: give epochs or steps (one of the two)")
+    spe = math.ceil(n / batch_size)
+    if batch_indices is not None:
+        schedule = [list(batch_indices)]
+        epochs, steps = 1, len(batch_indices)
+    elif steps is not None:
+        epochs = math.ceil(steps / spe)
+    else:
+        steps = epochs * spe
     opt = torch.optim.AdamW(ensemble.parameters(), lr=lr, weight_decay=weight_decay)
     history: list[float] = []
     device = targets.device
-    if batch_indices is not None:
-        schedule = [list(batch_indices)]
-        epochs = 1
+    done = 0
     bar = tqdm(range(epochs), desc=f"ensemble K={ensemble.k}", disable=not progress, leave=False)
     for _ in bar:
         if batch_indices is None:
             perm = torch.randperm(n, generator=generator).to(device)
-            batches = [perm[s : s + batch_size] for s in range(0, n, batch_size)]
+            batches = [perm[s : s + batch_size] for s in range(0, n, batch_size)][: steps - done]
         else:
             batches = schedule[0]
-        total = 0.0
+        total, seen = 0.0, 0
         for idx in batches:
             pred = ensemble({k: v[idx] for k, v in obs.items()})
             losses = member_losses(pred, targets[idx], weights[:, idx])
@@ -107,7 +119,9 @@ def train_ensemble(
             losses.sum().backward()
             opt.step()
             total += float(losses.detach().mean()) * len(idx)
-        history.append(total / n)
+            seen += len(idx)
+        done += len(batches)
+        history.append(total / seen)
         bar.set_postfix(loss=f"{history[-1]:.4g}", refresh=False)
     return history
 

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from postbc_ros.learning.train_config import TrainConfig
+from postbc_ros.learning.train_config import AUTO_NOISE_FRACTION, TrainConfig
 
 # posterior_noise_fraction above which the run's note points at the measured trade-off
 NOISE_FRACTION_HINT = 0.05
@@ -28,7 +28,8 @@ def pretrain_dataset(dataset: str | os.PathLike, out: str | os.PathLike, config:
 
     `obs_keys`: the observation features to use (default: every non-video feature).
     `reuse_ensemble`: a PostBC ensemble directory trained on the same data (e.g. OTHER_RUN/ensemble),
-    used instead of training one, for α sweeps. `log` receives one line describing the dataset.
+    used instead of training one, for α sweeps. `log` receives one line describing the dataset and,
+    after training, one per budget (steps, epochs, batch size, LR schedule) and the α used.
     """
     from postbc_ros.data import DatasetError
     from postbc_ros.learning.checkpoint import CheckpointError
@@ -57,12 +58,33 @@ def pretrain_dataset(dataset: str | os.PathLike, out: str | os.PathLike, config:
     except ValueError as e:
         raise PretrainError(str(e)) from e
     save_pretrain_result(Path(out), result)
+    for line in budget_lines(result):
+        log(line)
     return result
+
+
+def budget_lines(result) -> list[str]:
+    """What the run's budgets came to, in words (also in the checkpoint's config.json, train.as_run)."""
+    run = result.as_run
+    lines = []
+    for name, rec in (("policy", run.get("policy")), ("ensemble", run.get("ensemble"))):
+        if rec is None:
+            continue
+        sch = rec["lr_schedule"]
+        lr = (f"cosine LR {sch['lr']:g} -> 0 over {sch['total_steps']} steps, warmup {sch['warmup_steps']}"
+              if sch["name"] == "cosine" else f"{sch['name']} LR {sch['lr']:g}")
+        lines.append(f"{name}: {rec['steps']} gradient steps at batch {rec['batch_size']} = {rec['epochs']} epochs "
+                     f"of {rec['steps_per_epoch']} minibatches (budget given as {rec['given']}; {lr})")
+    if "alpha" in run:
+        lines.append(f"posterior noise: alpha {run['alpha']:.4g} ({run['alpha_rule']}), "
+                     f"posterior_mix {run['posterior_mix']:g}")
+    return lines
 
 
 def run_summary(out: str | os.PathLike, result) -> dict[str, Any]:
     """What a run reports in one JSON line: where it wrote, the method and the run's numbers
-    (final loss; for PostBC tr Σ, ensemble size, posterior_noise_fraction)."""
+    (steps, epochs, batch size, final loss; for PostBC the α used, tr Σ, ensemble size and steps,
+    posterior_noise_fraction)."""
     return {"out": str(out), "method": result.train_cfg.method, **result.info}
 
 
@@ -76,4 +98,5 @@ def noise_note(result) -> str | None:
             f"(alpha^2 * mean tr Sigma / tr Var(a)). With the default trajectory bootstrap and few, diverse demos "
             f"that can cost pretrained success (WidowX pick-and-place: 14-19% with 10 demos cost 20-35 points of BC's "
             f"success, 7% with 30 demos still 27; bench/results/pretrain_widowx_pick_place.md). Compare with `postbc eval` "
-            f"against a BC checkpoint; a smaller --alpha or --bootstrap state_action keeps the policy closer to BC.")
+            f"against a BC checkpoint; a smaller --alpha (--alpha auto caps this fraction at "
+            f"{AUTO_NOISE_FRACTION:.0%}), --posterior-mix below 1 or --bootstrap state_action keeps the policy closer to BC.")

@@ -3,7 +3,8 @@
 Policy directory:
   model.safetensors   'model.<param>' (raw weights) and 'ema.<param>' (EMA weights, used by default)
   config.json         format_version, kind='diffusion_policy', method, policy (network config),
-                      train (all hyperparameters), normalization (stats, also in the tensors),
+                      train (all hyperparameters, and under train.as_run what they came to on
+                      this dataset: steps, epochs, batch size, LR schedules, the α used), normalization (stats, also in the tensors),
                       dataset (feature spec, names, fps, sizes), obs_keys, obs_shapes, action_dim
   ensemble/           (PostBC) the posterior ensemble, kind='posterior_ensemble'
 """
@@ -155,8 +156,8 @@ def save_pretrain_result(directory: str | os.PathLike, result) -> Path:
         "num_samples": data.num_samples,
     }
     extra = {"info": result.info, "final_loss": result.losses[-1] if result.losses else None}
-    d = save_policy(directory, result.policy, result.ema.model, result.train_cfg.method,
-                    asdict(result.train_cfg), dataset_info, extra)
+    train = asdict(result.train_cfg) | {"as_run": dict(result.as_run)}
+    d = save_policy(directory, result.policy, result.ema.model, result.train_cfg.method, train, dataset_info, extra)
     if result.ensemble is not None:
         save_ensemble(Path(directory) / ENSEMBLE_SUBDIR, result.ensemble,
                       {"bootstrap": result.train_cfg.bootstrap, "covariance": result.train_cfg.covariance})

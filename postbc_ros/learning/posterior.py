@@ -67,3 +67,40 @@ class PosteriorNoise:
         if f.dim() == 2:
             return f * z
         return (f @ z.unsqueeze(-1)).squeeze(-1)
+
+
+def auto_alpha(trace_sigma_mean: float, action_variance: float, cap: float, target: float) -> float:
+    """`--alpha auto`: the largest α ≤ `cap` whose posterior noise stays within `target`.
+
+    The rule (fixed before it was measured on any task; demonstrations only, no rollouts): PostBC
+    adds α² · mean_s tr Σ(s) of variance to targets whose own variance over the dataset is
+    tr Var(a) (normalised, flattened chunks); keep that fraction at or below `target`
+    (train_config.AUTO_NOISE_FRACTION):
+
+        α_auto = min(cap, sqrt(target · tr Var(a) / mean tr Σ(s)))
+
+    `cap` is the configured α (the paper's 1 by default), so the rule only ever lowers it; with no
+    disagreement (mean tr Σ = 0) or no action variance it returns `cap` unchanged (the noise adds
+    nothing then, or nothing can be measured against).
+    """
+    if trace_sigma_mean <= 0 or action_variance <= 0:
+        return float(cap)
+    return float(min(cap, (target * action_variance / trace_sigma_mean) ** 0.5))
+
+
+def posterior_targets(target: torch.Tensor, idx: torch.Tensor, noise: PosteriorNoise, alpha: float,
+                      mix: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """PostBC's regression targets for the minibatch `idx`: a + α·w, w ~ N(0, Σ(s)), each target
+    noised with probability `mix` (β) and left clean otherwise — the mixture (1-β)·BC + β·posterior
+    of the paper's tabular PostBC.
+
+    β = 1 draws exactly what PostBC always drew (no mask is drawn); β = 0 returns `target` itself and
+    draws nothing, so the random stream (and the training) is BC's.
+    """
+    if mix <= 0.0:
+        return target
+    w = noise.sample(idx, generator=generator)
+    if mix >= 1.0:
+        return target + alpha * w
+    keep = (torch.rand(idx.shape[0], generator=generator) < mix).to(device=target.device, dtype=target.dtype)
+    return target + alpha * keep.unsqueeze(-1) * w

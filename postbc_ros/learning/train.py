@@ -3,8 +3,15 @@
 Only the regression target differs (all in normalised action units, flattened chunk):
   bc       : a
   sigma_bc : a + σ·z,          z ~ N(0, I)        (state-independent)
-  postbc   : a + α·w,          w ~ N(0, Σ(s))     (Σ from the bootstrap ensemble)
-Noise is drawn fresh every time a sample is visited (i.e. every epoch).
+  postbc   : a + α·w,          w ~ N(0, Σ(s))     (Σ from the bootstrap ensemble), each target
+             noised with probability β (`posterior_mix`, 1 by default) and clean otherwise
+Noise is drawn fresh every time a sample is visited (i.e. every epoch). α is the configured one,
+or with `alpha_rule="auto"` the noise-fraction rule's (posterior.auto_alpha).
+
+Budgets are gradient steps (TrainConfig.policy_budget / ensemble_budget): exactly that many
+minibatches run, the last epoch cut short; the policy's learning rate follows a cosine from `lr`
+to 0 over exactly those steps (no warmup), the ensemble's stays constant. `PretrainResult.as_run`
+records what ran (also in the checkpoint's config.json under train.as_run).
 """
 from __future__ import annotations
 
@@ -20,8 +27,12 @@ from postbc_ros.learning.bootstrap import bootstrap_weights
 from postbc_ros.learning.diffusion import EMA, DiffusionPolicy, PolicyConfig
 from postbc_ros.learning.ensemble import PosteriorEnsemble, fit_encoder_normalizers, train_ensemble
 from postbc_ros.learning.normalization import MinMaxNormalizer
-from postbc_ros.learning.posterior import PosteriorNoise, ensemble_covariance, psd_factor, trace_cov
-from postbc_ros.learning.train_config import IMAGE_ENSEMBLE_SIZE, STATE_ENSEMBLE_SIZE, TrainConfig
+from postbc_ros.learning.posterior import (
+    PosteriorNoise, auto_alpha, ensemble_covariance, posterior_targets, psd_factor, trace_cov,
+)
+from postbc_ros.learning.train_config import (
+    AUTO_NOISE_FRACTION, IMAGE_ENSEMBLE_SIZE, STATE_ENSEMBLE_SIZE, Budget, TrainConfig,
+)
 from postbc_ros.learning.training_data import TrainingData
 
 # ensemble member widths with images when `ensemble_hidden` is None (heads on the shared encoder)
@@ -52,6 +63,8 @@ class PretrainResult:
     train_cfg: TrainConfig
     data: TrainingData
     info: dict[str, Any] = field(default_factory=dict)
+    # what ran: budgets (steps, epochs, batch size), LR schedules, the α used (see `as_run_record`)
+    as_run: dict[str, Any] = field(default_factory=dict)
 
 
 def obs_tensors(data: TrainingData, device: torch.device) -> dict[str, torch.Tensor]:
@@ -104,27 +117,59 @@ def fit_posterior(
     targets = action_norm.normalize(torch.as_tensor(data.actions)).reshape(data.num_samples, -1).to(device)
     rng = np.random.default_rng(tcfg.seed + BOOTSTRAP_SEED_OFFSET)
     weights = torch.as_tensor(bootstrap_weights(data.episode_index, k, tcfg.bootstrap, rng)).to(device)
+    budget = tcfg.ensemble_budget(data.num_samples)
     losses = train_ensemble(
-        ens, obs, targets, weights, tcfg.ensemble_epochs or tcfg.epochs, tcfg.batch_size,
-        tcfg.ensemble_lr, generator=gen, progress=progress,
+        ens, obs, targets, weights, batch_size=tcfg.batch_size, lr=tcfg.ensemble_lr, generator=gen,
+        progress=progress, steps=budget.steps,
     )
     cov, factor = posterior_from_ensemble(ens, data, tcfg, device)
     return ens, cov, factor, losses
 
 
+def action_variance(data: TrainingData, action_norm: MinMaxNormalizer) -> float:
+    """tr Var(a): the variance of the demonstrated (normalised, flattened) chunks over the dataset."""
+    a = action_norm.normalize(torch.as_tensor(data.actions)).reshape(data.num_samples, -1)
+    return float(a.var(0, unbiased=False).sum()) if data.num_samples > 1 else 0.0
+
+
 def posterior_noise_fraction(trace_sigma: torch.Tensor, data: TrainingData, action_norm: MinMaxNormalizer,
                              alpha: float) -> float:
     """α² · mean tr Σ(s) / tr Var(a): the variance PostBC adds to the targets, as a fraction of the
-    variance of the demonstrated (normalised, flattened) chunks over the whole dataset.
+    variance of the demonstrated (normalised, flattened) chunks over the whole dataset (per noised
+    target: with `posterior_mix` β < 1 the average over all targets is β times this).
 
     A scale-free reading of how hard the posterior noise blurs the demonstrations. On 10 WidowX
     pick-and-place demos (bench/results/pretrain_widowx_pick_place.md) 0.14-0.19 (trajectory
     bootstrap, α = 1) cost 20-35 points of BC's pretrained success, about 0.04 (α = 0.5) 8 points,
     about 0.01 (α = 0.25) 1-7 points.
     """
-    a = action_norm.normalize(torch.as_tensor(data.actions)).reshape(data.num_samples, -1)
-    total = float(a.var(0, unbiased=False).sum()) if data.num_samples > 1 else 0.0
+    total = action_variance(data, action_norm)
     return float(alpha**2 * trace_sigma.mean()) / total if total > 0 else 0.0
+
+
+def cosine_lr_factor(step: int, total_steps: int) -> float:
+    """The policy's LR multiplier at `step`: a cosine from 1 to 0 over exactly `total_steps`, no warmup."""
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, step / total_steps)))
+
+
+def as_run_record(tcfg: TrainConfig, policy_budget: Budget, ensemble_budget: Budget | None,
+                  alpha: float | None) -> dict[str, Any]:
+    """What a run actually did, for the checkpoint (config.json train.as_run) and `postbc pretrain`'s
+    summary: both budgets as run on this dataset, the LR schedules and the α used (PostBC)."""
+    rec: dict[str, Any] = {
+        "policy": policy_budget.to_json() | {"lr_schedule": {
+            "name": "cosine", "lr": tcfg.lr, "final_lr": 0.0, "total_steps": policy_budget.steps,
+            "warmup_steps": 0, "optimizer": "AdamW", "weight_decay": tcfg.weight_decay}},
+    }
+    if ensemble_budget is not None:
+        rec["ensemble"] = ensemble_budget.to_json() | {"lr_schedule": {
+            "name": "constant", "lr": tcfg.ensemble_lr, "total_steps": ensemble_budget.steps,
+            "warmup_steps": 0, "optimizer": "AdamW", "weight_decay": 0.0}}
+    if alpha is not None:
+        rec["alpha"] = alpha
+        rec["alpha_rule"] = tcfg.alpha_rule
+        rec["posterior_mix"] = tcfg.posterior_mix
+    return rec
 
 
 def pretrain(data: TrainingData, tcfg: TrainConfig, progress: bool = True,
@@ -161,6 +206,7 @@ def pretrain(data: TrainingData, tcfg: TrainConfig, progress: bool = True,
         info["ensemble_reused"] = True
     elif tcfg.method == "postbc":
         ensemble, cov, factor, ens_losses = fit_posterior(data, pcfg, tcfg, action_norm, device, progress)
+    alpha = None
     if tcfg.method == "postbc":
         tr = trace_cov(cov)
         cov_trace = tr.cpu().numpy()
@@ -168,7 +214,11 @@ def pretrain(data: TrainingData, tcfg: TrainConfig, progress: bool = True,
         info["trace_sigma_mean"] = float(tr.mean())
         info["trace_sigma_max"] = float(tr.max())
         info["ensemble_size"] = ensemble.k
-        info["posterior_noise_fraction"] = posterior_noise_fraction(tr, data, action_norm, tcfg.alpha)
+        alpha = tcfg.alpha
+        if tcfg.alpha_rule == "auto":
+            alpha = auto_alpha(float(tr.mean()), action_variance(data, action_norm), tcfg.alpha, AUTO_NOISE_FRACTION)
+        info["alpha"] = alpha
+        info["posterior_noise_fraction"] = posterior_noise_fraction(tr, data, action_norm, alpha)
 
     torch.manual_seed(tcfg.seed)
     policy = DiffusionPolicy(pcfg)
@@ -182,32 +232,43 @@ def pretrain(data: TrainingData, tcfg: TrainConfig, progress: bool = True,
     n = data.num_samples
     targets = policy.action_normalizer.normalize(torch.as_tensor(data.actions).to(device)).reshape(n, -1)
     opt = torch.optim.AdamW(policy.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
-    steps_per_epoch = math.ceil(n / tcfg.batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / (tcfg.epochs * steps_per_epoch))))
-    )
+    budget = tcfg.policy_budget(n)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_lr_factor(s, budget.steps))
     losses: list[float] = []
     policy.train()
-    bar = tqdm(range(tcfg.epochs), desc=f"{tcfg.method} policy", disable=not progress, leave=False)
+    done = 0
+    bar = tqdm(range(budget.epochs), desc=f"{tcfg.method} policy", disable=not progress, leave=False)
     for _ in bar:
         perm = torch.randperm(n, generator=gen).to(device)
-        total = 0.0
+        total, seen = 0.0, 0
         for s in range(0, n, tcfg.batch_size):
+            if done == budget.steps:  # the last epoch is cut at exactly `steps`
+                break
             idx = perm[s : s + tcfg.batch_size]
             target = targets[idx]
             if tcfg.method == "sigma_bc":
                 target = target + tcfg.sigma * torch.randn(target.shape, generator=gen).to(device)
             elif tcfg.method == "postbc":
-                target = target + tcfg.alpha * noise.sample(idx, generator=gen)
+                target = posterior_targets(target, idx, noise, alpha, tcfg.posterior_mix, generator=gen)
             loss = policy.loss({k: v[idx] for k, v in obs.items()}, target, generator=gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             ema.update(policy)
+            done += 1
             total += float(loss.detach()) * len(idx)
-        losses.append(total / n)
+            seen += len(idx)
+        losses.append(total / seen)
         bar.set_postfix(loss=f"{losses[-1]:.4g}", refresh=False)
+    ens_budget = None
+    if tcfg.method == "postbc" and not info.get("ensemble_reused"):
+        ens_budget = tcfg.ensemble_budget(n)
+    as_run = as_run_record(tcfg, Budget(done, len(losses), budget.steps_per_epoch, tcfg.batch_size, budget.given),
+                           ens_budget, alpha)
+    info["steps"], info["epochs"], info["batch_size"] = done, len(losses), tcfg.batch_size
+    if ens_budget is not None:
+        info["ensemble_steps"], info["ensemble_epochs"] = ens_budget.steps, ens_budget.epochs
     policy.eval()
     info["final_loss"] = losses[-1]
-    return PretrainResult(policy, ema, ensemble, cov_trace, losses, ens_losses, tcfg, data, info)
+    return PretrainResult(policy, ema, ensemble, cov_trace, losses, ens_losses, tcfg, data, info, as_run)

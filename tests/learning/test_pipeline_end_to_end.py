@@ -105,7 +105,8 @@ def test_pretrain_cli_options_are_the_train_config_fields():
     assert config_from_args(a, TrainConfig) == TrainConfig()
     for f in dataclasses.fields(TrainConfig):
         assert getattr(a, f.name) == getattr(TrainConfig(), f.name), f.name
-    assert (a.method, a.alpha, a.epochs, a.ensemble_epochs) == ("postbc", PRETRAIN_ALPHA, 3000, 300)
+    assert (a.method, a.alpha, a.steps, a.epochs, a.ensemble_steps, a.ensemble_epochs) == (
+        "postbc", PRETRAIN_ALPHA, None, None, None, None)  # budgets: POLICY_STEPS / ENSEMBLE_STEPS
     a = p.parse_args(["pretrain", "--dataset", "d", "--out", "o", "--hidden", "8,16", "--ensemble-hidden", "4",
                       "--method", "bc", "--lr", "0.5", "--ensemble-size", "7"])
     assert config_from_args(a, TrainConfig) == TrainConfig(hidden=[8, 16], ensemble_hidden=[4], method="bc", lr=0.5,
@@ -125,7 +126,9 @@ def test_pretrain_dataset_is_the_pipeline_as_a_function(tmp_path):
     cfg = TrainConfig(method="bc", epochs=2, hidden=[16], device="cpu")
     res = pretrain_dataset(root, tmp_path / "ckpt", cfg, progress=False, log=lines.append)
     assert res.train_cfg is cfg and len(res.losses) == 2 and lines == [
-        f"dataset {root}: 3 episodes, 24 windows, obs {{'state': [5]}}, action_dim 3"]
+        f"dataset {root}: 3 episodes, 24 windows, obs {{'state': [5]}}, action_dim 3",
+        "policy: 2 gradient steps at batch 256 = 2 epochs of 1 minibatches (budget given as epochs; "
+        "cosine LR 0.001 -> 0 over 2 steps, warmup 0)"]
     assert load_policy(tmp_path / "ckpt", "cpu").cfg.hidden == [16]
     with pytest.raises(PretrainError, match="n-action-steps 5 must be between 1 and --horizon 4"):
         pretrain_dataset(root, tmp_path / "bad", TrainConfig(n_action_steps=5), progress=False)

@@ -28,7 +28,7 @@ ALPHA = 2.0  # posterior noise weight (the paper uses 0.25-4)
 
 
 def _cfg(method: str, epochs: int, ens_epochs: int, k: int) -> TrainConfig:
-    return TrainConfig(method=method, alpha=ALPHA, epochs=epochs, ensemble_epochs=ens_epochs,
+    return TrainConfig(method=method, alpha=ALPHA, epochs=epochs, ensemble_epochs=ens_epochs or None,
                        ensemble_size=k, horizon=1, n_action_steps=1, hidden=[128, 128, 128],
                        batch_size=256, seed=0, lr=2e-3)
 
