@@ -93,8 +93,7 @@ def main() -> None:
     seed = a.seed
     train = dataclasses.replace(bench_train_config(), method=a.method, epochs=a.epochs, seed=seed, device="cpu")
     cfg = BenchConfig(env=a.env, demos=a.demos, methods=[a.method], finetune="dsrl", seeds=1,
-                      budget_episodes=a.episodes, eval_episodes=a.eval_episodes,
-                      warmup_episodes=a.warmup_episodes, train=train, progress=False,
+                      budget_episodes=a.episodes, eval_episodes=a.eval_episodes, train=train, progress=False,
                       **({} if a.backup_entropy is None else {"backup_entropy": a.backup_entropy == "on"}))
     with tempfile.TemporaryDirectory(prefix="postbc_dsrl_diag_") as tmp:
         root = record_demos(cfg, seed, Path(tmp) / "demos")
@@ -102,6 +101,8 @@ def main() -> None:
     torch.manual_seed(seed)
     res = pretrain(data, train, progress=False)
     agent = make_agent(cfg, res.ema.model.eval(), seed, torch.device("cpu"))
+    # warm start = the first --warmup-episodes episodes, learning through them (as when this ran)
+    agent.cfg.warmup_env_steps, agent.cfg.train_during_warmup = (10**9 if a.warmup_episodes else 0), True
     if a.init_alpha is not None:  # before the first act builds the networks
         agent.cfg.init_alpha = a.init_alpha
     if a.step_reward:
@@ -121,7 +122,7 @@ def main() -> None:
     steps = 0
     for ep in range(1, a.episodes + 1):
         steps += run_episode(train_env, agent, "explore", seed=online_seed(seed) + ep, learn=True).env_steps
-        if ep == cfg.warmup_episodes:
+        if ep == a.warmup_episodes:
             agent.cfg.warmup_env_steps = steps  # as the learning bench: warm start = the first episodes
         if ep in checks:
             with torch.no_grad():

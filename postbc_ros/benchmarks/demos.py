@@ -115,7 +115,7 @@ def check_eval_unseen(cfg, seed: int) -> None:
     check_unseen(demo, ev)
 
 
-def demo_transitions(root: Path, policy, gamma: float) -> list[dict]:
+def demo_transitions(root: Path, policy, gamma: float, reward: str = "zero_one") -> list[dict]:
     """The recorded demonstrations in `root` as chunk transitions for `policy`'s agent."""
     from postbc_ros.data import DemoDataset
     from postbc_ros.rl.rollout import episode_to_transitions
@@ -125,5 +125,5 @@ def demo_transitions(root: Path, policy, gamma: float) -> list[dict]:
     cfg = policy.cfg
     for i in range(ds.num_episodes):
         out += episode_to_transitions(ds.episode(i), list(cfg.obs_keys), cfg.obs_history, cfg.n_action_steps,
-                                      gamma, success=ds.episode_success(i))
+                                      gamma, success=ds.episode_success(i), reward=reward)
     return out

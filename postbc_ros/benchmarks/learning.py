@@ -9,11 +9,13 @@ pretraining budget; only the pretraining target differs):
 2. Pretrain each method with `postbc_ros.learning.pretrain` (`cfg.train` but `method` and `seed`).
 3. Finetune with DSRL / DSRL-NA / Best-of-N for `budget_episodes` online episodes, evaluating
    every `eval_every` episodes on held-out env seeds (Meta-World: positions checked unseen).
+   DSRL / DSRL-NA run their reference's settings (rl.dsrl.DSRLConfig) but for the sizes named
+   below (BENCH_RL_HIDDEN, BENCH_WARMUP_ENV_STEPS), and evaluate the stochastic actor (`eval_mode`).
 
 The curve's ends (the pretrained policy and the final point) are evaluated with
 `final_eval_episodes` episodes, the points between with `eval_episodes`.
 
-Output JSON per method: curve (online episodes, mean env steps → eval success: mean, per-seed
+Output JSON per method: curve (online episodes, mean env steps and gradient steps → eval success: mean, per-seed
 values, the 95 % t-interval over seeds `ci95_seeds` and the pooled Wilson interval `ci95_wilson`
 (benchmarks.stats; `intervals` in the JSON says which is which), plus the success rate of the
 exploration episodes since the previous point with the same), pretrained, final,
@@ -38,8 +40,10 @@ from postbc_ros.benchmarks.demos import (check_eval_unseen, demo_transitions, ev
                                          online_seed, record_demos, seed_ranges)
 from postbc_ros.benchmarks.output import save_png
 from postbc_ros.benchmarks.stats import INTERVALS, difference_stats, headline_check, success_ci95, success_stats
+from postbc_ros.core.chunk_transitions import REWARDS
 from postbc_ros.core.params import param
 from postbc_ros.learning.train_config import METHODS, TrainConfig
+from postbc_ros.rl.dsrl_config import ACTIVATION_NAMES, REFERENCE_WARMUP_ENV_STEPS, DSRLConfig
 from postbc_ros.rl.registry import FINETUNERS
 
 #: PostBC's α in the learning bench, half of `postbc pretrain`'s PRETRAIN_ALPHA = 1. Every
@@ -50,13 +54,27 @@ from postbc_ros.rl.registry import FINETUNERS
 BENCH_ALPHA = 0.5
 #: PostBC's ensemble size K in the learning bench (paper: 100), sized for 2 CPU cores
 BENCH_ENSEMBLE_SIZE = 20
-# DSRL's warm start (w ~ N(0, I)) lasts until `warmup_episodes` episodes ran; until then its length
-# in env steps is unknown, so it is set beyond any run and fixed when they have run
-WARMUP_UNTIL_SET = 10**9
+#: the finetuners' network width in the learning bench. DSRL's reference uses 3×2048; at that width
+#: one DSRL gradient step (batch 256) took 1.8 s on one shared CPU core here, against 0.065 s at 256
+#: (bench/dsrl_step_time.py), so 50k env steps at the reference's UTD (62.5k gradient steps) would take
+#: about 32 hours (bench/results/learning_widowx_reach_dsrl_reference.md)
+BENCH_RL_HIDDEN = 256
+#: DSRL / DSRL-NA's warm start in the learning bench, in env steps. The reference's is 24 016 (1501
+#: vectorised steps × 4 envs × 4-step chunks), more than a CPU-sized budget of episodes holds: the
+#: default 30 WidowX reach episodes are about 600 env steps, of which this is a third. Set
+#: --warmup-env-steps 24016 with a budget to match
+BENCH_WARMUP_ENV_STEPS = 200
+#: DSRL / DSRL-NA's own defaults (the reference's), the bench's defaults for everything else
+DSRL = DSRLConfig()
+#: Best-of-N's sizes in the learning bench (every Best-of-N result in bench/results ran with them)
+BON_BENCH_UTD, BON_BENCH_BATCH = 4, 128
+#: how evaluation acts: sample — the learned policy sampled (DSRL's actor is stochastic; the
+#: reference evaluates it so, deterministic_eval False); mean — the actor's mean noise (act mode eval)
+EVAL_MODES = {"sample": "sample", "mean": "eval"}
 
 #: the pretraining settings `postbc bench learning` exposes (the rest: TrainConfig's defaults)
-TRAIN_OPTIONS = ("epochs", "ensemble_epochs", "ensemble_size", "alpha", "sigma", "horizon", "n_action_steps",
-                 "device")
+TRAIN_OPTIONS = ("steps", "epochs", "ensemble_steps", "ensemble_epochs", "ensemble_size", "alpha", "sigma", "horizon",
+                 "n_action_steps", "device")
 
 
 def bench_train_config() -> TrainConfig:
@@ -77,13 +95,31 @@ class BenchConfig:
     final_eval_episodes: int = param(100, "evaluation episodes at the curve's ends, the pretrained policy and the "
                                           "final point (a headline: >= 100)")
     threshold: float = param(0.8, "success rate defining episodes_to_threshold")
-    # finetuning (CPU-sized; paper: 3×2048 nets, UTD 20, batch 256)
-    rl_hidden: int = param(256, "critic/actor width")
-    utd: int = param(4, "gradient steps per RL step")
-    batch_size: int = param(128, "RL minibatch size")
-    warmup_episodes: int = param(2, "DSRL warm start with w ~ N(0, I)")
-    backup_entropy: bool = param(False, "DSRL/DSRL-NA: add SAC's entropy bonus to the critics' TD target "
-                                        "(off: they regress onto returns)")
+    # finetuning: DSRL / DSRL-NA as their reference (DSRLConfig) but for the width and the warm start
+    rl_hidden: int = param(BENCH_RL_HIDDEN, f"critic/actor width (DSRL's reference: {DSRL.hidden}; CPU-sized here)")
+    rl_layers: int = param(DSRL.layers, "DSRL / DSRL-NA: hidden layers of the critics and the actor")
+    activation: str = param(DSRL.activation, "DSRL / DSRL-NA: hidden-layer activation (after LayerNorm)",
+                            choices=ACTIVATION_NAMES)
+    layer_norm: bool = param(DSRL.layer_norm, "DSRL / DSRL-NA: LayerNorm after every hidden Linear")
+    utd: int | None = param(None, f"gradient steps per RL step (default: DSRL / DSRL-NA {DSRL.utd}, the reference's "
+                                  f"20 per step of its 4 envs; Best-of-N {BON_BENCH_UTD})")
+    batch_size: int | None = param(None, f"RL minibatch size (default: DSRL / DSRL-NA {DSRL.batch_size}; "
+                                         f"Best-of-N {BON_BENCH_BATCH})")
+    warmup_env_steps: int = param(BENCH_WARMUP_ENV_STEPS, "DSRL / DSRL-NA: env steps acting with w ~ N(0, I) "
+                                  f"before learning (CPU-sized; the reference: {REFERENCE_WARMUP_ENV_STEPS})")
+    backup_entropy: bool = param(DSRL.backup_entropy, "DSRL / DSRL-NA: SAC's soft target, the entropy bonus in the "
+                                                      "critics' TD target (off: they regress onto returns)")
+    init_alpha: float = param(DSRL.init_alpha, "DSRL / DSRL-NA: SAC temperature at the start (then learned)")
+    target_entropy: float = param(DSRL.target_entropy, "DSRL / DSRL-NA: target entropy of the squashed noise "
+                                                       "w / bound")
+    noise_bound: float = param(DSRL.noise_bound, "DSRL / DSRL-NA: bound of the steered noise (action_magnitude)")
+    n_critics: int = param(DSRL.n_critics, "DSRL / DSRL-NA: critics (min over them)")
+    reward: str = param(DSRL.reward, "DSRL / DSRL-NA transition reward: minus_one (the reference: -1 per env step, "
+                                     "0 on success, summed within the chunk) | zero_one (1 on the success step, "
+                                     "Σ γ^i r_i); Best-of-N keeps zero_one", choices=REWARDS)
+    eval_mode: str = param("sample", "how evaluation points act: sample (the actor's samples, the reference's "
+                                     "evaluation) | mean (the actor's mean noise); Best-of-N: both take the argmax",
+                           choices=tuple(EVAL_MODES))
     offline_steps: int = param(500, "Best-of-N: IQL steps on the demos before going online")
     n_samples: int = param(8, "Best-of-N: N")
     max_episode_steps: int | None = param(None, "Meta-World episode cap (<= 500); twins use their task horizon")
@@ -100,9 +136,15 @@ class BenchConfig:
             raise ValueError(f"--methods {bad or self.methods} not in {METHODS}")
         if self.finetune not in FINETUNERS:
             raise ValueError(f"--finetune {self.finetune!r} is not one of {FINETUNERS}")
-        for name in ("demos", "seeds", "budget_episodes", "eval_every", "eval_episodes", "final_eval_episodes"):
+        for name in ("demos", "seeds", "budget_episodes", "eval_every", "eval_episodes", "final_eval_episodes",
+                     "rl_hidden", "rl_layers", "n_critics"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+        for name in ("utd", "batch_size"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+        if self.warmup_env_steps < 0 or not self.init_alpha > 0 or not self.noise_bound > 0:
+            raise ValueError("--warmup-env-steps must be >= 0, --init-alpha and --noise-bound > 0")
         if not 0.0 < self.threshold <= 1.0:
             raise ValueError("--threshold must be in (0, 1]")
         for method in self.methods:
@@ -110,19 +152,30 @@ class BenchConfig:
 
 
 # ---------------------------------------------------------------- agents
+#: BenchConfig fields passed to DSRL / DSRL-NA's config under the same name
+DSRL_FIELDS = ("activation", "layer_norm", "warmup_env_steps", "backup_entropy", "init_alpha", "target_entropy",
+               "noise_bound", "n_critics", "reward")
+
+
+def agent_config(cfg: BenchConfig) -> dict[str, Any]:
+    """The bench's overrides of the `cfg.finetune` agent's config dataclass."""
+    if cfg.finetune == "best_of_n":
+        return {"utd": BON_BENCH_UTD if cfg.utd is None else cfg.utd,
+                "batch_size": BON_BENCH_BATCH if cfg.batch_size is None else cfg.batch_size,
+                "n_samples": cfg.n_samples, "iql": {"hidden": cfg.rl_hidden}}
+    config = {k: getattr(cfg, k) for k in DSRL_FIELDS}
+    config.update(hidden=cfg.rl_hidden, layers=cfg.rl_layers)
+    config.update({k: getattr(cfg, k) for k in ("utd", "batch_size") if getattr(cfg, k) is not None})
+    if cfg.finetune == "dsrl_na" and cfg.batch_size is not None:
+        config["distill_batch"] = cfg.batch_size
+    return config
+
+
 def make_agent(cfg: BenchConfig, policy, seed: int, device):
     """The `cfg.finetune` agent over `policy`, from the finetuner registry with the bench's sizes."""
     from postbc_ros.rl.registry import make_agent as make_registered_agent
 
-    warm = WARMUP_UNTIL_SET if cfg.warmup_episodes > 0 else 0
-    sizes: dict[str, Any] = {"utd": cfg.utd, "batch_size": cfg.batch_size}
-    if cfg.finetune == "best_of_n":
-        config = {**sizes, "n_samples": cfg.n_samples, "iql": {"hidden": cfg.rl_hidden}}
-    else:
-        config = {**sizes, "hidden": cfg.rl_hidden, "warmup_env_steps": warm, "backup_entropy": cfg.backup_entropy}
-        if cfg.finetune == "dsrl_na":
-            config["distill_batch"] = cfg.batch_size
-    return make_registered_agent(cfg.finetune, policy, config, device=device, seed=seed)
+    return make_registered_agent(cfg.finetune, policy, agent_config(cfg), device=device, seed=seed)
 
 
 # ---------------------------------------------------------------- one run
@@ -143,28 +196,26 @@ def finetune_run(cfg: BenchConfig, method: str, seed: int, data, demo_root: Path
     train_env, eval_env = make_bench_env(cfg, online_seed(seed)), make_bench_env(cfg, eval_seed(seed))
     ev_seed = eval_seed(seed)
     if cfg.finetune in ("dsrl_na", "best_of_n"):
-        agent.add_demos(demo_transitions(demo_root, policy, agent.discount))
+        agent.add_demos(demo_transitions(demo_root, policy, agent.discount, agent.reward_convention))
     if cfg.finetune == "best_of_n" and cfg.offline_steps:
         agent.update(n_steps=cfg.offline_steps)
     pretrained = evaluate(eval_env, agent, cfg.final_eval_episodes, mode="base", seed0=ev_seed)
     # the same policy decoding w = 0: where a noise-space actor with zero mean starts (and where
     # DSRL's deterministic actor goes while its critic cannot yet rank noises)
     pretrained_zero = evaluate(eval_env, agent, cfg.eval_episodes, mode="zero", seed0=ev_seed)
-    points = [{"episodes": 0, "env_steps": 0, "success": pretrained, "eval_episodes": cfg.final_eval_episodes,
-               "online_success": None, "online_episodes": 0}]
+    points = [{"episodes": 0, "env_steps": 0, "grad_steps": agent.grad_steps, "success": pretrained,
+               "eval_episodes": cfg.final_eval_episodes, "online_success": None, "online_episodes": 0}]
     env_steps, window = 0, []
     for ep in range(1, cfg.budget_episodes + 1):
         st = run_episode(train_env, agent, "explore", seed=online_seed(seed) + ep, learn=True)
         env_steps += st.env_steps
         window.append(st.success)
-        if ep == cfg.warmup_episodes and hasattr(agent.cfg, "warmup_env_steps"):
-            # warm start (w ~ N(0, I)) = the first `warmup_episodes` episodes, counted in env steps
-            agent.cfg.warmup_env_steps = env_steps
         if ep % cfg.eval_every == 0 or ep == cfg.budget_episodes:
             n_eval = cfg.final_eval_episodes if ep == cfg.budget_episodes else cfg.eval_episodes
             with torch.no_grad():
-                sr = evaluate(eval_env, agent, n_eval, mode="eval", seed0=ev_seed)
-            points.append({"episodes": ep, "env_steps": env_steps, "success": sr, "eval_episodes": n_eval,
+                sr = evaluate(eval_env, agent, n_eval, mode=EVAL_MODES[cfg.eval_mode], seed0=ev_seed)
+            points.append({"episodes": ep, "env_steps": env_steps, "grad_steps": agent.grad_steps, "success": sr,
+                           "eval_episodes": n_eval,
                            "online_success": float(np.mean(window)),  # exploration episodes since last point
                            "online_episodes": len(window)})
             window = []
@@ -182,7 +233,8 @@ def _curve_point(pts: list[dict], first: bool) -> dict[str, Any]:
     st = success_stats([p["success"] for p in pts], [p["eval_episodes"] for p in pts])
     m, lo, hi = success_ci95(st["per_seed"])
     point = {"episodes": pts[0]["episodes"], "env_steps": float(np.mean([p["env_steps"] for p in pts])),
-             "success_mean": m, "ci95_low": lo, "ci95_high": hi, **{k: v for k, v in st.items() if k != "mean"},
+             "grad_steps": (float(np.mean([p["grad_steps"] for p in pts]))
+                            if all("grad_steps" in p for p in pts) else None), "success_mean": m, "ci95_low": lo, "ci95_high": hi, **{k: v for k, v in st.items() if k != "mean"},
              "online_success_mean": None, "online": None}
     if not first:
         point["online_success_mean"] = float(np.mean([p["online_success"] for p in pts]))
@@ -259,6 +311,7 @@ def run_learning_benchmark(cfg: BenchConfig, log: Callable[[str], None] = print)
 
     from postbc_ros.learning.train import resolve_device
     from postbc_ros.learning.training_data import load_training_data
+    from postbc_ros.rl.registry import make_config
 
     cfg.validate()
     device = resolve_device(cfg.train.device)
@@ -279,6 +332,7 @@ def run_learning_benchmark(cfg: BenchConfig, log: Callable[[str], None] = print)
     return {
         "benchmark": "learning",
         "config": dataclasses.asdict(cfg),
+        "agent_config": dataclasses.asdict(make_config(cfg.finetune, agent_config(cfg))),
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
         "wall_seconds": time.time() - t_start,

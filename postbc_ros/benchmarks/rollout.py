@@ -2,7 +2,8 @@
 
 Env conventions (docs/interfaces.md): dict obs with "state" (+ images), 0/1 reward, terminated
 on success, `info["success"]`. One chunk = one RL step: the first `n_action_steps` actions run
-(fewer if the episode ends), reward = Σ_i γ^i r_i, bootstrap discount = γ^k.
+(fewer if the episode ends), reward = `core.chunk_transitions.chunk_reward` of the executed steps'
+rewards in the agent's convention (default Σ_i γ^i r_i), bootstrap discount = γ^k.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 
+from postbc_ros.core.chunk_transitions import chunk_reward
 from postbc_ros.core.transition import Transition
 
 
@@ -27,10 +29,10 @@ class ChunkResult:
     observations: list = field(default_factory=list)  # every obs seen while executing (for histories)
 
 
-def execute_chunk(env, chunk: np.ndarray, n_action_steps: int, gamma: float) -> ChunkResult:
+def execute_chunk(env, chunk: np.ndarray, n_action_steps: int, gamma: float, reward: str = "zero_one") -> ChunkResult:
     """Step `env` through the first n_action_steps actions of `chunk` (clipped to the action space)."""
     low, high = env.action_space.low, env.action_space.high
-    total, k, success = 0.0, 0, False
+    rewards, k, success = [], 0, False
     terminated = truncated = False
     obs = None
     executed, seen = [], []
@@ -39,12 +41,13 @@ def execute_chunk(env, chunk: np.ndarray, n_action_steps: int, gamma: float) -> 
         obs, r, terminated, truncated, info = env.step(a)
         executed.append(a)
         seen.append(obs)
-        total += (gamma ** k) * float(r)
+        rewards.append(float(r))
         k += 1
         success = success or bool(info.get("success", False))
         if terminated or truncated:
             break
-    return ChunkResult(obs, total, gamma ** k, k, bool(terminated), bool(truncated), success, np.stack(executed), seen)
+    return ChunkResult(obs, chunk_reward(rewards, gamma, reward), gamma ** k, k, bool(terminated), bool(truncated),
+                       success, np.stack(executed), seen)
 
 
 @dataclass
@@ -64,7 +67,7 @@ def run_episode(env, agent, mode: str, seed: int | None = None, learn: bool = Fa
     success, steps, rl = False, 0, 0
     while True:
         chunk, w = agent.act(s, mode=mode)
-        res = execute_chunk(env, chunk, n_exec, gamma)
+        res = execute_chunk(env, chunk, n_exec, gamma, agent.reward_convention)
         for o in res.observations:  # the history advances through every executed frame
             s_next = hist.push(o)
         steps += res.steps

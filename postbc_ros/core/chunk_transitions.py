@@ -2,19 +2,35 @@
 
 One transition per decided chunk: the stacked observation history the chunk was conditioned on,
 the steered noise w, the actions actually executed (steps dropped as already past are not),
-reward Σ γ^i r_i with r_i = 1 on the step where success was first detected, bootstrap discount
-γ^k, terminal on success, and the next decision's observation history: a
-`postbc_ros.core.transition.Transition`, with the policy's bookkeeping (episode, robot, stamps,
-version) from the `meta` of the chunk.
+the chunk reward (`chunk_reward`: by default Σ γ^i r_i with r_i = 1 on the step where success was
+first detected), bootstrap discount γ^k, terminal on success, and the next decision's observation
+history: a `postbc_ros.core.transition.Transition`, with the policy's bookkeeping (episode, robot,
+stamps, version) from the `meta` of the chunk.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from postbc_ros.core.transition import Transition
+
+#: chunk reward conventions over the env's per-step 0/1 success reward r_i:
+#: zero_one — Σ_i γ^i r_i (1 on the success step, discounted within the chunk);
+#: minus_one — Σ_i (r_i − 1): −1 per step, 0 on success, summed undiscounted within the chunk, as
+#: DSRL's reference (robomimic reward − 1, summed by its ActionChunkWrapper)
+REWARDS = ("zero_one", "minus_one")
+
+
+def chunk_reward(step_rewards: Sequence[float], gamma: float, reward: str = "zero_one") -> float:
+    """The reward of one executed chunk from its env steps' 0/1 rewards (see REWARDS)."""
+    r = np.asarray(step_rewards, dtype=float).reshape(-1)
+    if reward == "zero_one":
+        return float(np.sum(gamma ** np.arange(len(r)) * r))
+    if reward == "minus_one":
+        return float(np.sum(r - 1.0))
+    raise ValueError(f"reward must be one of {list(REWARDS)}, got {reward!r}")
 
 
 @dataclass
@@ -28,8 +44,11 @@ class _Pending:
 
 
 class ChunkRecorder:
-    def __init__(self, gamma: float):
+    def __init__(self, gamma: float, reward: str = "zero_one"):
+        if reward not in REWARDS:
+            raise ValueError(f"reward must be one of {list(REWARDS)}, got {reward!r}")
         self.gamma = float(gamma)
+        self.reward = reward
         self.pending: _Pending | None = None
         self.success_time: float | None = None
 
@@ -44,14 +63,17 @@ class ChunkRecorder:
     def _finish(self, next_obs: dict[str, np.ndarray], success_label: bool | None) -> Transition:
         p = self.pending
         k = len(p.actions)
-        reward, done = 0.0, False
+        steps, done = np.zeros(k), False  # the executed steps' 0/1 rewards, up to the success
         if self.success_time is not None and k:
             # the step whose interval (times[i] - dt, times[i]] holds the detection
             i = int(np.searchsorted(p.times, self.success_time - 1e-9))
             if i < k:
-                reward, done = self.gamma ** i, True
+                steps, done = np.zeros(i + 1), True
+                steps[i] = 1.0
         if success_label is not None and not done and success_label:
-            reward, done = self.gamma ** max(k - 1, 0), True  # operator label: success at the end
+            steps, done = np.zeros(max(k, 1)), True  # operator label: success at the end
+            steps[-1] = 1.0
+        reward = chunk_reward(steps, self.gamma, self.reward)
         tr = Transition(obs=p.obs, noise=p.noise, action=p.actions, reward=float(reward),
                         discount=float(self.gamma ** k), done=bool(done), next_obs=next_obs, steps=k, **p.meta)
         self.pending = None

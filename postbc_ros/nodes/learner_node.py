@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from postbc_ros.core import wire
 from postbc_ros.core.params import param
 from postbc_ros.core.transition import Transition, TransitionError
+from postbc_ros.rl.dsrl_config import ACTIVATION_NAMES, REWARDS, DSRLConfig
 from postbc_ros.rl.learner_loop import LearnerLoop, WeightsRecord
 from postbc_ros.rl.registry import FINETUNERS, load_node_policy, make_agent
 from postbc_ros.ros.bootstrap import ensure_rclpy
@@ -39,6 +40,7 @@ EXECUTOR_THREADS = 3  # the worker learns while callbacks take in transitions an
 SYNC_WAIT_S = 30.0  # how long a fresh learner waits for /replay/sync before starting without history
 QUEUE_POLL_S = 0.1  # the worker's wait for a transition (how soon it notices shutdown)
 CLOSE_WAIT_S = 10.0  # shutdown waits this long for an update in progress
+DSRL = DSRLConfig()  # the reference's settings; sizes and warm start here are CPU-sized (a learner beside a robot)
 
 
 @dataclass
@@ -50,19 +52,24 @@ class LearnerConfig:
     publish_every: int = param(1, "publish new weights every N finished episodes", range=(1, 10000))
     device: str = param("auto", "torch device: auto (CUDA if present) | cpu | cuda", choices=("auto", "cpu", "cuda"))
     seed: int = param(0, "seed of the agent", range=(0, SEED_MAX))
-    utd: int = param(4, "gradient steps per received transition (update-to-data ratio)", range=(0, 100))
-    batch_size: int = param(64, "batch size", range=(1, 4096))
-    hidden: int = param(128, "hidden units of the agent's networks", range=(8, 4096))
-    layers: int = param(2, "hidden layers of the agent's networks", range=(1, 8))
-    warmup_env_steps: int = param(100, "DSRL: env steps with w ~ N(0, I) before the actor steers", range=(0, 10**7))
-    backup_entropy: bool = param(False, "DSRL / DSRL-NA: add SAC's entropy bonus to the critics' TD target "
-                                 "(false: they regress onto returns, as in SERL)")
+    utd: int = param(4, f"gradient steps per received transition (DSRL's reference: {DSRL.utd})", range=(0, 100))
+    batch_size: int = param(64, f"batch size (DSRL's reference: {DSRL.batch_size})", range=(1, 4096))
+    hidden: int = param(128, f"hidden units of the agent's networks (DSRL's: {DSRL.hidden})", range=(8, 4096))
+    layers: int = param(2, f"hidden layers of the agent's networks (DSRL's: {DSRL.layers})", range=(1, 8))
+    activation: str = param(DSRL.activation, "DSRL / DSRL-NA: hidden activation", choices=ACTIVATION_NAMES)
+    warmup_env_steps: int = param(100, "DSRL: env steps with w ~ N(0, I) before learning", range=(0, 10**7))
+    backup_entropy: bool = param(DSRL.backup_entropy, "DSRL / DSRL-NA: entropy bonus in the critics' TD target")
+    init_alpha: float = param(DSRL.init_alpha, "DSRL / DSRL-NA: SAC temperature at the start", range=(1e-6, 100.0))
+    noise_bound: float = param(DSRL.noise_bound, "DSRL / DSRL-NA: bound of the steered noise", range=(0.1, 10.0))
+    reward: str = param("zero_one", "chunk reward convention (the policy nodes' recorder: zero_one)", choices=REWARDS)
     learning_starts: int = param(16, "transitions (online + demo) before updates begin", range=(1, 10**6))
     n_samples: int = param(8, "Best-of-N: samples per decision", range=(1, 256))
     gamma: float = param(0.99, "discount (must match the policy nodes)", range=(0.0, 1.0))
 
 
 CONFIG = LearnerConfig
+SAC_PARAMS = ("hidden", "layers", "activation", "warmup_env_steps", "backup_entropy", "init_alpha", "noise_bound",
+              "reward")  # DSRL / DSRL-NA config fields of the same name
 
 
 def agent_overrides(cfg: LearnerConfig) -> dict:
@@ -71,8 +78,7 @@ def agent_overrides(cfg: LearnerConfig) -> dict:
     if cfg.algorithm == "best_of_n":
         return {**common, "n_samples": cfg.n_samples,
                 "iql": {"hidden": cfg.hidden, "layers": cfg.layers, "discount": cfg.gamma}}
-    return {**common, "hidden": cfg.hidden, "layers": cfg.layers, "warmup_env_steps": cfg.warmup_env_steps,
-            "discount": cfg.gamma, "backup_entropy": cfg.backup_entropy}
+    return {**common, **{k: getattr(cfg, k) for k in SAC_PARAMS}, "discount": cfg.gamma}
 
 
 class LearnerNode(Node):

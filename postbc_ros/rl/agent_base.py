@@ -40,7 +40,7 @@ def pick_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
-ACT_MODES = ("explore", "eval", "base", "zero")
+ACT_MODES = ("explore", "eval", "sample", "base", "zero")
 
 
 class ChunkAgentBase:
@@ -78,6 +78,10 @@ class ChunkAgentBase:
     def _batch_source(self) -> tuple[ReplayBuffer, ReplayBuffer | None, float]:
         return self.replay, None, 0.0
 
+    def _acts_with_networks(self, mode: str) -> bool:
+        """Whether acting in `mode` (explore | eval | sample) uses the agent's networks."""
+        return True
+
     # ------------------------------------------------------------ helpers
     @property
     def discount(self) -> float:
@@ -85,6 +89,11 @@ class ChunkAgentBase:
         if hasattr(self.cfg, "discount"):
             return float(self.cfg.discount)
         return float(self.cfg.iql.discount)
+
+    @property
+    def reward_convention(self) -> str:
+        """How chunk transitions for this agent compute their reward (core.chunk_transitions.REWARDS)."""
+        return str(getattr(self.cfg, "reward", "zero_one"))
 
     def new_history(self) -> ObsHistory:
         return self.fp.new_history()
@@ -111,23 +120,27 @@ class ChunkAgentBase:
     # ------------------------------------------------------------ public API
     @torch.no_grad()
     def act(self, obs: dict[str, np.ndarray], mode: str = "explore") -> tuple[np.ndarray, np.ndarray]:
-        """obs: stacked history (ObsHistory output). mode: explore | eval | base | zero.
+        """obs: stacked history (ObsHistory output). mode: explore | eval | sample | base | zero.
 
         Returns (action chunk [horizon, A] unnormalised, noise w [horizon, A] that produced it).
-        `base` samples w ~ N(0, I) exactly as the pretrained policy would (for baselines); `zero`
-        decodes w = 0, the pretrained policy's deterministic chunk, which is what a noise-space
-        actor with zero mean executes in `eval`.
+        `explore` is what acting while learning does (a noise-space actor: w ~ N(0, I) during its
+        warm start, then samples of the actor); `eval` acts greedily (the actor's mean; Best-of-N's
+        argmax); `sample` is the learned policy sampled, without the warm start (DSRL's reference
+        evaluates this way; Best-of-N: as `eval`). `base` samples w ~ N(0, I) exactly as the
+        pretrained policy would (for baselines); `zero` decodes w = 0, the pretrained policy's
+        deterministic chunk, which is what a noise-space actor with zero mean executes in `eval`.
         """
         if mode not in ACT_MODES:
             raise ValueError(f"act mode must be one of {'|'.join(ACT_MODES)}, got {mode!r}")
         obs_t = self.fp.to_torch(obs, batched=False)
         feat = self.fp.features(obs_t)
-        self._ensure_built(feat)
         if mode == "base":
             w = self.base_noise(1, clip=False)
         elif mode == "zero":
             w = torch.zeros((1, self.fp.noise_dim), device=self.device)
         else:
+            if self._acts_with_networks(mode):  # built on first need: a pretrained-mode agent never builds them
+                self._ensure_built(feat)
             w = self._choose_noise(obs_t, feat, mode)
         chunk = self.fp.decode(obs_t, w)
         return chunk[0].cpu().numpy(), w.reshape(self.fp.noise_shape).cpu().numpy()

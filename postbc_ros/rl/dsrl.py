@@ -4,12 +4,14 @@ Diffusion Policy with Latent Space RL"), the finetuner PostBC is evaluated with.
 The diffusion policy stays frozen; the actor outputs w ∈ [-bound, bound]^{horizon×A}
 (tanh-squashed), the policy decodes w deterministically into an action chunk, and the critics
 Q(s, w) learn on (features(s), w). Warm start: the first `warmup_env_steps` env steps use
-w ~ N(0, I) (clipped to the bound) — counted in env steps, and the noise is decoded exactly once.
+w ~ N(0, I) (clipped to the bound) — counted in env steps, and the noise is decoded exactly once —
+and, as in the reference, no gradient step is taken until it is over.
+
+The defaults (rl.dsrl_config.DSRLConfig) are the reference's.
 """
 from __future__ import annotations
 
 import copy
-import dataclasses
 from typing import Any
 
 import numpy as np
@@ -17,34 +19,10 @@ import torch
 from torch import nn
 
 from .agent_base import ChunkAgentBase
+from .dsrl_config import REFERENCE_WARMUP_ENV_STEPS, DSRLConfig
 from .networks import CriticEnsemble, TanhGaussianActor, polyak_update
 
-
-@dataclasses.dataclass
-class DSRLConfig:
-    """Paper defaults (lr 3e-4, batch 256, τ 0.005, 2 critics, target entropy 0, bound 1.5,
-    γ 0.99) with networks sized for CPU (paper: 3×2048) and no entropy in the critics' target."""
-
-    lr: float = 3e-4
-    batch_size: int = 256
-    tau: float = 0.005
-    n_critics: int = 2
-    target_entropy: float = 0.0
-    init_alpha: float = 0.1
-    noise_bound: float = 1.5
-    discount: float = 0.99
-    utd: int = 20
-    hidden: int = 256
-    layers: int = 3
-    warmup_env_steps: int = 1000
-    learning_starts: int = 32
-    replay_capacity: int = 100_000
-    demo_ratio: float = 0.0  # demonstrations carry no noise: DSRL's noise critic cannot use them
-    # False: the critics regress onto returns only, as in SERL/HIL-SERL (the actor still gets the
-    # entropy bonus). True: standard SAC, the TD target adds the next step's -α·log π. With a 16-D
-    # noise and a 0/1 reward the bonus dwarfs the returns at CPU budgets: Q ≈ 11 where no return
-    # exceeds 1, flat in w (bench/results/learning_ur5e_push_dsrl.md)
-    backup_entropy: bool = False
+__all__ = ["DSRLAgent", "DSRLConfig", "REFERENCE_WARMUP_ENV_STEPS", "SACNoiseMixin"]
 
 
 class LogAlpha(nn.Module):
@@ -61,9 +39,13 @@ class LogAlpha(nn.Module):
 class SACNoiseMixin:
     """Actor + temperature update shared by DSRL and DSRL-NA (both maximise a Q over w)."""
 
+    def _net_kw(self) -> dict:
+        cfg = self.cfg
+        return {"hidden": cfg.hidden, "layers": cfg.layers, "layer_norm": cfg.layer_norm, "activation": cfg.activation}
+
     def _build_actor(self, feat_dim: int) -> None:
         cfg = self.cfg
-        self.actor = TanhGaussianActor(feat_dim, self.fp.noise_dim, cfg.noise_bound, cfg.hidden, cfg.layers).to(self.device)
+        self.actor = TanhGaussianActor(feat_dim, self.fp.noise_dim, cfg.noise_bound, **self._net_kw()).to(self.device)
         self.log_alpha = LogAlpha(cfg.init_alpha).to(self.device)
         self.modules.update(actor=self.actor, log_alpha=self.log_alpha)
         self.optims.update(
@@ -71,8 +53,20 @@ class SACNoiseMixin:
             alpha=torch.optim.Adam(self.log_alpha.parameters(), lr=cfg.lr),
         )
 
+    def in_warmup(self) -> bool:
+        return self.env_steps < int(self.cfg.warmup_env_steps)
+
+    def _acts_with_networks(self, mode: str) -> bool:
+        return not (mode == "explore" and self.in_warmup())  # the warm start draws w ~ N(0, I)
+
+    def ready(self) -> bool:
+        """Buffers large enough, and (unless cfg.train_during_warmup) the warm start over."""
+        return super().ready() and (bool(self.cfg.train_during_warmup) or not self.in_warmup())
+
     def _choose_noise(self, obs_t, feat, mode: str) -> torch.Tensor:
-        if mode == "explore" and self.env_steps < int(self.cfg.warmup_env_steps):
+        """explore: w ~ N(0, I) during the warm start, then a sample of the actor; sample: a sample
+        of the actor; eval: its mean (tanh of the Gaussian's mean)."""
+        if mode == "explore" and self.in_warmup():
             return self.base_noise(1, clip=True)
         w, _ = self.actor(feat, deterministic=(mode == "eval"), generator=self.torch_gen)
         return w
@@ -104,11 +98,13 @@ class DSRLAgent(SACNoiseMixin, ChunkAgentBase):
     KIND = "dsrl_agent"
 
     def __init__(self, policy: Any, cfg: DSRLConfig | None = None, device=None, seed: int = 0):
-        super().__init__(policy, cfg or DSRLConfig(), device, seed)
+        cfg = cfg or DSRLConfig()
+        cfg.validate()
+        super().__init__(policy, cfg, device, seed)
 
     def _build(self, feat_dim: int) -> None:
         cfg = self.cfg
-        self.critic = CriticEnsemble(feat_dim, self.fp.noise_dim, cfg.n_critics, cfg.hidden, cfg.layers).to(self.device)
+        self.critic = CriticEnsemble(feat_dim, self.fp.noise_dim, cfg.n_critics, **self._net_kw()).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.modules.update(critic=self.critic, critic_target=self.critic_target)
         self.optims["critic"] = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)

@@ -32,16 +32,18 @@ class DSRLNAAgent(SACNoiseMixin, ChunkAgentBase):
     KIND = "dsrl_na_agent"
 
     def __init__(self, policy: Any, cfg: DSRLNAConfig | None = None, device=None, seed: int = 0):
-        super().__init__(policy, cfg or DSRLNAConfig(), device, seed)
+        cfg = cfg or DSRLNAConfig()
+        cfg.validate()
+        super().__init__(policy, cfg, device, seed)
 
     def _batch_source(self) -> tuple[ReplayBuffer, ReplayBuffer | None, float]:
         return self.replay, self.demo_replay, float(self.cfg.demo_ratio)
 
     def _build(self, feat_dim: int) -> None:
         cfg = self.cfg
-        self.q_action = CriticEnsemble(feat_dim, self.fp.exec_dim, cfg.n_critics, cfg.hidden, cfg.layers).to(self.device)
+        self.q_action = CriticEnsemble(feat_dim, self.fp.exec_dim, cfg.n_critics, **self._net_kw()).to(self.device)
         self.q_action_target = copy.deepcopy(self.q_action).requires_grad_(False)
-        self.q_noise = CriticEnsemble(feat_dim, self.fp.noise_dim, cfg.n_critics, cfg.hidden, cfg.layers).to(self.device)
+        self.q_noise = CriticEnsemble(feat_dim, self.fp.noise_dim, cfg.n_critics, **self._net_kw()).to(self.device)
         self.modules.update(q_action=self.q_action, q_action_target=self.q_action_target, q_noise=self.q_noise)
         self.optims["q_action"] = torch.optim.Adam(self.q_action.parameters(), lr=cfg.lr)
         self.optims["q_noise"] = torch.optim.Adam(self.q_noise.parameters(), lr=cfg.lr)

@@ -87,7 +87,8 @@ class LearnerLoop:
         trs: list[Transition] = []
         for i in range(ds.num_episodes):
             trs += episode_to_transitions(ds.episode(i), fp.obs_keys, fp.obs_history, fp.n_action_steps,
-                                          self.agent.discount, success=ds.episode_success(i))
+                                          self.agent.discount, success=ds.episode_success(i),
+                                          reward=self.agent.reward_convention)
         return self.agent.add_demos(trs)
 
     # ------------------------------------------------------------ feeding and polling

@@ -1,24 +1,27 @@
 """Demonstrations → chunk transitions (what the learner and the benchmarks add to a replay buffer).
 
 One chunk = one RL step: the first `n_action_steps` actions run (fewer if the episode ends),
-reward = Σ_i γ^i r_i, bootstrap discount = γ^k. Running agents in envs is the benchmarks'
+reward = `core.chunk_transitions.chunk_reward` (default Σ_i γ^i r_i), bootstrap
+discount = γ^k. Running agents in envs is the benchmarks'
 (`postbc_ros.benchmarks.rollout`).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from postbc_ros.core.chunk_transitions import chunk_reward
 from postbc_ros.core.transition import Transition
 
 
 def episode_to_transitions(
     episode: dict[str, np.ndarray], obs_keys: list[str], obs_history: int, n_action_steps: int, gamma: float,
-    success: bool | None = None,
+    success: bool | None = None, reward: str = "zero_one",
 ) -> list[Transition]:
     """Demonstration episode (DemoDataset.episode(i) layout) → chunk transitions (no noise).
 
     Reward is 0/1 on the success frame (`next.success` if recorded, else 1 on the last frame of
-    a successful episode); the last chunk of a successful episode is terminal.
+    a successful episode), turned into the chunk reward of convention `reward`; the last chunk of
+    a successful episode is terminal.
     """
     from .policy_adapter import ObsHistory, env_key_for
 
@@ -52,7 +55,7 @@ def episode_to_transitions(
     t = 0
     while t < end:
         k = min(n_action_steps, end - t)
-        r = float(sum((gamma ** i) * rew[t + i] for i in range(k)))
+        r = chunk_reward(rew[t : t + k], gamma, reward)
         # advance the history through the executed frames
         for i in range(1, k + 1):
             s_next = hist.push(frame(t + i))

@@ -47,22 +47,63 @@ def test_options_are_the_config_fields_and_the_bench_alpha_is_named(capsys):
     assert "`postbc pretrain`'s is 1.0" in " ".join(capsys.readouterr().out.split())
 
 
+def test_dsrl_options_reach_the_agents_config():
+    """Every DSRL option of `bench learning` lands in the DSRL / DSRL-NA config; by default the
+    agent gets the reference's settings (DSRLConfig) except the named CPU sizes."""
+    from postbc_ros.benchmarks.learning import (BENCH_RL_HIDDEN, BENCH_WARMUP_ENV_STEPS, BON_BENCH_BATCH,
+                                                BON_BENCH_UTD, agent_config)
+    from postbc_ros.cli.bench_cmd import learning_config
+    from postbc_ros.rl.dsrl_config import DSRLConfig
+    from postbc_ros.rl.registry import make_config
+
+    cfg = learning_config(_parser().parse_args(["bench", "learning", "--json", "r.json"]))
+    made = make_config("dsrl", agent_config(cfg))
+    assert made == DSRLConfig(hidden=BENCH_RL_HIDDEN, warmup_env_steps=BENCH_WARMUP_ENV_STEPS)
+    assert (cfg.eval_mode, made.reward, made.utd, made.batch_size) == ("sample", "minus_one", 5, 256)
+    bon = make_config("best_of_n", agent_config(learning_config(_parser().parse_args(
+        ["bench", "learning", "--json", "r.json", "--finetune", "best_of_n"]))))
+    assert (bon.utd, bon.batch_size, bon.iql.hidden) == (BON_BENCH_UTD, BON_BENCH_BATCH, BENCH_RL_HIDDEN)
+    changed = {"rl_hidden": ("--rl-hidden", "64", 64), "rl_layers": ("--rl-layers", "2", 2),
+               "activation": ("--activation", "relu", "relu"), "layer_norm": ("--layer-norm", "off", False),
+               "utd": ("--utd", "20", 20), "batch_size": ("--batch-size", "32", 32),
+               "warmup_env_steps": ("--warmup-env-steps", "24016", 24016),
+               "backup_entropy": ("--backup-entropy", "off", False), "init_alpha": ("--init-alpha", "0.1", 0.1),
+               "target_entropy": ("--target-entropy", "-4", -4.0), "noise_bound": ("--noise-bound", "1.0", 1.0),
+               "n_critics": ("--n-critics", "3", 3), "reward": ("--reward", "zero_one", "zero_one")}
+    argv = ["bench", "learning", "--json", "r.json", "--finetune", "dsrl_na", "--eval-mode", "mean"]
+    cfg = learning_config(_parser().parse_args(argv + [x for flag, v, _ in changed.values() for x in (flag, v)]))
+    made = make_config("dsrl_na", agent_config(cfg))
+    names = {"rl_hidden": "hidden", "rl_layers": "layers"}
+    for field, (_, _, value) in changed.items():
+        assert getattr(made, names.get(field, field)) == value, field
+    assert made.distill_batch == 32 and cfg.eval_mode == "mean"
+
+
 @pytest.mark.parametrize("env_id,finetune", [("postbc/WidowXReach-v0", "best_of_n"),
                                              ("metaworld/reach-v3", "dsrl")])
-def test_bench_learning_writes_json_and_png(tmp_path, env_id, finetune):
+def test_bench_learning_writes_json_and_png(tmp_path, monkeypatch, env_id, finetune):
+    from postbc_ros.benchmarks import rollout
+
+    modes = []
+    evaluate = rollout.evaluate
+    monkeypatch.setattr(rollout, "evaluate", lambda env, agent, n, mode="eval", seed0=0: modes.append(mode) or
+                        evaluate(env, agent, n, mode, seed0))
     out, png = tmp_path / "r.json", tmp_path / "r.png"
     args = _parser().parse_args([
         "bench", "learning", "--env", env_id, "--demos", "2", "--methods", "bc,postbc", "--finetune", finetune,
         "--seeds", "2", "--budget-episodes", "2", "--eval-every", "1", "--eval-episodes", "1",
         "--final-eval-episodes", "2", "--epochs", "5",
         "--ensemble-epochs", "5",
-        "--ensemble-size", "3", "--utd", "1", "--batch-size", "16", "--rl-hidden", "32", "--warmup-episodes", "1",
+        "--ensemble-size", "3", "--utd", "1", "--batch-size", "16", "--rl-hidden", "32", "--warmup-env-steps", "20",
         "--n-samples", "2", "--max-episode-steps", "60", "--device", "cpu", "--quiet",
         "--json", str(out), "--plot", str(png),
     ])
     assert args.func(args) == 0
     res = json.loads(out.read_text())
     assert res["config"]["env"] == env_id and res["device"] == "cpu"
+    assert set(modes) == {"base", "zero", "sample"}  # evaluation points sample the learned policy by default
+    if finetune == "dsrl":
+        assert res["agent_config"]["warmup_env_steps"] == 20 and res["agent_config"]["reward"] == "minus_one"
     for m in ("bc", "postbc"):
         r = res["methods"][m]
         assert [p["episodes"] for p in r["curve"]] == [0, 1, 2]
@@ -73,6 +114,7 @@ def test_bench_learning_writes_json_and_png(tmp_path, env_id, finetune):
         assert r["final_success"] == r["curve"][-1]["success_mean"]
         assert r["episodes_to_threshold"]["threshold"] == 0.8 and len(r["episodes_to_threshold"]["per_seed"]) == 2
         assert r["curve"][2]["env_steps"] >= r["curve"][1]["env_steps"] > 0
+        assert r["curve"][2]["grad_steps"] >= r["curve"][1]["grad_steps"] >= r["curve"][0]["grad_steps"]
     assert "episodes_to_threshold_postbc_over_bc" in res["methods"]["_ratios"]
     _check_intervals(res)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -310,3 +310,100 @@ def test_steering_learns_a_one_step_bandit(toy_policy, kind):
         base.append(agent.act(s, "base")[0][0, 0] > 0)
     print(f"{kind}: steered {np.mean(steered):.2f} vs base {np.mean(base):.2f}")
     assert np.mean(steered) > max(0.8, np.mean(base) + 0.2)
+
+
+# ------------------------------------------------------------------ the reference's settings (issue 15)
+def test_dsrl_defaults_are_the_references():
+    """ajwagen/dsrl cfg/robomimic/dsrl_can.yaml as train_dsrl.py runs it: 3×2048 Tanh + LayerNorm,
+    SAC with ent_coef auto (SB3 starts α at 1.0) and the entropy in the critics' target, target
+    entropy 0, action_magnitude 1.5, 2 critics, a warm start of 1501 steps × 4 envs × 4-step chunks
+    (in env steps, no learning during it), UTD 20 per step of 4 envs = 5 per transition, the -1/0
+    reward. DSRL-NA inherits them."""
+    from postbc_ros.rl.dsrl import REFERENCE_WARMUP_ENV_STEPS
+
+    for cfg in (DSRLConfig(), DSRLNAConfig()):
+        assert (cfg.hidden, cfg.layers, cfg.activation, cfg.layer_norm) == (2048, 3, "tanh", True)
+        assert (cfg.init_alpha, cfg.backup_entropy, cfg.target_entropy) == (1.0, True, 0.0)
+        assert (cfg.noise_bound, cfg.n_critics, cfg.batch_size, cfg.lr, cfg.tau) == (1.5, 2, 256, 3e-4, 0.005)
+        assert cfg.warmup_env_steps == REFERENCE_WARMUP_ENV_STEPS == 24016 and not cfg.train_during_warmup
+        assert cfg.utd == 20 // 4 and cfg.reward == "minus_one"
+
+
+@pytest.mark.parametrize("kind", ["dsrl", "dsrl_na"])
+@pytest.mark.parametrize("activation,layer_norm", [("tanh", True), ("relu", False)])
+def test_networks_are_built_as_configured(toy_policy, kind, activation, layer_norm):
+    from torch import nn
+
+    agent = make(kind, toy_policy, activation=activation, layer_norm=layer_norm, hidden=24, layers=3,
+                 init_alpha=0.3, n_critics=3)
+    agent.act(agent.new_history().reset(toy_obs(np.random.default_rng(0))), mode="eval")  # builds the networks
+    act_cls = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
+    for name, module in agent.modules.items():
+        if name == "log_alpha":
+            continue
+        linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
+        kinds = [type(m) for m in module.modules()]
+        hidden_layers = 3 * (3 if name != "actor" else 1)  # 3 critic heads, 3 layers each
+        assert kinds.count(act_cls) == hidden_layers and all(m.out_features in (24, 1, 16) for m in linears)
+        assert kinds.count(nn.LayerNorm) == (hidden_layers if layer_norm else 0)
+    assert float(agent.log_alpha.alpha().detach()) == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="activation"):
+        make(kind, toy_policy, activation="gelu")
+    with pytest.raises(ValueError, match="reward"):
+        make(kind, toy_policy, reward="plus_one")
+
+
+@pytest.mark.parametrize("during", [False, True])
+def test_warm_start_is_counted_in_env_steps_and_learning_waits_for_it(toy_policy, during):
+    """warmup_env_steps = 12 and 2 env steps per chunk: the first 6 chunks act with w ~ N(0, I); as
+    in the reference no gradient step is taken before the warm start is over (learning_starts is
+    met after 2 transitions), unless train_during_warmup."""
+    agent = make("dsrl", toy_policy, warmup_env_steps=12, learning_starts=2, train_during_warmup=during)
+    rng = np.random.default_rng(0)
+    hist = agent.new_history()
+    s = hist.reset(toy_obs(rng))
+    grads = []
+    for _ in range(8):
+        assert agent.in_warmup() == (agent.env_steps < 12)
+        chunk, w = agent.act(s)
+        s2 = hist.push(toy_obs(rng))
+        agent.observe(Transition(obs=s, noise=w, action=chunk[:2], reward=-2.0, discount=0.99**2, done=False,
+                                 next_obs=s2, steps=2))
+        agent.update()
+        grads.append(agent.grad_steps)
+        s = s2
+    assert agent.env_steps == 16 and agent.rl_steps == 8
+    if during:
+        assert grads[:2] == [0, agent.cfg.utd]  # from learning_starts (2 transitions) on
+    else:
+        assert grads[:5] == [0] * 5 and grads[5] == agent.cfg.utd  # 12 env steps after the 6th chunk
+
+
+@pytest.mark.parametrize("kind", ["dsrl", "dsrl_na"])
+def test_sample_mode_samples_the_actor_and_eval_mode_takes_its_mean(toy_policy, kind):
+    """`sample` (the reference's evaluation) draws from the actor — a new draw each call, no warm
+    start — while `eval` returns the actor's mean: the same noise every call."""
+    agent = make(kind, toy_policy, warmup_env_steps=10**6)
+    s = agent.new_history().reset(toy_obs(np.random.default_rng(4)))
+    draws = [agent.act(s, mode="sample")[1] for _ in range(3)]
+    assert not np.allclose(draws[0], draws[1]) and not np.allclose(draws[1], draws[2])
+    means = [agent.act(s, mode="eval")[1] for _ in range(3)]
+    np.testing.assert_array_equal(means[0], means[1])
+    np.testing.assert_array_equal(means[1], means[2])
+    state = agent.torch_gen.get_state()
+    _, w = agent.act(s, mode="sample")
+    agent.torch_gen.set_state(state)
+    feat = agent.fp.features(agent.fp.to_torch(s, batched=False))
+    with torch.no_grad():
+        ref, _ = agent.actor(feat, generator=agent.torch_gen)
+    np.testing.assert_allclose(w.reshape(-1), ref.numpy().reshape(-1), atol=1e-6)  # the actor, not N(0, I)
+
+
+def test_acting_without_the_actor_builds_no_networks(toy_policy):
+    """At the reference's size (3×2048, ≈ 25M parameters) the networks are built only when acting
+    needs them: a pretrained-mode agent (base / zero) and the warm start never do."""
+    agent = DSRLAgent(toy_policy, DSRLConfig(), device="cpu", seed=0)
+    s = agent.new_history().reset(toy_obs(np.random.default_rng(0)))
+    for mode in ("base", "zero", "explore"):
+        agent.act(s, mode=mode)
+    assert agent.feat_dim is None and not agent.modules

@@ -22,7 +22,9 @@ def test_actor_output_respects_noise_bound_even_for_extreme_inputs():
     assert float(wd.detach().abs().max()) <= 1.5 + 1e-6
 
 
-def test_actor_log_prob_matches_torch_transformed_distribution():
+def test_actor_log_prob_is_the_squashed_noises_as_in_sb3():
+    """log π is the density of w / bound = tanh(u) ∈ [-1, 1]^D (SB3's SAC convention, so the target
+    entropy does not depend on the bound); the density of w itself is D·log(bound) lower."""
     from torch.distributions import Normal, TransformedDistribution
     from torch.distributions.transforms import AffineTransform, TanhTransform
 
@@ -33,10 +35,33 @@ def test_actor_log_prob_matches_torch_transformed_distribution():
     w, logp = actor(feat, generator=gen)
     mu, log_std = actor.net(feat).chunk(2, dim=-1)
     log_std = log_std.clamp(actor.LOG_STD_MIN, actor.LOG_STD_MAX)
-    dist = TransformedDistribution(Normal(mu, log_std.exp()), [TanhTransform(), AffineTransform(0.0, 1.5)])
-    w_in = w.clamp(-1.5 + 1e-5, 1.5 - 1e-5)
-    ref = dist.log_prob(w_in).sum(-1)
+    squashed = TransformedDistribution(Normal(mu, log_std.exp()), [TanhTransform()])
+    ref = squashed.log_prob((w / 1.5).clamp(-1 + 1e-6, 1 - 1e-6)).sum(-1)
     assert torch.allclose(logp, ref, atol=2e-3, rtol=1e-3)
+    of_w = TransformedDistribution(Normal(mu, log_std.exp()), [TanhTransform(), AffineTransform(0.0, 1.5)])
+    ref_w = of_w.log_prob(w.clamp(-1.5 + 1e-5, 1.5 - 1e-5)).sum(-1)
+    assert torch.allclose(logp - 3 * math.log(1.5), ref_w, atol=2e-3, rtol=1e-3)
+
+
+def test_hidden_layers_are_linear_layernorm_activation_as_the_reference():
+    """DSRL's reference: SB3 create_mlp with post_linear_modules=[LayerNorm] and Tanh, i.e. every
+    hidden layer Linear → LayerNorm → Tanh, a plain Linear output."""
+    from torch import nn
+
+    from postbc_ros.rl.dsrl_config import ACTIVATION_NAMES
+    from postbc_ros.rl.networks import ACTIVATIONS, mlp
+
+    assert set(ACTIVATIONS) == set(ACTIVATION_NAMES)
+    net = mlp(5, 2, hidden=8, layers=3, layer_norm=True, activation="tanh")
+    assert [type(m) for m in net] == [nn.Linear, nn.LayerNorm, nn.Tanh] * 3 + [nn.Linear]
+    assert [type(m) for m in mlp(5, 2, 8, 2, layer_norm=False, activation="relu")] == [nn.Linear, nn.ReLU] * 2 + [nn.Linear]
+    critic = CriticEnsemble(3, 2, n=2, hidden=8, layers=3, activation="tanh")
+    actor = TanhGaussianActor(3, 2, 1.5, hidden=8, layers=3, activation="tanh")
+    for module in (critic, actor):
+        kinds = [type(m) for m in module.modules()]
+        assert kinds.count(nn.Tanh) == kinds.count(nn.LayerNorm) > 0 and nn.ReLU not in kinds
+    with pytest.raises(ValueError, match="activation"):
+        mlp(5, 2, 8, 1, activation="gelu")
 
 
 def test_actor_rejects_nonpositive_bound():
