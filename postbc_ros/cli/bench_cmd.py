@@ -2,7 +2,8 @@
 (learning), compare the pretrained policies alone (pretrain), or combine pretrain results at several
 demonstration counts into curves (pretrain-demos).
 
-Networks are sized for 2 CPU cores (small nets, UTD 4); seeds and evaluation episodes for a
+The finetuners' networks are sized for 2 CPU cores (width 256; DSRL otherwise as its reference: UTD 5
+per chunk, soft target, -1/0 reward; Best-of-N UTD 4); seeds and evaluation episodes for a
 headline (5 seeds, 50 eval episodes per point, 100 at the curve's ends); use CUDA when present
 (`--device auto`). The options are the fields of each benchmark's config
 (postbc_ros/benchmarks/) and of the TrainConfig it pretrains with; the protocols are described there.
