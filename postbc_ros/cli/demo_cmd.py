@@ -169,7 +169,9 @@ def run(args) -> int:
 
     sup = Supervisor(graph, out / "launch", out=_Tee())
     stop = {"flag": False}
+    # Ctrl-C or a `kill`: stop finetuning and shut the graph down (its nodes must not outlive the demo)
     signal.signal(signal.SIGINT, lambda *_: stop.update(flag=True))
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
     sup.start()
     print(f"[demo] 4/4 finetuning {args.episodes} episodes x {args.robots} robot(s) with {args.mode}; "
           f"success per block of {args.block}:", flush=True)

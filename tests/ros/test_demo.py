@@ -30,3 +30,43 @@ def test_demo_tiny(tmp_path):
     png = (out / "success_per_block.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
     assert (out / "replay" / "robot1" / "STORE.json").exists()
+
+
+def _node_processes_of(out: Path) -> list[str]:
+    """Command lines of running processes started with a parameter file under `out`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(out / "launch") in cmd and "postbc_ros.nodes." in cmd:
+            found.append(cmd)
+    return found
+
+
+def test_a_killed_demo_takes_its_nodes_with_it(tmp_path):
+    """SIGTERM (`kill`) of `postbc demo` shuts its graph down: no node keeps running (an orphaned
+    graph kept publishing on its ROS domain, where a later run picked it up)."""
+    import signal
+    import time
+
+    out = tmp_path / "demo"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "postbc_ros.cli.main", "demo", "--demos", "2", "--pretrain-epochs", "5",
+         "--ensemble-size", "2", "--hidden", "16", "--episodes", "50", "--pretrained-eval-episodes", "0",
+         "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(_node_processes_of(out)) < 6:
+            time.sleep(0.5)
+        assert len(_node_processes_of(out)) == 6, "the finetune graph did not start"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        assert _node_processes_of(out) == [], "nodes outlived the demo"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for cmd in _node_processes_of(out):
+            subprocess.run(["pkill", "-f", cmd.split(" --ros-args")[0] + " --ros-args.*" + str(out)], check=False)
