@@ -123,10 +123,10 @@ class BenchConfig:
     offline_steps: int = param(500, "Best-of-N: IQL steps on the demos before going online")
     n_samples: int = param(8, "Best-of-N: N")
     max_episode_steps: int | None = param(None, "Meta-World episode cap (<= 500); twins use their task horizon")
-    # pretraining (paper: 3000 epochs, K = 100, 3×512-1024 MLP; here K = 20, 3×256). With 10
-    # demos an epoch is ~2 gradient steps: 1000 epochs left WidowX pick-and-place BC at 0.05
-    # pretrained success, 3000 at 0.37 (bench/results/learning_best_of_n.md). Every method runs
-    # this config with its own `method` and the run's seed.
+    # pretraining: TrainConfig's step budget (30 000 policy steps) with K = 20 and α = BENCH_ALPHA.
+    # Budgets in epochs underfit: with 10 demos an epoch is ~2 gradient steps, and 1000 / 3000 epochs
+    # left WidowX pick-and-place BC at 0.05 / 0.37 (bench/results/learning_best_of_n.md). Every method
+    # runs this config with its own `method` and the run's seed.
     train: TrainConfig = dataclasses.field(default_factory=bench_train_config)
     progress: bool = True
 

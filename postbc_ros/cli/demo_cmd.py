@@ -188,12 +188,11 @@ def run(args) -> int:
                     eps += [dict(json.loads(line), robot=ns) for line in f.read_text().splitlines()
                             if line.strip() and json.loads(line)["event"] == "episode"]
             episodes = sorted(eps, key=lambda e: e["t_end"])
-            while len(episodes) >= printed + args.block:
-                blk = episodes[printed: printed + args.block]
-                rate = sum(e["success"] for e in blk) / len(blk)
-                print(f"  episodes {printed + 1:3d}-{printed + len(blk):3d}: success {rate:.2f}   "
+            full = [b for b in demo_report.success_blocks(episodes, args.block) if b["episodes"] == args.block]
+            for b in full[printed:]:
+                print(f"  episodes {b['first_episode']:3d}-{b['last_episode']:3d}: success {b['success_rate']:.2f}   "
                       f"({time.monotonic() - t_ft:.0f} s)", flush=True)
-                printed += len(blk)
+            printed = len(full)  # full blocks printed so far
             if len(episodes) >= args.episodes * len(namespaces):
                 break
             for n, code in sup.poll():
