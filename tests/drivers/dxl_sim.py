@@ -3,14 +3,38 @@
 `DxlBus` opens a pty pair; the driver under test opens the slave path with the real
 dynamixel_sdk PortHandler (pyserial), and a thread on the master side parses instruction
 packets byte by byte (header FF FF FD 00, byte stuffing, CRC-16/0x8005) and answers with
-status packets exactly as servos on a half-duplex bus would: PING (also broadcast), READ,
-WRITE, SYNC READ, SYNC WRITE, BULK READ, BULK WRITE. Each servo has an X-series control
-table; EEPROM fields (address < 64) are read-only while torque is on (Access Error), goal
-positions outside the position limits are rejected (Data Limit Error), a packet with a bad
-CRC gets a CRC Error status. With torque on, the present position moves toward the goal at
-`speed` ticks/s.
+status packets as servos on a half-duplex bus would: PING (also broadcast), READ, WRITE,
+REBOOT, SYNC READ, SYNC WRITE, BULK READ, BULK WRITE.
 
-Written from the ROBOTIS Protocol 2.0 e-Manual, independently of dynamixel_sdk's code.
+Each servo (`DxlServo`) has the control table of its model (XM430-W350 = 1020, XL430-W250 =
+1060: the same addresses, different operating modes) and behaves as the ROBOTIS e-Manual says:
+- EEPROM (address < 64) is writable only with torque off (Access Error); read-only fields
+  (model, firmware, Hardware Error Status, present values) refuse writes (Access Error); an
+  operating mode the model lacks is a Data Range Error; in (current-based) position mode a goal
+  outside Min/Max Position Limit is a Data Limit Error.
+- Drive Mode (10) bit 0 reverses the direction: the shaft ("native" position) and the register
+  values are mirrored about REVERSE_PIVOT. Homing Offset (20) is added in the native frame
+  (Present = native + offset, or PIVOT - (native + offset) reversed), which is what makes
+  Interbotix's shadow calibration (offset = shadow - primary for a reversed shadow) exact.
+- Secondary ID (12): a servo whose Secondary ID is X also executes every write addressed to X
+  (WRITE, SYNC WRITE and BULK WRITE items) but never answers for X; reads stay per primary id.
+- Hardware Error Status (70): `inject_fault(id, bits)` sets it; bits in Shutdown (63, default
+  overload | electrical shock | overheating) drop the torque and keep it off; every status
+  packet of a servo with an error carries the Alert bit (0x80) in its error byte.
+- REBOOT answers, then clears the error, torque off, goal := present; the position is kept.
+- Motion: torque on, the native position moves toward the goal at `speed` ticks/s (position
+  modes) or at the model's no-load speed * Goal PWM / 885 (PWM mode); torque off, it sags at
+  `sag_speed` ticks/s toward `sag_to` (gravity on an unpowered joint; 0 by default); `stops`
+  are mechanical end stops (the gripper's fingers).
+
+`widowx_servos()` builds the Interbotix WidowX 250 6-DOF (wx250s) chain: XM430-W350 on ids 1-7,
+XL430-W250 on 8-9, the EEPROM that Interbotix's wx250s.yaml + xs_sdk set (shadows 3 and 5
+reversed with Secondary ID 2 and 4, their Homing Offsets calibrated against their primaries),
+and the shadows' shafts mechanically mirrored to their primaries with an assembly offset, so
+`DxlBus.fight(primary, shadow)` measures in ticks how far a shadow is from where the shared
+shaft puts it.
+
+Written from the ROBOTIS Protocol 2.0 / X-series e-Manual, independently of dynamixel_sdk's code.
 """
 from __future__ import annotations
 
@@ -27,10 +51,30 @@ INST_PING, INST_READ, INST_WRITE, INST_REBOOT = 0x01, 0x02, 0x03, 0x08
 INST_SYNC_READ, INST_SYNC_WRITE, INST_BULK_READ, INST_BULK_WRITE = 0x82, 0x83, 0x92, 0x93
 INST_STATUS = 0x55
 ERR_NONE, ERR_INSTRUCTION, ERR_CRC, ERR_DATA_RANGE, ERR_DATA_LIMIT, ERR_ACCESS = 0, 2, 3, 4, 6, 7
+ALERT = 0x80  # error-byte bit 7: the servo has a Hardware Error Status
 
 # X-series control table addresses used here
-A_MODEL, A_FIRMWARE, A_ID, A_BAUD, A_OP_MODE, A_MAX_POS, A_MIN_POS = 0, 6, 7, 8, 11, 48, 52
-A_TORQUE, A_GOAL_POS, A_MOVING, A_PRESENT_VEL, A_PRESENT_POS = 64, 116, 122, 128, 132
+A_MODEL, A_FIRMWARE, A_ID, A_BAUD, A_RETURN_DELAY = 0, 6, 7, 8, 9
+A_DRIVE_MODE, A_OP_MODE, A_SECONDARY_ID, A_PROTOCOL, A_HOMING_OFFSET = 10, 11, 12, 13, 20
+A_PWM_LIMIT, A_VELOCITY_LIMIT, A_MAX_POS, A_MIN_POS, A_SHUTDOWN = 36, 44, 48, 52, 63
+A_TORQUE, A_HW_ERROR, A_GOAL_PWM, A_GOAL_CURRENT, A_GOAL_VELOCITY = 64, 70, 100, 102, 104
+A_PROFILE_ACC, A_PROFILE_VEL, A_GOAL_POS, A_MOVING = 108, 112, 116, 122
+A_PRESENT_PWM, A_PRESENT_LOAD, A_PRESENT_VEL, A_PRESENT_POS = 124, 126, 128, 132
+TABLE_SIZE = 147  # up to Present Temperature (146)
+READ_ONLY = [(A_MODEL, A_ID), (A_HW_ERROR, A_HW_ERROR + 1), (120, TABLE_SIZE)]  # [start, end) ranges
+
+# Hardware Error Status bits
+HW_INPUT_VOLTAGE, HW_OVERHEATING, HW_ENCODER, HW_ELECTRICAL_SHOCK, HW_OVERLOAD = 0x01, 0x04, 0x08, 0x10, 0x20
+SHUTDOWN_DEFAULT = HW_OVERHEATING | HW_ELECTRICAL_SHOCK | HW_OVERLOAD  # 52, the X-series factory value
+
+XM430_W350, XL430_W250 = 1020, 1060  # model numbers
+OP_MODES = {XM430_W350: (0, 1, 3, 4, 5, 16), XL430_W250: (1, 3, 4, 16)}  # XL430 has no current sensing
+NO_LOAD_TICKS_S = {XM430_W350: 46 * 4096 / 60, XL430_W250: 57 * 4096 / 60}  # full-PWM speed (46 / 57 rev/min at 12 V)
+OP_POSITION_MODES = (3, 5)  # position limits apply
+OP_PWM, OP_VELOCITY = 16, 1
+PWM_MAX = 885  # Goal PWM full scale of both models
+VELOCITY_UNIT_TICKS = 0.229 * 4096 / 60.0  # ticks/s per Present Velocity unit (0.229 rev/min)
+REVERSE_PIVOT = 4096  # reverse mode mirrors native <-> register values about 2048 (4096 - x)
 
 
 def crc16(data: bytes) -> int:
@@ -73,79 +117,166 @@ def build_packet(dxl_id: int, inst: int, params: bytes) -> bytes:
 
 
 class DxlServo:
-    """One X-series servo (XM430-W350 model number 1020 by default)."""
+    """One X-series servo; `native` is its shaft position in ticks (register frame when the
+    Drive Mode is normal and the Homing Offset 0)."""
 
-    def __init__(self, dxl_id: int, position: int = 2048, model: int = 1020, speed: float = 40000.0) -> None:
+    def __init__(self, dxl_id: int, position: float = 2048, model: int = XM430_W350, speed: float = 40000.0,
+                 drive_mode: int = 0, secondary_id: int = 255, homing_offset: int = 0,
+                 limits: tuple[int, int] = (0, 4095), sag_speed: float = 0.0, sag_to: float = 2048.0,
+                 stops: tuple[float, float] | None = None) -> None:
+        if model not in OP_MODES:
+            raise ValueError(f"unknown model number {model}; known {sorted(OP_MODES)}")
         self.id = dxl_id
-        self.table = bytearray(147)
+        self.model = model
+        self.table = bytearray(TABLE_SIZE)
         struct.pack_into("<H", self.table, A_MODEL, model)
         self.table[A_FIRMWARE] = 45
         self.table[A_ID] = dxl_id
         self.table[A_BAUD] = 3  # 1 Mbps
+        self.table[A_RETURN_DELAY] = 0
+        self.table[A_DRIVE_MODE] = drive_mode
         self.table[A_OP_MODE] = 3
-        struct.pack_into("<i", self.table, A_MAX_POS, 4095)
-        struct.pack_into("<i", self.table, A_MIN_POS, 0)
-        struct.pack_into("<i", self.table, A_PRESENT_POS, position)
-        struct.pack_into("<i", self.table, A_GOAL_POS, position)
-        self.speed = speed
+        self.table[A_SECONDARY_ID] = secondary_id
+        self.table[A_PROTOCOL] = 2
+        struct.pack_into("<i", self.table, A_HOMING_OFFSET, homing_offset)
+        struct.pack_into("<H", self.table, A_PWM_LIMIT, PWM_MAX)
+        struct.pack_into("<i", self.table, A_VELOCITY_LIMIT, 131)
+        struct.pack_into("<i", self.table, A_MIN_POS, limits[0])
+        struct.pack_into("<i", self.table, A_MAX_POS, limits[1])
+        self.table[A_SHUTDOWN] = SHUTDOWN_DEFAULT
+        self.speed, self.sag_speed, self.sag_to = speed, sag_speed, sag_to
+        self.stops = stops  # mechanical end stops of the shaft (native ticks), None = free
+        self.native = float(position)
         self._t = time.monotonic()
-        self._pos = float(position)
+        self._vel = 0.0  # native ticks/s
+        struct.pack_into("<i", self.table, A_GOAL_POS, int(round(self.present)))
 
+    # -- register <-> shaft ----------------------------------------------------------------------
     def get(self, addr: int, n: int) -> int:
         return int.from_bytes(self.table[addr : addr + n], "little", signed=True)
+
+    @property
+    def reverse(self) -> bool:
+        return bool(self.table[A_DRIVE_MODE] & 1)
+
+    @property
+    def present(self) -> float:
+        v = self.native + self.get(A_HOMING_OFFSET, 4)
+        return REVERSE_PIVOT - v if self.reverse else v
+
+    def native_of(self, register: float) -> float:
+        off = self.get(A_HOMING_OFFSET, 4)
+        return (REVERSE_PIVOT - register - off) if self.reverse else register - off
 
     @property
     def torque(self) -> bool:
         return bool(self.table[A_TORQUE])
 
+    @property
+    def hw_error(self) -> int:
+        return self.table[A_HW_ERROR]
+
     def update(self) -> None:
+        """Integrate the motion since the last call and refresh the present values."""
         now = time.monotonic()
         dt, self._t = now - self._t, now
-        goal = self.get(A_GOAL_POS, 4)
-        vel = 0.0
-        if self.torque and dt > 0:
-            err = goal - self._pos
-            step = max(-self.speed * dt, min(self.speed * dt, err))
-            self._pos += step
-            vel = step / dt
-        struct.pack_into("<i", self.table, A_PRESENT_POS, int(round(self._pos)))
-        struct.pack_into("<i", self.table, A_PRESENT_VEL, int(round(vel / (0.229 * 4096 / 60.0))))
-        self.table[A_MOVING] = int(abs(goal - self._pos) > 1)
+        if dt <= 0:
+            return
+        mode = self.table[A_OP_MODE]
+        if self.torque:
+            if mode == OP_PWM:
+                v = NO_LOAD_TICKS_S[self.model] * self.get(A_GOAL_PWM, 2) / PWM_MAX
+                step = (-v if self.reverse else v) * dt
+            elif mode == OP_VELOCITY:
+                v = self.get(A_GOAL_VELOCITY, 4) * VELOCITY_UNIT_TICKS
+                step = (-v if self.reverse else v) * dt
+            else:
+                err = self.native_of(self.get(A_GOAL_POS, 4)) - self.native
+                step = max(-self.speed * dt, min(self.speed * dt, err))
+        else:
+            err = self.sag_to - self.native
+            step = max(-self.sag_speed * dt, min(self.sag_speed * dt, err))
+        new = self.native + step
+        if self.stops is not None:
+            new = min(max(new, self.stops[0]), self.stops[1])
+        step, self.native = new - self.native, new
+        self._vel = step / dt
+        reg_vel = -self._vel if self.reverse else self._vel
+        struct.pack_into("<i", self.table, A_PRESENT_POS, int(round(self.present)))
+        struct.pack_into("<i", self.table, A_PRESENT_VEL, int(round(reg_vel / VELOCITY_UNIT_TICKS)))
+        moving = self.torque and mode != OP_PWM and abs(self.native_of(self.get(A_GOAL_POS, 4)) - self.native) > 1
+        self.table[A_MOVING] = int(moving)
+
+    def status_error(self, err: int) -> int:
+        """The error byte of a status packet: `err` plus the Alert bit while a hardware error is set."""
+        return err | (ALERT if self.hw_error else 0)
 
     def read(self, addr: int, n: int) -> tuple[int, bytes]:
         if addr + n > len(self.table) or n == 0:
-            return ERR_DATA_RANGE, b""
+            return self.status_error(ERR_DATA_RANGE), b""
         self.update()
-        return ERR_NONE, bytes(self.table[addr : addr + n])
+        return self.status_error(ERR_NONE), bytes(self.table[addr : addr + n])
 
     def write(self, addr: int, data: bytes) -> int:
-        if addr + len(data) > len(self.table) or not data:
-            return ERR_DATA_RANGE
-        if addr < 64 and self.torque:
-            return ERR_ACCESS  # EEPROM is locked while torque is enabled
-        if addr == A_GOAL_POS and len(data) == 4:
-            goal = int.from_bytes(data, "little", signed=True)
+        """Apply a write; returns the status error byte (the data is not written on an error)."""
+        end = addr + len(data)
+        if end > len(self.table) or not data:
+            return self.status_error(ERR_DATA_RANGE)
+        if any(addr < b and a < end for a, b in READ_ONLY):
+            return self.status_error(ERR_ACCESS)
+        if addr < A_TORQUE and self.torque:
+            return self.status_error(ERR_ACCESS)  # EEPROM is locked while torque is enabled
+        if addr <= A_OP_MODE < end and data[A_OP_MODE - addr] not in OP_MODES[self.model]:
+            return self.status_error(ERR_DATA_RANGE)
+        if addr <= A_TORQUE < end and data[A_TORQUE - addr] not in (0, 1):
+            return self.status_error(ERR_DATA_RANGE)
+        if addr <= A_GOAL_POS and A_GOAL_POS + 4 <= end and self.table[A_OP_MODE] in OP_POSITION_MODES:
+            goal = int.from_bytes(data[A_GOAL_POS - addr : A_GOAL_POS - addr + 4], "little", signed=True)
             if not self.get(A_MIN_POS, 4) <= goal <= self.get(A_MAX_POS, 4):
-                return ERR_DATA_LIMIT
-        if addr <= A_TORQUE < addr + len(data) and data[A_TORQUE - addr] not in (0, 1):
-            return ERR_DATA_RANGE
+                return self.status_error(ERR_DATA_LIMIT)
+        if addr <= A_GOAL_PWM and A_GOAL_PWM + 2 <= end:
+            pwm = int.from_bytes(data[A_GOAL_PWM - addr : A_GOAL_PWM - addr + 2], "little", signed=True)
+            if abs(pwm) > self.get(A_PWM_LIMIT, 2):
+                return self.status_error(ERR_DATA_LIMIT)
         self.update()
-        self.table[addr : addr + len(data)] = data
-        return ERR_NONE
+        self.table[addr:end] = data
+        if self.hw_error & self.table[A_SHUTDOWN]:
+            self.table[A_TORQUE] = 0  # shut down: the torque stays off until a REBOOT
+        self.update()
+        return self.status_error(ERR_NONE)
+
+    def inject_fault(self, bits: int) -> None:
+        """Set Hardware Error Status bits; a shutdown bit drops the torque (and keeps it off)."""
+        self.update()
+        self.table[A_HW_ERROR] |= bits
+        if bits & self.table[A_SHUTDOWN]:
+            self.table[A_TORQUE] = 0
+
+    def reboot(self) -> None:
+        """REBOOT: RAM back to its initial values (torque off, error cleared, goal := present)."""
+        self.update()
+        ram = bytearray(TABLE_SIZE - A_TORQUE)
+        self.table[A_TORQUE:] = ram
+        struct.pack_into("<i", self.table, A_GOAL_POS, int(round(self.present)))
+        self.update()
 
 
 class DxlBus:
-    """pty + servo chain + responder thread. Use as a context manager; `.port` is the path."""
+    """pty + servo chain + responder thread. Use as a context manager; `.port` is the path.
+    `lock` serialises the responder with test-side changes (`inject_fault`, `servo_state`)."""
 
-    def __init__(self, servos: list[DxlServo]) -> None:
+    def __init__(self, servos: list[DxlServo], mirrored: dict[int, tuple[int, float]] | None = None) -> None:
         self.servos = {s.id: s for s in servos}
+        self.mirrored = dict(mirrored or {})  # shadow id -> (primary id, assembly offset in native ticks)
         self.master, self.slave = os.openpty()
         tty.setraw(self.master)
         tty.setraw(self.slave)
         self.port = os.ttyname(self.slave)
         self.log: list[tuple[int, int, bytes]] = []  # (id, instruction, params) received
         self.rejected: list[tuple[int, int, int]] = []  # (id, addr, error) of refused broadcast writes
+        self.goal_writes: list[tuple[int, int]] = []  # (addressed id, goal) of every goal-position write
         self.crc_errors = 0
+        self.lock = threading.RLock()
         self._buf = bytearray()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dxl-sim", daemon=True)
@@ -170,7 +301,8 @@ class DxlBus:
             sys.setswitchinterval(self._switch)
             self._switch = None
         self._stop.set()
-        self._thread.join(timeout=2)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
         for fd in (self.master, self.slave):
             try:
                 os.close(fd)
@@ -179,6 +311,24 @@ class DxlBus:
 
     def instructions(self, inst: int) -> list[tuple[int, bytes]]:
         return [(i, p) for i, ins, p in self.log if ins == inst]
+
+    def inject_fault(self, dxl_id: int, bits: int) -> None:
+        with self.lock:
+            self.servos[dxl_id].inject_fault(bits)
+
+    def present(self, dxl_id: int) -> float:
+        with self.lock:
+            s = self.servos[dxl_id]
+            s.update()
+            return s.present
+
+    def fight(self, primary: int, shadow: int) -> float:
+        """|shadow shaft - where the shared shaft puts it| in ticks (0 = the pair agrees)."""
+        with self.lock:
+            p, s = self.servos[primary], self.servos[shadow]
+            p.update()
+            s.update()
+            return abs(s.native - (REVERSE_PIVOT - p.native + self.mirrored[shadow][1]))
 
     # -- wire ----------------------------------------------------------------------------------
     def _send(self, dxl_id: int, error: int, params: bytes = b"") -> None:
@@ -194,7 +344,8 @@ class DxlBus:
             except OSError:
                 return
             self._buf.extend(chunk)
-            self._parse()
+            with self.lock:
+                self._parse()
 
     def _parse(self) -> None:
         while True:
@@ -221,12 +372,24 @@ class DxlBus:
             self.log.append((dxl_id, inst, params))
             self._handle(dxl_id, inst, params)
 
+    def _followers(self, dxl_id: int) -> list[DxlServo]:
+        """Servos that execute a write addressed to `dxl_id` by their Secondary ID (no reply)."""
+        return [s for s in self.servos.values() if s.table[A_SECONDARY_ID] == dxl_id and s.id != dxl_id]
+
+    def _write(self, dxl_id: int, addr: int, data: bytes) -> int | None:
+        """Write addressed to `dxl_id`: its own error byte (None if no such primary id)."""
+        if addr <= A_GOAL_POS and A_GOAL_POS + 4 <= addr + len(data):
+            self.goal_writes.append((dxl_id, int.from_bytes(data[A_GOAL_POS - addr : A_GOAL_POS - addr + 4], "little", signed=True)))
+        for s in self._followers(dxl_id):
+            s.write(addr, data)
+        return self.servos[dxl_id].write(addr, data) if dxl_id in self.servos else None
+
     def _handle(self, dxl_id: int, inst: int, p: bytes) -> None:
         if inst == INST_PING:
             targets = sorted(self.servos) if dxl_id == BROADCAST else ([dxl_id] if dxl_id in self.servos else [])
             for i in targets:
                 s = self.servos[i]
-                self._send(i, ERR_NONE, bytes(s.table[A_MODEL : A_MODEL + 2]) + bytes([s.table[A_FIRMWARE]]))
+                self._send(i, s.status_error(ERR_NONE), bytes(s.table[A_MODEL : A_MODEL + 2]) + bytes([s.table[A_FIRMWARE]]))
         elif inst == INST_READ and dxl_id in self.servos:
             addr, n = struct.unpack_from("<HH", p)
             err, data = self.servos[dxl_id].read(addr, n)
@@ -236,8 +399,14 @@ class DxlBus:
             if dxl_id == BROADCAST:
                 for s in self.servos.values():
                     s.write(addr, p[2:])
-            elif dxl_id in self.servos:
-                self._send(dxl_id, self.servos[dxl_id].write(addr, p[2:]))
+            else:
+                err = self._write(dxl_id, addr, p[2:])
+                if err is not None:
+                    self._send(dxl_id, err)
+        elif inst == INST_REBOOT and dxl_id in self.servos:
+            s = self.servos[dxl_id]
+            self._send(dxl_id, s.status_error(ERR_NONE))  # the status goes out before the restart
+            s.reboot()
         elif inst == INST_SYNC_READ and dxl_id == BROADCAST:
             addr, n = struct.unpack_from("<HH", p)
             for i in p[4:]:
@@ -249,10 +418,9 @@ class DxlBus:
             body = p[4:]
             for k in range(0, len(body) - n, n + 1):
                 i, data = body[k], body[k + 1 : k + 1 + n]
-                if i in self.servos:
-                    err = self.servos[i].write(addr, data)
-                    if err:
-                        self.rejected.append((i, addr, err))
+                err = self._write(i, addr, data)
+                if err and err & ~ALERT:
+                    self.rejected.append((i, addr, err))
         elif inst == INST_BULK_READ and dxl_id == BROADCAST:
             for k in range(0, len(p) - 4, 5):
                 i, addr, n = p[k], *struct.unpack_from("<HH", p, k + 1)
@@ -263,16 +431,65 @@ class DxlBus:
             k = 0
             while k + 5 <= len(p):
                 i, addr, n = p[k], *struct.unpack_from("<HH", p, k + 1)
-                data = p[k + 5 : k + 5 + n]
-                if i in self.servos:
-                    err = self.servos[i].write(addr, data)
-                    if err:
-                        self.rejected.append((i, addr, err))
+                err = self._write(i, addr, p[k + 5 : k + 5 + n])
+                if err and err & ~ALERT:
+                    self.rejected.append((i, addr, err))
                 k += 5 + n
         elif dxl_id in self.servos:
-            self._send(dxl_id, ERR_INSTRUCTION)
+            self._send(dxl_id, self.servos[dxl_id].status_error(ERR_INSTRUCTION))
 
 
-def widowx_servos(missing: tuple[int, ...] = ()) -> list[DxlServo]:
-    """Servo ids 1..9 of a WidowX 250 6-DOF (see calibration/widowx/motors.yaml)."""
-    return [DxlServo(i, model=1120 if i in (2, 3, 4, 5) else 1020) for i in range(1, 10) if i not in missing]
+# Interbotix wx250s.yaml: (id, model, Drive Mode, Secondary ID, Min/Max Position Limit)
+WX250S = [
+    (1, XM430_W350, 0, 255, (0, 4095)),  # waist
+    (2, XM430_W350, 0, 255, (819, 3345)),  # shoulder
+    (3, XM430_W350, 1, 2, (819, 3345)),  # shoulder shadow
+    (4, XM430_W350, 0, 255, (648, 3094)),  # elbow
+    (5, XM430_W350, 1, 4, (648, 3094)),  # elbow shadow
+    (6, XM430_W350, 0, 255, (0, 4095)),  # forearm roll
+    (7, XM430_W350, 1, 255, (910, 3447)),  # wrist angle
+    (8, XL430_W250, 0, 255, (0, 4095)),  # wrist rotate
+    (9, XL430_W250, 0, 255, (0, 4095)),  # gripper
+]
+GRIPPER_STOPS = (1750.0, 2930.0)  # fingers fully closed / open (native ticks), just past motors.yaml's ticks
+SHADOWS = {3: 2, 5: 4}  # shadow id -> primary id
+ASSEMBLY_OFFSET = {3: 37.0, 5: -25.0}  # native ticks a shadow's horn sits off the mirror of its primary
+
+
+def widowx_servos(missing: tuple[int, ...] = (), configured: bool = True, present: dict[int, float] | None = None,
+                  torque: tuple[int, ...] = (), gripper_mode: int = OP_PWM, **servo_kw) -> list[DxlServo]:
+    """The wx250s chain. `configured`: EEPROM as xs_sdk leaves it (drive modes, secondary ids,
+    shadow homing offsets calibrated; gripper in PWM mode); False = factory defaults (normal drive
+    mode, no secondary id, offset 0, position mode). `present`: register positions of the
+    primaries/gripper (2048 default); `torque`: ids that start torqued (holding)."""
+    present = present or {}
+    out: dict[int, DxlServo] = {}
+    for i, model, drive, sec, limits in WX250S:
+        if i in missing:
+            continue
+        kw = dict(servo_kw)
+        if configured:
+            kw.update(drive_mode=drive, secondary_id=sec, limits=limits)
+        reverse = configured and drive & 1
+        reg = present.get(SHADOWS.get(i, i), 2048.0)
+        if i in SHADOWS:  # shaft mirrored to the primary's (whose drive mode is normal)
+            native = REVERSE_PIVOT - present.get(SHADOWS[i], 2048.0) + ASSEMBLY_OFFSET[i]
+        else:
+            native = (REVERSE_PIVOT - reg) if reverse else reg
+        s = DxlServo(i, position=native, model=model, **kw)
+        if configured and i in SHADOWS:  # xs_sdk's calibration: offset := shadow - primary (reversed shadow)
+            struct.pack_into("<i", s.table, A_HOMING_OFFSET, int(round((REVERSE_PIVOT - native) - reg)))
+            struct.pack_into("<i", s.table, A_GOAL_POS, int(round(s.present)))
+        if configured and i == 9:
+            s.table[A_OP_MODE] = gripper_mode
+        if i == 9:
+            s.stops = GRIPPER_STOPS
+        out[i] = s
+    for i in torque:
+        out[i].table[A_TORQUE] = 1
+    return list(out.values())
+
+
+def widowx_bus(**kw) -> DxlBus:
+    """A `DxlBus` of `widowx_servos(**kw)` that knows which shafts are mirrored."""
+    return DxlBus(widowx_servos(**kw), mirrored={s: (p, ASSEMBLY_OFFSET[s]) for s, p in SHADOWS.items()})
