@@ -183,3 +183,21 @@ def test_sim_bulk_read_write_with_the_sdk(bus):
         assert br.getData(1, 132, 4) == 2100 and br.getData(8, 132, 4) == 2500
     finally:
         port.closePort()
+
+
+def test_current_based_position_gripper(tmp_path: Path):
+    """An XM430 gripper may run in current-based position mode: Goal Current caps the grasp."""
+    from dxl_sim import A_GOAL_CURRENT, DxlServo
+
+    cal = tmp_path / "motors.yaml"
+    cal.write_text(MOTORS.read_text().replace("  model: XL430-W250        # no current", "  current_limit: 300\n  model: XM430-W350  # no current")
+                   .replace("mode: pwm ", "mode: current_based_position "))
+    servos = widowx_servos()
+    servos[8] = DxlServo(9, model=XM430_W350)
+    servos[8].table[A_OP_MODE] = 5
+    with DxlBus(servos) as b:
+        with make_arm("widowx", "widowx", port=b.port, calibration=cal) as arm:
+            assert b.servos[9].get(A_GOAL_CURRENT, 2) == 300
+            arm.command(np.zeros(6), 1.0)
+            assert wait_until(lambda: arm.read_state().gripper == pytest.approx(1.0, abs=1e-3))
+            assert b.servos[9].get(A_GOAL_POS, 4) == 1802
