@@ -43,7 +43,7 @@ DEFAULT_BACKOFF_S = 1.0  # s before the first restart in a window; doubled for e
 # where a joint_trajectory_controller (the twin's sim_node, a ros2_control arm) takes commands,
 # relative to the robot's namespace; arm_node's `command_topic` default
 HW_COMMAND_TOPIC = "hw/joint_trajectory_controller/joint_trajectory"
-HW_COMMAND_SUFFIX = "/joint_trajectory_controller/joint_trajectory"  # any controller's command topic
+HW_COMMAND_SUFFIX = "joint_trajectory_controller/joint_trajectory"  # any controller's (also scaled_...)
 HW_COMMAND, HW_LISTEN = "command", "listen"  # NodeSpec.hw_access: the arm node / the hardware (twin)
 
 
