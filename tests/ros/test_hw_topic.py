@@ -80,3 +80,29 @@ def test_the_twin_moves_only_for_the_arm_node(tmp_path):
         out = stop_node_process(proc, signal.SIGINT, 15)
     assert proc.returncode == 0, out
     assert "other than /robot1/arm: /robot1/intruder" in out  # the log line names the intruder too
+
+
+def test_the_sros2_policy_is_well_formed_and_lets_only_the_arm_publish_the_hardware_topic():
+    """config/sros2/policy.xml (sros2 itself is not installable here: the README says so)."""
+    import xml.etree.ElementTree as ET
+    from pathlib import Path
+
+    root = ET.parse(Path(__file__).resolve().parents[2] / "config" / "sros2" / "policy.xml").getroot()
+    assert root.tag == "policy" and root.get("version") == "0.2.0"
+
+    def allowed(kind: str, verb: str, name: str) -> set[str]:
+        """Enclaves whose profile ALLOWs `verb` on `name` (resolved in the profile's namespace)."""
+        out = set()
+        for enc in root.iter("enclave"):
+            for prof in enc.iter("profile"):
+                ns = prof.get("ns").rstrip("/")
+                for group in prof.findall(kind + "s"):
+                    if group.get(verb) == "ALLOW" and any(
+                            (e.text if e.text.startswith("/") else f"{ns}/{e.text}") == name for e in group):
+                        out.add(enc.get("path"))
+        return out
+
+    assert allowed("topic", "publish", HW) == {"/robot1/arm"}
+    assert allowed("topic", "subscribe", HW) == {"/robot1/sim"}
+    assert allowed("service", "reply", "/robot1/arm/enable") == {"/robot1/arm"}
+    assert allowed("service", "request", "/robot1/arm/enable") == {"/operator"}
