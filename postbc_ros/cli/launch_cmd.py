@@ -25,7 +25,8 @@ def register(subparsers) -> None:
     p.add_argument("graph", choices=sorted(GRAPH_ARGS), help="which graph")
     p.add_argument("assignments", nargs="*", metavar="arg:=value", help="launch arguments")
     p.add_argument("--print", dest="print_only", action="store_true",
-                   help="print the resolved graph (nodes, parameters, env) as JSON and exit")
+                   help="print the resolved graph (nodes, parameters, env, exit policy) as JSON on stdout, "
+                   "the fault policy table on stderr, and exit")
     p.add_argument("--run-dir", default=None, help="where parameter files go (default: OUTPUT_DIR/launch)")
     p.add_argument("--duration", type=float, default=None, help="shut down after this many seconds")
     p.add_argument("--grace", type=float, default=8.0, help="seconds between SIGINT and SIGTERM at shutdown")
@@ -45,6 +46,7 @@ def parse_assignments(items: list[str]) -> dict[str, str]:
 def run(args) -> int:
     import json
     import signal
+    import sys
     from pathlib import Path
 
     from postbc_ros.graph import build_graph
@@ -57,6 +59,7 @@ def run(args) -> int:
         return 2
     if args.print_only:
         print(json.dumps(graph.describe(), indent=2, sort_keys=True))
+        print(policy_table(graph), file=sys.stderr)
         return 0
     run_dir = Path(args.run_dir or Path(graph.arguments["output_dir"]) / "launch")
     sup = Supervisor(graph, run_dir, grace=args.grace)
@@ -64,6 +67,15 @@ def run(args) -> int:
     signal.signal(signal.SIGTERM, sup.request_stop)
     sup.start()
     rc = sup.wait(timeout=args.duration)
+    if sup.stop_reason:
+        print(f"[launch] the graph was stopped: {sup.stop_reason}", flush=True)
     print(f"[launch] shut down ({'clean' if rc == 0 else 'with errors'}): "
           + ", ".join(f"{k}={v}" for k, v in sorted(sup.exit_codes.items())), flush=True)
     return rc
+
+
+def policy_table(graph) -> str:
+    """What the supervisor does when each node exits (docs/fault_policy.md), one row per node."""
+    rows = [("node", "on exit", "why")] + [(n.fqn, n.on_exit.summary(), n.on_exit.reason) for n in graph.nodes]
+    w0, w1 = (max(len(r[i]) for r in rows) for i in (0, 1))
+    return "\n".join(f"{a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows)

@@ -9,7 +9,9 @@
   advance the simulated time; returns the success detector's verdict,
 * `reset()`: the next scene layout (seed = run seed * RESET_SEED_STRIDE + reset count) with the
   arm at home, and what was drawn,
-* `frame_due(rate)`: whether the scene camera renders on this tick.
+* `frame_due(rate)`: whether the scene camera renders on this tick,
+* `publishers(names)`: the nodes now publishing the command topic (only the arm node may; the
+  controller holds and refuses trajectories otherwise); returns a report when that changed.
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ LAYOUT_DECIMALS = 4  # the layout reported by reset() is rounded to 0.1 mm
 
 
 class TwinLoop:
-    def __init__(self, env, gripper_joint: str, seed: int, start_time: float):
+    def __init__(self, env, gripper_joint: str, seed: int, start_time: float, max_step=None,
+                 command_source: str | None = None):
         self.env = env
         self.task = env.unwrapped
         self.twin = self.task.twin
@@ -34,7 +37,7 @@ class TwinLoop:
         self.dt = float(self.twin.control_dt)
         self.seed = int(seed)
         self.resets = 0
-        self.controller = JointTrajectoryController(self.names, gripper_joint)
+        self.controller = JointTrajectoryController(self.names, gripper_joint, max_step, command_source)
         env.reset(seed=self.seed)
         self.controller.reset(self.twin.joint_positions())
         self.time = float(start_time)
@@ -44,6 +47,9 @@ class TwinLoop:
                 times: np.ndarray) -> str | None:
         """Install a received trajectory; returns why it was rejected, or None."""
         return self.controller.command(stamp, names, positions, times, self.time, self.twin.joint_positions())
+
+    def publishers(self, names) -> str | None:
+        return self.controller.publishers(names, self.twin.joint_positions())
 
     def tick(self) -> bool:
         q, gripper = self.controller.setpoint(self.time + self.dt)

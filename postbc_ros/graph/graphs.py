@@ -27,7 +27,8 @@ from typing import Any, Callable
 from postbc_ros.drivers.arm import BACKENDS as ARM_BACKENDS
 from postbc_ros.drivers.teleop import BACKENDS as TELEOP_DEVICES
 from postbc_ros.graph.config import merged_parameters
-from postbc_ros.graph.spec import GraphSpec, LaunchArg, NodeSpec
+from postbc_ros.graph.spec import (HW_COMMAND, HW_LISTEN, IGNORE, RESTART, STOP_GRAPH, ExitPolicy, GraphSpec,
+                                   LaunchArg, NodeSpec)
 from postbc_ros.rl.registry import ALGORITHMS
 from postbc_ros.robots import DEFAULT_ROBOT, get_robot, get_twin, robot_names
 from postbc_ros.sim.task_params import TASKS  # natural + coverage tasks (pure data, no mujoco import)
@@ -36,6 +37,33 @@ BOOL = ("true", "false")
 ROS2_CONTROL = "ros2_control"  # arm backend built by arm_node itself (postbc_ros.ros.ros2_control_arm)
 TWIN_CONTROL_RATE = 20.0  # Hz: the twin runs at 10 Hz, 20 Hz setpoints suffice
 REAL_EPISODE_TIME_LIMIT = 60.0  # s: default episode limit on a real robot (no task horizon)
+
+# What the supervisor does when a node exits on its own (docs/fault_policy.md; `postbc launch --print`).
+EXIT_POLICIES: dict[str, ExitPolicy] = {
+    "arm_node": ExitPolicy(STOP_GRAPH, "the hardware boundary: a new arm node would take over motion no operator "
+                                       "re-enabled; the graph stops and the arm holds"),
+    "sim_node": ExitPolicy(STOP_GRAPH, "the twin is the robot and the clock: a restarted twin jumps scene, arm and "
+                                       "time under the running nodes"),
+    "episode_manager_node": ExitPolicy(STOP_GRAPH, "it owns the episode limit and e-stop; the arm node latches on "
+                                                   "losing its heartbeat anyway, and a fresh one would restart the "
+                                                   "episode count"),
+    "replay_buffer_node": ExitPolicy(RESTART, "its store is crash-safe (only a torn tail is cut) and reopens "
+                                              "where it stopped"),
+    "learner_node": ExitPolicy(RESTART, "it resumes from its work_dir checkpoint; without it finetuning "
+                                        "silently stops learning, so a spent budget stops the graph"),
+    "policy_node": ExitPolicy(RESTART, "it reloads its checkpoint and the latest weights; the arm holds on its "
+                                       "watchdog meanwhile"),
+    "camera_node": ExitPolicy(RESTART, "a driver hiccup (USB) should not end a session; frames resume after "
+                                       "the restart"),
+    "reset_operator_node": ExitPolicy(RESTART, "the operator's prompt reopens the terminal; episodes wait for "
+                                               "the human reset meanwhile"),
+    "teleop_node": ExitPolicy(RESTART, "takeover is optional in a finetune graph: after a spent budget the "
+                                       "policy runs on without it", exhausted=IGNORE),
+}
+# collect graph: the operator's input is what the graph exists for
+COLLECT_TELEOP_POLICY = ExitPolicy(RESTART, "the operator's input is what a collect graph exists for: a "
+                                            "spent budget stops the graph")
+HW_ACCESS = {"arm_node": HW_COMMAND, "sim_node": HW_LISTEN}  # nobody else may name the hardware topic
 
 COMMON_ARGS = [
     LaunchArg("robot", DEFAULT_ROBOT, "arm model (postbc_ros.robots registry)", robot_names),
@@ -122,8 +150,9 @@ def _node(executable: str, name: str, ns: str, args: dict[str, str], overrides: 
         if executable != "sim_node":
             overrides["use_sim_time"] = True
     params = merged_parameters(executable, name, args["robot"], overrides)
+    kw.setdefault("on_exit", EXIT_POLICIES[executable])
     return NodeSpec(name=name, executable=executable, namespace=ns, parameters=params,
-                    remappings=remappings, **kw)
+                    remappings=remappings, hw_access=HW_ACCESS.get(executable, ""), **kw)
 
 
 def _robot_nodes(args: dict[str, str], ns: str, index: int) -> list[NodeSpec]:
@@ -150,7 +179,7 @@ def _robot_nodes(args: dict[str, str], ns: str, index: int) -> list[NodeSpec]:
         # the twin walks itself to active; a real arm waits for `ros2 lifecycle set ... activate`
         "autostart": sim,
         **({"control_rate": TWIN_CONTROL_RATE} if sim else {}),
-    }, lifecycle=True, required=True))
+    }, lifecycle=True))
     return nodes
 
 
@@ -183,8 +212,7 @@ def finetune_graph(args: dict[str, str]) -> list[NodeSpec]:
             nodes.append(_node("teleop_node", "teleop", ns, args, {
                 "device": args["teleop"], "robot": args["robot"], "task": args["task"], "record": False,
                 "takeover": True, "seed": int(args["seed"]) + i}, interactive=args["teleop"] == "keyboard"))
-    nodes.append(_node("replay_buffer_node", "replay_buffer", "", args, {"store_dir": f"{out}/replay"},
-                       required=True))
+    nodes.append(_node("replay_buffer_node", "replay_buffer", "", args, {"store_dir": f"{out}/replay"}))
     if mode != "pretrained":
         nodes.append(_node("learner_node", "learner", "", args, {
             "checkpoint": args["checkpoint"], "algorithm": mode, "demos": args["demos"],
@@ -202,7 +230,7 @@ def collect_graph(args: dict[str, str]) -> list[NodeSpec]:
         nodes.append(_node("teleop_node", "teleop", ns, args, {
             "device": args["device"], "robot": args["robot"], "task": args["task"],
             "dataset_dir": f"{out}/demos_{ns}", "seed": int(args["seed"]) + i,
-        }))
+        }, on_exit=COLLECT_TELEOP_POLICY))
         nodes.append(_node("episode_manager_node", "episode_manager", ns, args, {
             "max_episodes": int(args["episodes"]), "time_limit": _time_limit(args),
             "success_source": "twin" if args["sim"] == "true" else "operator",

@@ -5,11 +5,43 @@ the graph becomes a DeclareLaunchArgument; an OpaqueFunction reads their values 
 calls `build_graph` and returns SetEnvironmentVariable + launch_ros Node / LifecycleNode actions
 with exactly the spec's name, namespace, parameters and remappings. `launch` is imported only
 here, so the rest of postbc_ros works where ROS 2's launch tools are not installed.
+
+Supervision under `ros2 launch` (docs/fault_policy.md) maps each node's ExitPolicy onto what
+launch offers, which is less than `postbc launch` does:
+
+* restart -> `respawn=True, respawn_delay=backoff_s`: launch respawns on every exit (clean ones
+  too), forever, at a fixed delay: it has no restart budget and no backoff;
+* stop_graph -> `on_exit=[Shutdown(reason=...)]`: launch's shutdown sends SIGINT to every node at
+  once (then SIGTERM after `sigterm_timeout`, SIGKILL): it cannot stop the arm node first;
+* children dying with the launcher: `ros2 launch` itself does not arrange it (a `kill -9` of it
+  orphans the nodes). Where util-linux's `setpriv` is installed, each node is started through
+  `setpriv --pdeathsig TERM` (launch's `prefix`), the same parent-death signal `postbc launch`
+  sets; launch forks from its event loop in the main thread, which lives as long as launch;
+* POSTBC_SUPERVISOR_PID: the `ros2 launch` process's pid (this function runs inside it).
 """
 from __future__ import annotations
 
+import os
+import shutil
+
 from postbc_ros.graph.graphs import GRAPH_ARGS, build_graph
-from postbc_ros.graph.spec import NodeSpec
+from postbc_ros.graph.spec import RESTART, STOP_GRAPH, NodeSpec
+from postbc_ros.graph.supervisor import PARENT_DEATH_SIGNAL, SUPERVISOR_PID_ENV
+
+
+def supervision_kwargs(spec: NodeSpec, setpriv: str | None = None) -> dict:
+    """launch_ros Node keywords for the node's exit policy, supervisor heartbeat and parent-death
+    signal (`setpriv`: the path of util-linux's setpriv, None where it is missing)."""
+    from launch.actions import Shutdown
+
+    kw: dict = {"additional_env": {SUPERVISOR_PID_ENV: str(os.getpid())}}
+    if setpriv:
+        kw["prefix"] = f"{setpriv} --pdeathsig {PARENT_DEATH_SIGNAL.name[3:]}"
+    if spec.on_exit.action == RESTART:
+        kw.update(respawn=True, respawn_delay=spec.on_exit.backoff_s)
+    elif spec.on_exit.action == STOP_GRAPH:
+        kw["on_exit"] = [Shutdown(reason=f"{spec.fqn} exited ({spec.on_exit.reason})")]
+    return kw
 
 
 def node_action(spec: NodeSpec):
@@ -25,6 +57,7 @@ def node_action(spec: NodeSpec):
         remappings=list(spec.remappings),
         output="screen",
         emulate_tty=True,
+        **supervision_kwargs(spec, shutil.which("setpriv")),
     )
     return LifecycleNode(**kwargs) if spec.lifecycle else Node(**kwargs)
 

@@ -3,11 +3,20 @@
 * the same command line ros2 launch would build: `<python> -m postbc_ros.nodes.<exe> --ros-args
   -r __node:=NAME -r __ns:=/NS --params-file FILE -r from:=to ...`, with the graph's env;
 * every output line is prefixed with the node's name (`[robot1/arm] ...`);
-* SIGINT/SIGTERM (Ctrl-C) -> SIGINT to every node, SIGTERM after `grace` seconds, then SIGKILL;
-* a node that exits is reported with its exit code; if it was `required`, the graph shuts down.
+* SIGINT/SIGTERM (Ctrl-C) -> SIGINT to the arm nodes first (they hold and disconnect while the
+  rest still runs), then to every other node; SIGTERM after `grace` seconds, then SIGKILL;
+* a node that exits is reported with its exit code and handled by its `ExitPolicy`
+  (docs/fault_policy.md): restarted within a budget with backoff, the graph stopped, or ignored;
+* children die with the supervisor: each starts with PR_SET_PDEATHSIG = SIGTERM (Linux) in its own
+  session, and gets POSTBC_SUPERVISOR_PID (the arm node watches it as a heartbeat). A `kill -9` of
+  `postbc launch` thus sends every node SIGTERM. The kernel sends the signal when the *thread*
+  that forked the child exits, so every start and restart happens in the thread that runs
+  `start()` / `wait()` (the main thread of `postbc launch`): never start nodes from a short-lived
+  thread.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -20,10 +29,44 @@ from typing import Callable, TextIO
 
 import yaml
 
-from postbc_ros.graph.spec import GraphSpec, NodeSpec
+from postbc_ros.graph.spec import HW_COMMAND, IGNORE, RESTART, STOP_GRAPH, GraphSpec, NodeSpec
 from postbc_ros.ros.bootstrap import dds_env, wheel_library_path
 
 _COLORS = ["36", "32", "35", "33", "34", "31", "96", "92", "95"]
+SUPERVISOR_PID_ENV = "POSTBC_SUPERVISOR_PID"  # each node's env: the supervisor to watch (arm heartbeat)
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+PARENT_DEATH_SIGNAL = signal.SIGTERM  # what a node gets when the supervisor dies (the arm node holds on it)
+POLL_S = 0.1  # s between checks of the children
+ESCALATE_S = 2.0  # s given to SIGTERM, then to SIGKILL, at shutdown
+
+
+def _load_prctl():
+    """libc's prctl, looked up before any fork (a forked child must not load libraries)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    return fn
+
+
+_PRCTL = _load_prctl()
+
+
+def die_with_parent(parent_pid: int) -> Callable[[], None] | None:
+    """preexec_fn for Popen: the child gets PARENT_DEATH_SIGNAL when its parent (thread) dies;
+    a parent that died between fork and prctl is caught by comparing getppid. None off Linux."""
+    if _PRCTL is None:
+        return None
+
+    def _pre() -> None:
+        _PRCTL(PR_SET_PDEATHSIG, int(PARENT_DEATH_SIGNAL), 0, 0, 0)
+        if os.getppid() != parent_pid:
+            os.kill(os.getpid(), PARENT_DEATH_SIGNAL)
+
+    return _pre
 
 
 @dataclass
@@ -58,6 +101,7 @@ def plan(graph: GraphSpec, run_dir: Path, python: str | None = None) -> list[Pro
     pkg_parent = str(Path(__file__).resolve().parents[2])
     paths = [pkg_parent] + [x for x in base.get("PYTHONPATH", "").split(os.pathsep) if x and x != pkg_parent]
     base["PYTHONPATH"] = os.pathsep.join(paths)
+    base[SUPERVISOR_PID_ENV] = str(os.getpid())
     out = []
     for n in graph.nodes:
         pf = write_params_file(n, run_dir / "params")
@@ -93,16 +137,42 @@ def parse_ros_args(argv: list[str]) -> dict:
     return out
 
 
+class RestartBudget:
+    """Restarts of one node within its policy's window: how long to wait before the next one, or
+    None once the budget is spent (ROS-free; tested with a fake clock)."""
+
+    def __init__(self, max_restarts: int, window_s: float, backoff_s: float):
+        self.max_restarts, self.window_s, self.backoff_s = max_restarts, window_s, backoff_s
+        self.times: list[float] = []
+
+    def next_delay(self, now: float) -> float | None:
+        self.times = [t for t in self.times if now - t < self.window_s]
+        if len(self.times) >= self.max_restarts:
+            return None
+        delay = self.backoff_s * 2 ** len(self.times)
+        self.times.append(now)
+        return delay
+
+
 class Supervisor:
     def __init__(self, graph: GraphSpec, run_dir: Path, out: TextIO | None = None,
-                 grace: float = 8.0, on_exit: Callable[[NodeSpec, int], None] | None = None):
+                 grace: float = 8.0, on_exit: Callable[[NodeSpec, int], None] | None = None,
+                 python: str | None = None, clock: Callable[[], float] = time.monotonic):
         self.graph = graph
         self.run_dir = Path(run_dir)
         self.out = out or sys.stdout
         self.grace = grace
         self.on_exit = on_exit
+        self.python = python
+        self.clock = clock
         self.procs: dict[str, subprocess.Popen] = {}
         self.exit_codes: dict[str, int] = {}
+        self.restarts: dict[str, int] = {}  # restarts made per node (all time)
+        self.stop_reason: str | None = None
+        self._plans: dict[str, tuple[int, ProcessPlan]] = {}
+        self._budgets = {n.fqn: RestartBudget(n.on_exit.max_restarts, n.on_exit.window_s, n.on_exit.backoff_s)
+                         for n in graph.nodes}
+        self._pending: dict[str, float] = {}  # fqn -> when to restart it
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -122,24 +192,32 @@ class Supervisor:
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        """Start every node (call from the thread that will call wait(): see the module docstring)."""
         from postbc_ros.ros.dds_shm import clean_stale_fastdds_shm
 
         stale = clean_stale_fastdds_shm()  # left by killed DDS processes; reopened ports lose messages
         if stale:
             self._emit("[launch]", f"removed {len(stale)} stale Fast DDS shared-memory files of dead processes")
-        for i, p in enumerate(plan(self.graph, self.run_dir)):
-            proc = subprocess.Popen(p.argv, env=p.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    stdin=None if p.node.interactive else subprocess.DEVNULL,
-                                    start_new_session=not p.node.interactive)
-            self.procs[p.node.fqn] = proc
-            t = threading.Thread(target=self._pump, args=(p.node.fqn, _COLORS[i % len(_COLORS)], proc.stdout),
-                                 daemon=True)
-            t.start()
-            self._threads.append(t)
-            self._emit("[launch]", f"started {p.node.fqn} ({p.node.executable}) pid {proc.pid}")
+        for i, p in enumerate(plan(self.graph, self.run_dir, python=self.python)):
+            self._plans[p.node.fqn] = (i, p)
+            self._spawn(p.node.fqn)
+
+    def _spawn(self, fqn: str) -> None:
+        i, p = self._plans[fqn]
+        proc = subprocess.Popen(p.argv, env=p.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=None if p.node.interactive else subprocess.DEVNULL,
+                                start_new_session=not p.node.interactive, preexec_fn=die_with_parent(os.getpid()))
+        self.procs[fqn] = proc
+        self.exit_codes.pop(fqn, None)
+        t = threading.Thread(target=self._pump, args=(fqn, _COLORS[i % len(_COLORS)], proc.stdout), daemon=True)
+        t.start()
+        self._threads.append(t)
+        self._emit("[launch]", f"started {fqn} ({p.node.executable}) pid {proc.pid}")
 
     def poll(self) -> list[tuple[NodeSpec, int]]:
-        """Newly exited nodes (reported once each)."""
+        """Newly exited nodes (reported once each), handled by their exit policy; restarts that
+        are due happen here (call it from the thread that called start())."""
+        self._restart_due()
         died = []
         for n in self.graph.nodes:
             proc = self.procs.get(n.fqn)
@@ -149,54 +227,98 @@ class Supervisor:
             if rc is not None:
                 self.exit_codes[n.fqn] = rc
                 how = f"signal {-rc}" if rc < 0 else f"exit code {rc}"
-                verb = "exited" if self._stop.is_set() else "died"
-                self._emit("[launch]", f"process {n.fqn} ({n.executable}) {verb}: {how}"
-                           + (" -- required node, shutting the graph down" if n.required and not self._stop.is_set() else ""))
+                if self._stop.is_set():
+                    self._emit("[launch]", f"process {n.fqn} ({n.executable}) exited: {how}")
+                else:
+                    self._emit("[launch]", f"process {n.fqn} ({n.executable}) died: {how} -- {self._apply(n, rc)}")
                 died.append((n, rc))
                 if self.on_exit:
                     self.on_exit(n, rc)
         return died
 
+    def _apply(self, n: NodeSpec, rc: int) -> str:
+        """Act on an unrequested exit per the node's policy; returns what was done (for the log)."""
+        pol = n.on_exit
+        action = pol.action
+        if action == RESTART:
+            if rc == 0:
+                return "clean exit, not restarted"
+            delay = self._budgets[n.fqn].next_delay(self.clock())
+            if delay is not None:
+                self._pending[n.fqn] = self.clock() + delay
+                return (f"restarting in {delay:g} s (restart {len(self._budgets[n.fqn].times)} of "
+                        f"{pol.max_restarts} within {pol.window_s:g} s)")
+            action = pol.exhausted
+            if action == IGNORE:
+                return f"restart budget spent ({pol.max_restarts} within {pol.window_s:g} s), left stopped"
+            self._request_graph_stop(f"{n.fqn}: restart budget spent ({pol.max_restarts} within {pol.window_s:g} s)")
+            return f"restart budget spent ({pol.max_restarts} within {pol.window_s:g} s), shutting the graph down"
+        if action == STOP_GRAPH:
+            self._request_graph_stop(f"{n.fqn} exited")
+            return "required node, shutting the graph down"
+        return "optional node, ignored"
+
+    def _request_graph_stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self._stop.set()
+
+    def _restart_due(self) -> None:
+        now = self.clock()
+        for fqn, when in list(self._pending.items()):
+            if now >= when and not self._stop.is_set():
+                del self._pending[fqn]
+                self.restarts[fqn] = self.restarts.get(fqn, 0) + 1
+                self._spawn(fqn)
+
     def wait(self, timeout: float | None = None) -> int:
-        """Block until shutdown is requested, a required node dies, or every node exited."""
+        """Block until shutdown is requested, a policy stops the graph, or every node exited for
+        good. Restarts happen here (in the caller's thread: keep it the one that called start())."""
         t_end = None if timeout is None else time.monotonic() + timeout
         while not self._stop.is_set():
-            for n, _rc in self.poll():
-                if n.required:
-                    self._stop.set()
-            if len(self.exit_codes) == len(self.procs):
+            self.poll()
+            if len(self.exit_codes) == len(self.procs) and not self._pending:
                 break
             if t_end is not None and time.monotonic() > t_end:
                 break
-            time.sleep(0.1)
+            time.sleep(POLL_S)
         return self.shutdown()
 
     def request_stop(self, *_a) -> None:
         self._stop.set()
 
     def shutdown(self) -> int:
-        """SIGINT every running node, then SIGTERM, then SIGKILL. Returns 0 if all exited cleanly."""
+        """SIGINT the arm nodes and wait for them (they hold and disconnect first), then the rest;
+        each group escalates to SIGTERM after `grace` s, then SIGKILL. Returns 0 if all exited cleanly."""
         self._stop.set()
+        self._pending.clear()
         alive = {k: p for k, p in self.procs.items() if p.poll() is None}
-        for p in alive.values():
-            _signal(p, signal.SIGINT)
-        deadline = time.monotonic() + self.grace
-        while time.monotonic() < deadline and any(p.poll() is None for p in alive.values()):
-            time.sleep(0.05)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            still = [p for p in alive.values() if p.poll() is None]
-            if not still:
-                break
-            for p in still:
-                _signal(p, sig)
-            t = time.monotonic() + 2.0
-            while time.monotonic() < t and any(p.poll() is None for p in still):
-                time.sleep(0.05)
+        arms = {k for k in alive if self.graph.node(k).hw_access == HW_COMMAND}
+        if arms and len(alive) > len(arms):
+            self._emit("[launch]", f"stopping {', '.join(sorted(arms))} first (the arm holds), then the rest")
+        for group in ({k: alive[k] for k in arms}, {k: p for k, p in alive.items() if k not in arms}):
+            self._stop_group(list(group.values()))
         self.poll()
         for t in self._threads:
             t.join(timeout=2.0)
         bad = {k: rc for k, rc in self.exit_codes.items() if rc not in (0, -signal.SIGINT)}
-        return 0 if not bad else 1
+        return 0 if not bad and self.stop_reason is None else 1
+
+    def _stop_group(self, procs: list[subprocess.Popen]) -> None:
+        for p in procs:
+            _signal(p, signal.SIGINT)
+        deadline = time.monotonic() + self.grace
+        while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+            time.sleep(0.05)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            still = [p for p in procs if p.poll() is None]
+            if not still:
+                break
+            for p in still:
+                _signal(p, sig)
+            t = time.monotonic() + ESCALATE_S
+            while time.monotonic() < t and any(p.poll() is None for p in still):
+                time.sleep(0.05)
 
 
 def _signal(proc: subprocess.Popen, sig: int) -> None:

@@ -11,8 +11,9 @@ use_sim_time). Like a ros2_control joint_trajectory_controller + joint_state_bro
 and as the twin of the scene it publishes the task observation vector (`observation/state`,
 labelled JointState), the success detector (`task/success`, std_msgs/Bool), the scene camera
 (`camera/scene/image_raw` + `camera_info`), and serves `reset_scene` (std_srvs/Trigger) which
-sends the arm home and randomises the scene (the twin's answer to the human reset).
-What happens on each of these is decided by `postbc_ros.core.twin_loop.TwinLoop` (ROS-free).
+sends the arm home and randomises the scene (the twin's answer to the human reset). While a node
+other than `command_source` (the arm) publishes `joint_trajectory`, the twin holds and refuses
+trajectories (docs/fault_policy.md). `postbc_ros.core.twin_loop.TwinLoop` decides (ROS-free).
 """
 from __future__ import annotations
 
@@ -33,18 +34,23 @@ from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from postbc_ros.core.params import param  # noqa: E402
+from postbc_ros.core.safety import load_safety_limits  # noqa: E402
 from postbc_ros.core.twin_loop import TwinLoop  # noqa: E402
 from postbc_ros.drivers.camera.sim import twin_camera_intrinsics  # noqa: E402
-from postbc_ros.robots import DEFAULT_ROBOT, twin_robot_names  # noqa: E402
+from postbc_ros.graph.spec import resolve_name  # noqa: E402
+from postbc_ros.robots import DEFAULT_ROBOT, get_robot, twin_robot_names  # noqa: E402
 from postbc_ros.ros import conversions as conv  # noqa: E402
 from postbc_ros.ros import qos  # noqa: E402
 from postbc_ros.ros.node_main import run_node  # noqa: E402
 from postbc_ros.ros.params import declare_params  # noqa: E402
+from postbc_ros.ros.publisher_watch import PublisherWatch  # noqa: E402
 from postbc_ros.sim import TASK_IDS, make_env  # noqa: E402
 
 SCENE_CAMERA = "scene"  # the twin's camera published on camera/scene/...
 SCENE_FRAME = "scene_camera"  # its optical frame id
 EXECUTOR_THREADS = 1  # every callback in the thread that created the EGL context
+PUBLISHER_CHECK_S = 0.5  # s between looks at who publishes joint_trajectory (not per message)
+REFUSAL_LOG_S = 1.0  # s: refused trajectories are logged at most this often
 
 
 @dataclass
@@ -58,6 +64,8 @@ class SimConfig:
                                live=True)
     frame_id: str = param("base_link", "frame of the joint states / observation", live=True)
     gripper_joint: str = param("gripper", "name of the normalised gripper joint in JointState / trajectories")
+    command_source: str = param("arm", "only node that may publish joint_trajectory (in this namespace or absolute)")
+    safety_rig: str = param("", "rig whose max_step bounds a trajectory's first jump ('' = the robot's twin rig)")
 
 
 CONFIG = SimConfig
@@ -68,9 +76,12 @@ class SimNode(Node):
         super().__init__("sim", **node_options)
         self.cfg = declare_params(self, SimConfig)
         env = make_env(self.cfg.robot, self.cfg.task, obs_mode="state", seed=self.cfg.seed)
-        # the simulated clock starts at wall time
-        self.loop = TwinLoop(env, self.cfg.gripper_joint, self.cfg.seed, self.get_clock().now().nanoseconds * 1e-9)
+        rig = self.cfg.safety_rig or get_robot(self.cfg.robot).twin_rig
+        source = resolve_name(self.get_namespace(), self.cfg.command_source)
+        self.loop = TwinLoop(env, self.cfg.gripper_joint, self.cfg.seed, self.get_clock().now().nanoseconds * 1e-9,
+                             max_step=load_safety_limits(rig).max_step, command_source=source)  # clock: wall time
         self._lock = threading.Lock()
+        self.watch = PublisherWatch(self, "joint_trajectory", PUBLISHER_CHECK_S, self._on_publishers, self.cfg.robot)
         self.pub_clock = self.create_publisher(Clock, "/clock", qos.STATE)
         self.pub_js = self.create_publisher(JointState, "joint_states", qos.STATE)
         self.pub_obs = self.create_publisher(JointState, "observation/state", qos.STATE)
@@ -84,12 +95,19 @@ class SimNode(Node):
         self.get_logger().info(
             f"twin {self.cfg.robot}/{self.cfg.task} at {1 / self.loop.dt:.0f} Hz x{self.cfg.real_time_factor}")
 
+    def _on_publishers(self, names: list[str]):
+        with self._lock:
+            report = self.loop.publishers(names)
+        if report:
+            self.watch.report(bool(self.loop.controller.intruders), report, self.loop.time)
+
     def _on_traj(self, msg):
+        self.watch.check()
         stamp, names, times, positions = conv.trajectory_arrays(msg)
         with self._lock:
             rejected = self.loop.command(stamp, names, positions, times)
         if rejected:
-            self.get_logger().error(rejected)
+            self.watch.report(True, rejected, self.loop.time, throttle=REFUSAL_LOG_S)
 
     def _tick(self):
         with self._lock:

@@ -61,3 +61,37 @@ def test_joint_names_problem_is_none_exactly_when_the_names_map():
     assert joint_names_problem(["b", "a", "c"], ARM, "gripper") is None
     assert joint_names_problem(ARM + ["gripper"], ARM, "gripper") is None
     assert "missing ['b']" in joint_names_problem(["a", "c"], ARM, "gripper")
+
+
+def test_a_first_point_jumping_past_twice_max_step_is_refused_and_the_controller_holds():
+    """Second line of defence behind the arm's filter: the reference is the last accepted point,
+    or the measured position after a hold."""
+    from postbc_ros.core.joint_trajectory_controller import JUMP_STEPS
+
+    j = JointTrajectoryController(ARM, "gripper", max_step=0.2)
+    j.reset(np.zeros(3), 0.5)
+    ok = JUMP_STEPS * 0.2 - 1e-6
+    assert j.command(0.0, ARM, [[ok, 0.0, 0.0]], np.array([0.1]), 10.0, np.zeros(3)) is None
+    assert j.command(0.0, ARM, [[2 * ok, 0.0, -ok]], np.array([0.1]), 10.05, np.zeros(3)) is None  # from the last point
+    why = j.command(0.0, ARM, [[2 * ok, 0.0, 0.92]], np.array([0.1]), 10.1, np.array([0.3, 0.0, -0.3]))
+    assert why is not None and "moves c by 1.320 rad from the last commanded point" in why and "holding" in why
+    assert np.allclose(j.setpoint(11.0)[0], [0.3, 0.0, -0.3]) and j.refused == 1  # held at the measured position
+    why = j.command(0.0, ARM, [[2 * ok, 0.0, -ok]], np.array([0.1]), 10.2, np.array([0.3, 0.0, -0.3]))
+    assert "from the measured position" in why  # after a hold the reference is the measured position
+    assert j.command(0.0, ARM, [[0.3 + ok, 0.0, -0.3]], np.array([0.1]), 10.2, np.array([0.3, 0.0, -0.3])) is None
+
+
+def test_while_another_node_publishes_the_command_topic_every_trajectory_is_refused():
+    j = JointTrajectoryController(ARM, "gripper", command_source="/robot1/arm")
+    j.reset(np.zeros(3), 0.5)
+    assert j.publishers(["/robot1/arm"], np.zeros(3)) is None  # nothing changed: no report
+    assert j.command(0.0, ARM, [[1.0, 1.0, 1.0]], np.array([1.0]), 0.0, np.zeros(3)) is None
+    report = j.publishers(["/robot1/arm", "/robot1/intruder"], np.full(3, 0.4))
+    assert "other than /robot1/arm: /robot1/intruder" in report
+    assert np.allclose(j.setpoint(2.0)[0], 0.4)  # the running trajectory is cancelled: hold
+    assert j.publishers(["/robot1/intruder", "/robot1/arm"], np.zeros(3)) is None  # reported once
+    why = j.command(0.0, ARM, [[0.4, 0.4, 0.4]], np.array([1.0]), 2.0, np.full(3, 0.4))
+    assert why.startswith("trajectory refused") and "/robot1/intruder" in why and j.refused == 1
+    assert j.command(0.0, ARM, [], np.zeros(0), 2.0, np.full(3, 0.4)) is not None  # not even a hold from it
+    assert "trajectories accepted" in j.publishers(["/robot1/arm"], np.full(3, 0.4))
+    assert j.command(0.0, ARM, [[0.5, 0.5, 0.5]], np.array([1.0]), 2.0, np.full(3, 0.4)) is None

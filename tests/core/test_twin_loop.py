@@ -58,3 +58,34 @@ def test_frames_are_due_at_the_camera_rate_in_simulated_time(loop):
         due.append(loop.frame_due(5.0))
     assert sum(due) == 10  # 5 Hz for 2 simulated seconds
     assert not any(loop.frame_due(0.0) for _ in range(3))  # rate 0: no images
+
+
+def test_the_twin_holds_while_an_intruder_publishes_and_refuses_a_jump():
+    """The issue's reproduction: one message moved the twin 0.92 rad (max step 0.2)."""
+    from postbc_ros.core.safety import load_safety_limits
+    from postbc_ros.sim import make_env
+
+    env = make_env("widowx", "reach", obs_mode="state", seed=4)
+    try:
+        limits = load_safety_limits("widowx_twin")
+        loop = TwinLoop(env, "gripper", seed=4, start_time=0.0, max_step=limits.max_step,
+                        command_source="/robot1/arm")
+        q0 = loop.twin.joint_positions().copy()
+        step = q0 + 0.5 * limits.max_step  # a move the filter would pass
+        assert "/robot1/intruder" in loop.publishers(["/robot1/arm", "/robot1/intruder"])
+        assert loop.command(0.0, loop.names, [step], np.array([0.3])).startswith("trajectory refused")
+        jump = q0 + np.array([0.92, 0, 0, 0, 0, 0])
+        for _ in range(10):
+            loop.tick()
+        assert np.allclose(loop.twin.joint_positions(), q0, atol=0.01)
+        loop.publishers(["/robot1/arm"])
+        assert "first point moves" in loop.command(0.0, loop.names, [jump], np.array([0.3]))
+        for _ in range(10):
+            loop.tick()
+        assert np.allclose(loop.twin.joint_positions(), q0, atol=0.01)
+        assert loop.command(0.0, loop.names, [step], np.array([0.3])) is None  # the arm's own command moves it
+        for _ in range(10):
+            loop.tick()
+        assert np.allclose(loop.twin.joint_positions(), step, atol=0.02)
+    finally:
+        env.close()

@@ -8,6 +8,8 @@ passing an argument the real API does not take fails here too.
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
 import sys
 import types
 from pathlib import Path
@@ -48,6 +50,10 @@ def _shim_modules():
         def __init__(self, name, value, **kwargs):
             self.name, self.value = name, value
 
+    class Shutdown:
+        def __init__(self, *, reason="reason not given", **kwargs):
+            self.reason = reason
+
     class LaunchConfiguration:
         def __init__(self, variable_name, *, default=None):
             self.variable_name = variable_name
@@ -77,6 +83,7 @@ def _shim_modules():
     actions.DeclareLaunchArgument = DeclareLaunchArgument
     actions.OpaqueFunction = OpaqueFunction
     actions.SetEnvironmentVariable = SetEnvironmentVariable
+    actions.Shutdown = Shutdown
     subs.LaunchConfiguration = LaunchConfiguration
     ros_actions.Node = Node
     ros_actions.LifecycleNode = LifecycleNode
@@ -138,6 +145,13 @@ def test_launch_file_matches_postbc_launch(graph, given, monkeypatch, tmp_path):
         started.append((got["namespace"], got["name"], p.node.executable, p.node.package, p.node.lifecycle,
                         tuple(sorted(got["parameters"].items())), tuple(map(tuple, got["remappings"]))))
     assert from_launch == sorted(started)
+    for n in nodes:  # each node's exit policy as launch can express it, and the supervisor heartbeat
+        pol = graph_spec.node(("/" + n.kw["namespace"] if n.kw["namespace"] else "") + "/" + n.kw["name"]).on_exit
+        assert n.kw["additional_env"] == {"POSTBC_SUPERVISOR_PID": str(os.getpid())}
+        assert n.kw.get("respawn", False) == (pol.action == "restart")
+        assert (n.kw.get("on_exit") is not None) == (pol.action == "stop_graph")
+        if shutil.which("setpriv"):
+            assert n.kw["prefix"].endswith("setpriv --pdeathsig TERM")
     assert env == graph_spec.env
     assert env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
     assert env["FASTDDS_BUILTIN_TRANSPORTS"] == "LARGE_DATA"
@@ -161,3 +175,64 @@ def test_bad_arguments_are_named():
         build_graph("finetune", {"robot": "ur10"})
     with pytest.raises(ValueError, match="no launch argument"):
         build_graph("sim", {"checkpoint": "x"})
+
+
+def test_only_the_arm_node_may_be_pointed_at_the_hardware_command_topic():
+    """graph/spec.py's check at build time: a node other than arm_node (or the hardware it
+    drives, the twin) whose remappings or parameters name the hardware command topic is refused."""
+    from dataclasses import replace
+
+    from postbc_ros.graph.spec import GraphSpec, NodeSpec
+
+    g = build_graph("finetune", {"teleop": "keyboard", "namespaces": "r1,r2"})
+    assert {n.executable: n.hw_access for n in g.nodes if n.hw_access} == {"arm_node": "command", "sim_node": "listen"}
+    teleop = g.node("/r1/teleop")
+    bad = [
+        replace(teleop, remappings=[("arm/command", "hw/joint_trajectory_controller/joint_trajectory")]),
+        replace(teleop, parameters={**teleop.parameters, "topic": "/r2/hw/joint_trajectory_controller/joint_trajectory"}),
+        replace(teleop, remappings=[("arm/command", "/ur/scaled_joint_trajectory_controller/joint_trajectory")]),
+    ]
+    for node in bad:
+        nodes = [node if n is teleop else n for n in g.nodes]
+        with pytest.raises(ValueError, match=f"node {node.fqn} \\(teleop_node\\) is pointed at the hardware command "
+                                             "topic .*send commands to arm/command instead"):
+            GraphSpec(g.name, g.arguments, nodes, g.env)
+    with pytest.raises(ValueError, match="only arm_node"):
+        GraphSpec(g.name, g.arguments, [replace(teleop, hw_access="command")], g.env)
+    arm = g.node("/r1/arm")
+    with pytest.raises(ValueError, match="more than one arm node in a namespace"):
+        GraphSpec(g.name, g.arguments, [arm, replace(arm, name="arm2")], g.env)
+    # a real-arm graph: the arm's own (parameter) command topic is what is protected
+    real = build_graph("finetune", {"sim": "false", "robot": "ur5e"})
+    assert real.node("/robot1/arm").hw_command_topic() == "/robot1/hw/joint_trajectory_controller/joint_trajectory"
+
+
+def test_every_node_has_an_exit_policy_with_a_reason_and_print_shows_it():
+    import json
+    import subprocess
+
+    from postbc_ros.graph.graphs import EXIT_POLICIES
+
+    for graph, given in CASES:
+        for n in build_graph(graph, given).nodes:
+            assert n.on_exit is EXIT_POLICIES.get(n.executable) or n.executable == "teleop_node", n.fqn
+    assert build_graph("collect", {}).node("/robot1/teleop").on_exit.exhausted == "stop_graph"
+    assert build_graph("finetune", {"teleop": "gamepad"}).node("/robot1/teleop").on_exit.exhausted == "ignore"
+    out = subprocess.run([sys.executable, "-m", "postbc_ros.cli.main", "launch", "finetune", "--print"],
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), check=True)
+    nodes = {n["name"]: n for n in json.loads(out.stdout)["nodes"]}
+    assert nodes["arm"]["on_exit"]["action"] == "stop_graph" and nodes["arm"]["hw_access"] == "command"
+    assert nodes["replay_buffer"]["on_exit"] == {**EXIT_POLICIES["replay_buffer_node"].describe()}
+    assert "/robot1/policy" in out.stderr and "restart (3 in 60 s, backoff 1 s doubling), then stop_graph" in out.stderr
+
+
+def test_the_fault_policy_doc_lists_every_node_policy():
+    """docs/fault_policy.md's table is the one in graphs.py (executable, summary, reason)."""
+    from postbc_ros.graph.graphs import COLLECT_TELEOP_POLICY, EXIT_POLICIES
+
+    doc = (ROOT / "docs" / "fault_policy.md").read_text()
+    rows = {tuple(c.strip().strip("`") for c in line.strip("|").split("|"))
+            for line in doc.splitlines() if line.startswith("| `") and "_node" in line.split("|")[1]}
+    want = {(exe, p.summary(), p.reason) for exe, p in EXIT_POLICIES.items()}
+    want.add(("teleop_node (collect)", COLLECT_TELEOP_POLICY.summary(), COLLECT_TELEOP_POLICY.reason))
+    assert rows == want

@@ -110,3 +110,51 @@ def test_postbc_launch_print_matches_the_graph():
     bad = subprocess.run([sys.executable, "-m", "postbc_ros.cli.main", "launch", "sim", "robot:=ur10"],
                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert bad.returncode == 2 and "must be one of" in bad.stdout
+
+
+KILL9_GONE_S = 8.0  # s: every node must be gone this long after the launcher's SIGKILL
+
+
+def test_kill_9_of_postbc_launch_takes_every_node_down(tmp_path):
+    """The sim graph's real nodes (twin + arm): `kill -9` of the launcher -> the kernel sends each
+    node SIGTERM (PR_SET_PDEATHSIG) and every node process is gone within seconds."""
+    import re
+
+    dom = unique_domain()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "postbc_ros.cli.main", "launch", "sim", f"domain_id:={dom}",
+           f"output_dir:={tmp_path / 'run'}", "camera_rate:=0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+                            start_new_session=True)
+    lines: list[str] = []
+    try:
+        t_end = time.monotonic() + 90
+        while time.monotonic() < t_end and not ("[robot1/arm]" in "".join(lines) and "active" in "".join(lines)):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+        text = "".join(lines)
+        pids = {m.group(1): int(m.group(2)) for m in re.finditer(r"started (\S+) \(\w+\) pid (\d+)", text)}
+        assert set(pids) == {"/robot1/sim", "/robot1/arm"} and "active" in text, text
+        proc.kill()
+        proc.wait()
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < KILL9_GONE_S and any(_alive(p) for p in pids.values()):
+            time.sleep(0.1)
+        left = {k: p for k, p in pids.items() if _alive(p)}
+        assert not left, f"still running {KILL9_GONE_S:.0f} s after kill -9 of the launcher: {left}"
+    finally:
+        proc.kill()
+        for p in pids.values() if "pids" in locals() else ():
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie not yet reaped by init counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
