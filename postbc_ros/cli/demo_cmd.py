@@ -28,8 +28,6 @@ DEMO_TRAIN_OPTIONS = ("method", "steps", "epochs", "ensemble_size", "hidden")
 DOMAIN_ID_RANGE = (100, 199)
 # how often the finetuning progress (episode logs, node exits) is read
 POLL_S = 0.5
-# processes whose exit ends the demo (besides the graph's required ones)
-ESSENTIAL_EXECUTABLES = ("policy_node", "learner_node", "episode_manager_node")
 
 
 def register(subparsers) -> None:
@@ -195,11 +193,11 @@ def run(args) -> int:
             printed = len(full)  # full blocks printed so far
             if len(episodes) >= args.episodes * len(namespaces):
                 break
-            for n, code in sup.poll():
-                if n.required or n.executable in ESSENTIAL_EXECUTABLES:
-                    print(f"postbc demo: {n.fqn} died (exit {code}); see {out / 'graph.log'}", file=sys.stderr)
-                    rc = 1
-                    stop["flag"] = True
+            sup.poll()  # a node that died is restarted or stops the graph, per its exit policy
+            if sup.stop_reason is not None:
+                print(f"postbc demo: the graph stopped ({sup.stop_reason}); see {out / 'graph.log'}", file=sys.stderr)
+                rc = 1
+                stop["flag"] = True
             if time.monotonic() - t_ft > args.timeout:
                 print(f"postbc demo: timed out after {args.timeout:.0f} s", file=sys.stderr)
                 rc = 1
