@@ -41,6 +41,7 @@ def signal_launcher(sig: int):
 def arm_stop(g: GraphRun) -> float:
     from std_srvs.srv import Trigger
 
+    g.probe.client(Trigger, f"/{g.ns}/arm/stop")
     t0 = time.monotonic()
     res = g.probe.call(Trigger, f"/{g.ns}/arm/stop")
     if not res.success:

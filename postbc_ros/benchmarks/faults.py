@@ -49,6 +49,7 @@ class Fault:
     node: str = ""  # fqn of the node a "continue" fault hits (alive or restarted afterwards)
     graph: str = "finetune"
     held_by: str = "motion"  # "motion": the twin stops moving; "status": arm/status says it holds
+    latched: bool = False  # the hold must last to the end of the window (no node may undo it)
     window_s: float = 6.0
     check: Callable[[GraphRun, float], tuple[bool, str]] | None = None  # a fault's own condition
 
@@ -68,20 +69,21 @@ FAULTS = [
     Fault("kill9_policy", inj.kill_node("policy"), "hold"),
     Fault("kill9_learner", inj.kill_node("learner"), "continue", node="/learner"),
     Fault("kill9_replay_buffer", inj.kill_node("replay_buffer"), "continue", node="/replay_buffer"),
-    Fault("kill9_episode_manager", inj.kill_node("episode_manager"), "hold", bound="heartbeat_timeout"),
+    Fault("kill9_episode_manager", inj.kill_node("episode_manager"), "hold", bound="heartbeat_timeout",
+          latched=True),
     Fault("kill9_sim_camera", inj.kill_node("sim"), "hold", bound="state_timeout", held_by="status"),
     Fault("kill9_teleop", inj.kill_node("teleop"), "hold", graph="collect"),
     Fault("sigterm_supervisor", inj.signal_launcher(signal.SIGTERM), "shutdown"),
     Fault("sigint_supervisor", inj.signal_launcher(signal.SIGINT), "shutdown"),
     Fault("kill9_supervisor", inj.signal_launcher(signal.SIGKILL), "shutdown"),
-    Fault("arm_stop_then_next_episode", inj.arm_stop, "hold", window_s=14.0),
+    Fault("arm_stop_then_next_episode", inj.arm_stop, "hold", window_s=14.0, latched=True),
     Fault("frozen_controller_state", inj.freeze_twin, "hold", bound="state_timeout", held_by="status"),
     Fault("malformed_label", inj.publish_label, "continue", node="/robot1/episode_manager"),
     Fault("transition_without_reward", inj.bad_transition("no_reward"), "continue", node="/replay_buffer"),
     Fault("nan_transition", inj.bad_transition("nan"), "continue", node="/replay_buffer"),
     Fault("nan_weights", inj.nan_weights, "continue", node="/robot1/policy", check=_weights_not_loaded),
     Fault("nan_teleop_action", inj.nan_teleop, "continue", node="/robot1/policy", check=_commands_finite),
-    Fault("hw_topic_intruder", inj.hw_intruder, "hold", window_s=4.0),
+    Fault("hw_topic_intruder", inj.hw_intruder, "hold", window_s=4.0, latched=True),
 ]
 SPECIAL = ("command_before_state",)  # runs arm_node alone (no graph): `command_before_state`
 FAULT_NAMES = [f.name for f in FAULTS] + list(SPECIAL)
@@ -160,7 +162,11 @@ def run_fault(f: Fault, checkpoint: Path, work: Path, domain: int) -> dict:
             within = g.held_within(t0, t_end)
         row["arm_held_within_s"] = None if within is None else round(within, 3)
         row["held"] = within is not None and within <= bound + SLACK_S
-        ok_extra, row["detail"] = f.check(g, t0) if f.check else (True, "")
+        if f.latched and within is not None and g.moved_since(t0 + within + 1e-6):
+            row["held"] = False
+            row["detail"] = f"moved again {g.motion_times(t0 + within + 1e-6)[0] - t0:.2f} s after the fault"
+        ok_extra, detail = f.check(g, t0) if f.check else (True, "")
+        row["detail"] = "; ".join(x for x in (row["detail"], detail) if x)
         row["graph_state"] = _graph_state(g, f)
         running = g.launcher_alive()
         g.shutdown()

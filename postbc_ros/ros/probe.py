@@ -73,11 +73,11 @@ class Probe:
             time.sleep(0.05)
         raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
-    def call(self, srv_type, name: str, request=None, timeout: float = 20.0):
-        """One client per service, reused. `wait_for_service` only says the server's request
-        reader is matched; a response sent before the server has matched the new client's reply
-        reader is dropped (Fast DDS waits 100 ms, ros2/ros2#1253), so a new client waits a
-        moment more before its first request."""
+    def client(self, srv_type, name: str, timeout: float = 20.0):
+        """A client of `name`, ready for its first request (made once, reused). `wait_for_service`
+        only says the server's request reader is matched; a response sent before the server has
+        matched the new client's reply reader is dropped (Fast DDS waits 100 ms, ros2/ros2#1253),
+        so a new client waits a moment more."""
         cli = self._clients.get(name)
         if cli is None:
             cli = self.node.create_client(srv_type, name)
@@ -85,6 +85,11 @@ class Probe:
                 raise TimeoutError(f"service {name} not available after {timeout} s")
             time.sleep(1.0)
             self._clients[name] = cli
+        return cli
+
+    def call(self, srv_type, name: str, request=None, timeout: float = 20.0):
+        """Call `name` and return its response (TimeoutError when it does not answer)."""
+        cli = self.client(srv_type, name, timeout)
         fut = cli.call_async(request if request is not None else srv_type.Request())
         ev = threading.Event()
         fut.add_done_callback(lambda _f: ev.set())
