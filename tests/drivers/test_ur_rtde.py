@@ -149,7 +149,7 @@ def test_servo_loop_streams_at_the_robots_rate_with_the_watchdog(ur):
     arm, c = ur
     arm.connect()
     assert arm.is_connected() and arm.servo_rate == pytest.approx(500.0)
-    assert ("setWatchdog", 20.0) in c.calls
+    assert ("setWatchdog", 10.0) in c.calls  # ur_rtde's default minimum frequency
     st = arm.read_state()
     np.testing.assert_allclose(st.q, SPEC.home)
     assert st.gripper is None
@@ -161,7 +161,7 @@ def test_servo_loop_streams_at_the_robots_rate_with_the_watchdog(ur):
     assert t == E_SERIES_STEP_S and look == 0.05 and gain == 500.0  # servoJ time = the robot step
     assert n_calls(c, "servoJ") > 3  # interpolated over the arm period, not one jump
     wait_until(lambda: c.kicks > 10, "watchdog kicks")
-    np.testing.assert_allclose(arm.read_state().q, target, atol=1e-6)
+    wait_until(lambda: np.allclose(arm.read_state().q, target, atol=1e-6), "the measured state (read one cycle later)")
     arm.hold()
     wait_until(lambda: n_calls(c, "servoStop") == 1, "servoStop after hold")
     n = n_calls(c, "servoJ")
@@ -275,12 +275,31 @@ def test_disconnect_is_a_fault_and_reconnect_after_confirmation_resumes(ur):
     assert not arm.is_connected()  # a link that dropped stays down until reconnect()
     with pytest.raises(ArmError, match="confirmation"):
         arm.reconnect(False)
-    time.sleep(0.06)  # longer than the 20 Hz watchdog: the controller stopped the script meanwhile
+    time.sleep(0.15)  # longer than the 10 Hz watchdog: the controller stopped the script meanwhile
     msg = arm.reconnect(confirmed=True)
     assert "cleared disconnected" in msg and arm.fault is None and arm.is_connected()
     assert ("reconnect_receive",) in c.calls and ("reconnect_control",) in c.calls and ("reuploadScript",) in c.calls
     np.testing.assert_allclose(arm.read_state().q, q_before)
     stream_to(arm, c, q_before + 0.01, "streaming to resume after the reconnect")
+
+
+def test_a_stalled_servo_thread_trips_the_rtde_watchdog():
+    """No kick for longer than 1/min_frequency: the controller stops the script; the loop reports
+    program_stopped and the confirmed reconnect re-uploads it."""
+    arm, c = make_ur(watchdog_min_frequency=50.0)
+    with arm:
+        stream_to(arm, c, SPEC.home + 0.01)
+        assert ("setWatchdog", 50.0) in c.calls
+        arm._loop.stop()  # the servo thread stalls (what a hung workstation looks like to the robot)
+        time.sleep(0.1)
+        arm._loop.start(c.q)
+        f = wait_until(lambda: arm.fault, "the program_stopped fault")
+        assert f.kind == "program_stopped" and "RTDE watchdog" in str(f)
+        assert ("program_stopped", "watchdog") in c.calls
+        uploads = c.uploads
+        arm.reconnect(confirmed=True)
+        assert c.uploads == uploads + 1 and arm.fault is None
+        stream_to(arm, c, SPEC.home + 0.02)
 
 
 def test_rejected_servoj_holds_and_reports(ur):

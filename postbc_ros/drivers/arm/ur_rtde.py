@@ -44,7 +44,7 @@ from postbc_ros.drivers.arm.ur_servo import LINK_FAULTS, LOG, ServoLoop, read_st
 from postbc_ros.drivers.arm.ur_status import fault_of
 from postbc_ros.robots.ur5e import NAME as UR5E
 
-WATCHDOG_MIN_HZ = 20.0  # the controller stops the script if the servo thread stalls > 50 ms (ur_rtde default: 10 Hz)
+WATCHDOG_MIN_HZ = 10.0  # ur_rtde's default: the controller stops the script when no kick came for 100 ms
 MAX_STEP_TIME_S = 0.01  # a getStepTime() above this (or 0, ur_rtde's error value) is not a UR controller's
 STALE_STEPS = 50  # read_state refuses a measurement older than this many robot steps (100 ms e-Series)
 STALE_MIN_S = 0.1  # ... and never less than this (scheduling noise on a loaded workstation)
@@ -78,7 +78,7 @@ class URRtdeArm(ArmInterface):
         lookahead_time: float = 0.1,
         gain: float = 300.0,
         stop_deceleration: float = 2.0,
-        watchdog_min_frequency: float = WATCHDOG_MIN_HZ,
+        watchdog_min_frequency: float | None = None,
         rt_priority: int = 0,
         gripper: str = "none",
         gripper_port: int = 63352,
@@ -93,6 +93,8 @@ class URRtdeArm(ArmInterface):
             raise ArmError(f"ur_rtde: gain must be in [100, 2000] (ur_rtde servoJ), got {gain}")
         if not float(control_dt) > 0:
             raise ArmError(f"ur_rtde: control_dt must be > 0 s, got {control_dt}")
+        if watchdog_min_frequency is None:
+            watchdog_min_frequency = WATCHDOG_MIN_HZ
         if not float(watchdog_min_frequency) > 0:
             raise ArmError(f"ur_rtde: watchdog_min_frequency must be > 0 Hz, got {watchdog_min_frequency}")
         if host:
