@@ -11,7 +11,10 @@ installed pybind docstrings in test_ur_rtde.py). They behave like a UR controlle
   returning the last (frozen) values, like ur_rtde's receive cache, until `reconnect()`;
 - the RTDE watchdog: once `setWatchdog(f)` armed it, a gap of more than 1/f s between kicks stops
   the control script (runtime state STOPPED); `reuploadScript()` restarts it unless a stop is active;
-- `reject_servo` / `fail_reads`: the next n servoJ calls return False / receive reads raise.
+- `reject_servo` / `fail_reads`: the next n servoJ calls return False / receive reads raise;
+  `freeze_reads`: the receive link stays up but returns the same joint values; `blocked`: servoJ
+  is accepted but the arm does not move (an obstruction);
+- `q` can be set directly (an encoder glitch, an arm pushed away from its command).
 """
 from __future__ import annotations
 
@@ -49,6 +52,8 @@ class FakeController:
         self.kicks = 0
         self.reject_servo = 0
         self.fail_reads = 0
+        self.freeze_reads = False  # the receive link stays up but its values stop changing
+        self.blocked = False  # servoJ is accepted but the arm does not follow (an obstruction); encoders still jitter
         self.calls: list[tuple] = []  # every call but the per-cycle pacing / watchdog / getters
         self.servo_targets: list[tuple[float, np.ndarray]] = []  # (monotonic time, q) of accepted servoJ
         self.servo_active = False
@@ -194,6 +199,9 @@ class FakeRTDEControlInterface:
                 c.reject_servo -= 1
                 return False
             target = np.array(arg0)
+            if c.blocked:
+                c.q = c.q + np.random.default_rng().normal(0.0, 1e-6, 6)  # encoder noise, no motion
+                return True
             if np.max(np.abs(target - c.q)) > c.max_jump:
                 c.protective_stop()  # the controller faults on a jump
                 return False
@@ -282,7 +290,7 @@ class FakeRTDEReceiveInterface:
             if c.fail_reads > 0:
                 c.fail_reads -= 1
                 raise RuntimeError("RTDE receive: failed to read data package")
-            if self._link():
+            if self._link() and not c.freeze_reads:
                 self._cache = (c.q.copy(), c.qd.copy())
         return self._cache
 

@@ -352,6 +352,31 @@ def test_read_errors_are_a_fault_after_a_bound(ur):
     assert arm.read_state().q.shape == (6,)
 
 
+def test_measured_state_out_of_limits_frozen_or_off_the_command_is_a_fault():
+    """Issue 12 item 3 for the UR: none of these is "recovered" from; each holds until the
+    operator confirms the reconnect."""
+    for inject, kind in [(lambda c: c.q.__setitem__(0, 1e6), "state_out_of_limits"),
+                         (lambda c: setattr(c, "freeze_reads", True), "frozen_state"),
+                         (lambda c: setattr(c, "blocked", True), "following_error")]:
+        arm, c = make_ur()
+        with arm:
+            stream_to(arm, c, SPEC.home + 0.01)
+            with c.lock:
+                inject(c)
+            q = SPEC.home + 0.01
+            for _ in range(60):  # keep commanding a motion at 0.5 rad/s, as arm_node would
+                q = q + 0.01
+                arm.send(q)
+                if arm.fault is not None:
+                    break
+                time.sleep(0.02)
+            f = wait_until(lambda: arm.fault, f"the {kind} fault")
+            assert f.kind == kind and "confirm the reconnect" in str(f), str(f)
+            n = n_calls(c, "servoJ")
+            time.sleep(0.05)
+            assert n_calls(c, "servoJ") == n and arm._loop.alive
+
+
 def test_robot_not_ready_or_not_in_remote_control_at_connect():
     arm, c = make_ur()
     c.protective_stop()

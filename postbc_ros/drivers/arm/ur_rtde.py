@@ -11,7 +11,8 @@ setpoint reached one arm period later; the servo thread interpolates and sends s
 step (`getStepTime()`: 2 ms e-Series, 8 ms CB3), kicks the RTDE watchdog (`setWatchdog`), and reads
 the safety mode, robot mode, runtime state and protective / emergency stop flags every cycle.
 A fault (an `ArmFault`: protective_stop, emergency_stop, safeguard_stop, safety_fault,
-robot_not_running, program_stopped, disconnected, read_error, servo_rejected) halts streaming
+robot_not_running, program_stopped, disconnected, read_error, servo_rejected, and from the
+measurement itself: state_out_of_limits, frozen_state, following_error) halts streaming
 with servoStop and is logged once with what to do. Then:
 - `send` drops setpoints and returns the fault (it never raises for a hardware fault, so a
   rejected servoJ can not take arm_node down); `fault` holds it;
@@ -164,7 +165,8 @@ class URRtdeArm(ArmInterface):
         if not self._ctrl.setWatchdog(self.watchdog_min_frequency):
             raise ArmError(f"ur_rtde: the controller refused setWatchdog({self.watchdog_min_frequency}). {REMOTE_CONTROL_HINT}.")
         self._loop = ServoLoop(self._ctrl, self._recv, step, self.control_dt, self.lookahead_time, self.gain,
-                               self.stop_deceleration, self.spec.velocity_limits, self._cycle_log)
+                               self.stop_deceleration, self.spec.velocity_limits, self._cycle_log,
+                               lower=self.spec.lower, upper=self.spec.upper)
         self._loop.start(q, self._recv.getActualQd())
 
     def _close_links(self) -> None:

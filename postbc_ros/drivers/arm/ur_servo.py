@@ -37,7 +37,11 @@ LOG = logging.getLogger("postbc_ros.drivers.arm.ur_rtde")
 
 MAX_READ_ERRORS = 5  # consecutive cycles whose RTDE reads raised before that is a fault (10 ms at 500 Hz)
 JOIN_TIMEOUT_S = 2.0  # longest wait for the servo thread to finish its cycle and stop
-LINK_FAULTS = ("disconnected", "read_error", "servo_loop_error")  # no fresh measurement while latched
+LINK_FAULTS = ("disconnected", "read_error", "servo_loop_error", "frozen_state")  # no fresh measurement while latched
+FOLLOWING_ERROR_RAD = 0.2  # commanded vs measured, any joint: servoJ's lookahead lag at the safety filter's speeds is < 0.15 rad
+FROZEN_CYCLES = 50  # bit-identical readings for this many cycles (100 ms at 500 Hz) ...
+FROZEN_MOTION_RAD = 0.005  # ... while the command moved more than this: the measurement is frozen, not the arm
+LIMIT_MARGIN_RAD = 0.01  # measured position this far outside the joint limits is a fault (encoder glitch, wrong arm)
 
 
 def read_status(ctrl, recv) -> URStatus:
@@ -54,12 +58,19 @@ class ServoLoop:
     long each submitted setpoint takes to reach (arm_node's control period)."""
 
     def __init__(self, ctrl, recv, period: float, arm_period: float, lookahead_time: float, gain: float,
-                 stop_deceleration: float, max_speed, cycle_log: int = 0) -> None:
+                 stop_deceleration: float, max_speed, cycle_log: int = 0, lower=None, upper=None,
+                 following_error: float = FOLLOWING_ERROR_RAD) -> None:
         self.ctrl, self.recv = ctrl, recv
         self.period, self.arm_period = float(period), float(arm_period)
         self.lookahead_time, self.gain = float(lookahead_time), float(gain)
         self.stop_deceleration = float(stop_deceleration)
         self.max_speed = np.asarray(max_speed, dtype=float)
+        self.lower = None if lower is None else np.asarray(lower, dtype=float) - LIMIT_MARGIN_RAD
+        self.upper = None if upper is None else np.asarray(upper, dtype=float) + LIMIT_MARGIN_RAD
+        self.following_error = float(following_error)
+        self._same_reads = 0  # consecutive bit-identical readings
+        self._cmd_at_freeze: np.ndarray | None = None  # command when the readings stopped changing
+        self._last_cmd: np.ndarray | None = None  # last servoJ target
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._running = False
@@ -146,6 +157,7 @@ class ServoLoop:
 
     def clear_fault(self) -> None:
         """Forget the latched fault (only after the operator-confirmed reconnect succeeded)."""
+        self._last_cmd, self._same_reads = None, 0
         with self._lock:
             self._fault = None
             self._streaming = self._stop_pending = False
@@ -186,6 +198,7 @@ class ServoLoop:
                 ts = float(self.recv.getTimestamp())
                 if q.shape != self._q.shape or qd.shape != self._q.shape or not (np.all(np.isfinite(q)) and np.all(np.isfinite(qd))):
                     raise ValueError(f"malformed joint reading q={q.tolist()} qd={qd.tolist()}")
+                self._check_measurement(q)
                 with self._lock:
                     self._q, self._qd, self._stamp = q, qd, now
                 self.controller_time = ts
@@ -198,6 +211,32 @@ class ServoLoop:
         self._read_errors = 0
         self.status = st
         return st
+
+    def _check_measurement(self, q: np.ndarray) -> None:
+        """Outside the joint limits, frozen while commanded to move, or too far from the command:
+        each a fault the operator has to look at (never "recovered" from)."""
+        if self.lower is not None and (np.any(q < self.lower) or np.any(q > self.upper)):
+            j = int(np.argmax(np.maximum(self.lower - q, q - self.upper)))
+            self.latch(ArmFault("state_out_of_limits", f"measured joint {j} at {q[j]:.4f} rad is outside its limits "
+                                f"[{self.lower[j] + LIMIT_MARGIN_RAD:.4f}, {self.upper[j] - LIMIT_MARGIN_RAD:.4f}]",
+                                "Check the arm and its reported state on the teach pendant (a glitch, the wrong robot?), "
+                                "move it inside the limits there, " + CONFIRM))
+        if self._q is not None and np.array_equal(q, self._q) and self._last_cmd is not None:
+            if self._same_reads == 0:
+                self._cmd_at_freeze = self._last_cmd.copy()
+            self._same_reads += 1
+            if (self._same_reads >= FROZEN_CYCLES and self._streaming
+                    and float(np.max(np.abs(self._last_cmd - self._cmd_at_freeze))) > FROZEN_MOTION_RAD):
+                self.latch(ArmFault("frozen_state", f"the measured joints did not change for {self._same_reads} cycles "
+                                    "while the command moved", "Check the controller and the RTDE link, " + CONFIRM))
+        else:
+            self._same_reads = 0
+        if self._streaming and self._last_cmd is not None:
+            err = float(np.max(np.abs(self._last_cmd - q)))
+            if err > self.following_error:
+                self.latch(ArmFault("following_error", f"the arm is {err:.3f} rad from its command (bound "
+                                    f"{self.following_error} rad): blocked, collided or not following",
+                                    "Check the cell for an obstruction, " + CONFIRM))
 
     def _cycle(self, now: float) -> None:
         st = self._read(now)
@@ -226,6 +265,7 @@ class ServoLoop:
         except Exception as e:  # ur_rtde raises when its control script is not running
             ok, err = False, e
         if ok:
+            self._last_cmd = q_cmd
             self._servoing = True
             self.servoj_sent += 1
             return
@@ -237,6 +277,7 @@ class ServoLoop:
         self._servo_stop()
 
     def _servo_stop(self) -> None:
+        self._last_cmd = None  # not following a command any more: no following-error / frozen check
         if not self._servoing:
             return
         self._servoing = False
