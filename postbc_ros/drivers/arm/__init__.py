@@ -10,7 +10,7 @@ import importlib
 import inspect
 from typing import Any
 
-from postbc_ros.drivers.arm.base import ArmError, ArmInterface, ArmState, CalibrationError
+from postbc_ros.drivers.arm.base import ArmError, ArmFault, ArmInterface, ArmState, CalibrationError
 
 BACKENDS: dict[str, str] = {
     "ur_rtde": "postbc_ros.drivers.arm.ur_rtde:URRtdeArm",
@@ -46,4 +46,4 @@ def make_arm(backend: str, robot: str, **params: Any) -> ArmInterface:
     return cls(robot, **kwargs)
 
 
-__all__ = ["ArmError", "ArmInterface", "ArmState", "CalibrationError", "BACKENDS", "make_arm", "backend_class"]
+__all__ = ["ArmError", "ArmFault", "ArmInterface", "ArmState", "CalibrationError", "BACKENDS", "make_arm", "backend_class"]

@@ -19,6 +19,16 @@ class ArmError(RuntimeError):
     """Hardware/communication problem or invalid request; the message says what to do."""
 
 
+class ArmFault(ArmError):
+    """The arm stopped accepting motion (protective/emergency stop, lost link, rejected command):
+    streaming is halted until an operator clears the cause and confirms. `kind` names the fault
+    (e.g. "protective_stop"), `action` says what the operator must do; str() holds both."""
+
+    def __init__(self, kind: str, detail: str, action: str) -> None:
+        self.kind, self.detail, self.action = kind, detail, action
+        super().__init__(f"{kind.replace('_', ' ')}: {detail}. {action}")
+
+
 class CalibrationError(ArmError, ValueError):
     """A calibration file is missing or malformed; the message names the path/field and the fix."""
 

@@ -1,13 +1,31 @@
-"""UR arm over RTDE (SDU Robotics' ur_rtde): servoJ streaming, getActualQ/Qd, servoStop.
+"""UR arm over RTDE (SDU Robotics' ur_rtde): a servo thread at the robot's step rate, faults
+surfaced with what to do, reconnect only after the operator confirms.
 
-The real `rtde_control.RTDEControlInterface` / `rtde_receive.RTDEReceiveInterface` are used
-unless `control_cls` / `receive_cls` are injected (tests pass fakes with the library's exact
-pybind signatures). Only the arm is driven: a UR has no built-in gripper, so `gripper` is
-reported as None and gripper commands are ignored unless a gripper is configured (below).
+The robot must be in **Remote Control** mode (ur_rtde uploads its own control script; the
+External Control URCap belongs to Universal Robots' ROS driver and is not used here). `host`
+comes from arm_node's `host` parameter or, when that is empty, from ``calibration/ur5e/rtde.yaml``
+(`ur_rig.load_ur_rig`); there is no built-in address.
+
+Streaming (`ur_servo.ServoLoop`): arm_node's `send(q, gripper)` at its control rate schedules a
+setpoint reached one arm period later; the servo thread interpolates and sends servoJ every robot
+step (`getStepTime()`: 2 ms e-Series, 8 ms CB3), kicks the RTDE watchdog (`setWatchdog`), and reads
+the safety mode, robot mode, runtime state and protective / emergency stop flags every cycle.
+A fault (an `ArmFault`: protective_stop, emergency_stop, safeguard_stop, safety_fault,
+robot_not_running, program_stopped, disconnected, read_error, servo_rejected, and from the
+measurement itself: state_out_of_limits, frozen_state, following_error) halts streaming
+with servoStop and is logged once with what to do. Then:
+- `send` drops setpoints and returns the fault (it never raises for a hardware fault, so a
+  rejected servoJ can not take arm_node down); `fault` holds it;
+- `read_state` still returns the measured state while it is fresh (a protective stop keeps the
+  receive link up) and raises the fault when there is no fresh measurement (link down, reads
+  failing, servo thread stalled): a frozen reading is never reported as current;
+- `reconnect(confirmed=True)`, and only that, reconnects the links, re-uploads the control script
+  when it is not running, re-arms the watchdog and clears the fault; without confirmation, or
+  while the stop is still active on the pendant, it is refused with the reason.
 
 servoJ parameters (ur_rtde docs): `lookahead_time` in [0.03, 0.2] s smooths the trajectory,
-`gain` in [100, 2000] is the proportional gain; `time` is the period the command controls the
-robot for -- our control period. speed/acceleration are unused by servoJ but must be passed.
+`gain` in [100, 2000] is the proportional gain; `time` is the robot step. speed/acceleration are
+unused by servoJ but must be passed.
 
 Gripper: a UR has none built in. ``gripper="robotiq"`` drives a Robotiq 2F through the
 Robotiq URCap's socket on the same host (`postbc_ros.drivers.arm.robotiq`); with the default
@@ -16,12 +34,35 @@ Robotiq URCap's socket on the same host (`postbc_ros.drivers.arm.robotiq`); with
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from postbc_ros.drivers.arm.base import ArmError, ArmInterface, ArmState
+from postbc_ros.drivers.arm.base import ArmError, ArmFault, ArmInterface, ArmState
+from postbc_ros.drivers.arm.ur_rig import check_host, load_ur_rig
+from postbc_ros.drivers.arm.ur_servo import LINK_FAULTS, LOG, ServoLoop, read_status
+from postbc_ros.drivers.arm.ur_status import fault_of
 from postbc_ros.robots.ur5e import NAME as UR5E
+
+WATCHDOG_MIN_HZ = 10.0  # ur_rtde's default: the controller stops the script when no kick came for 100 ms
+MAX_STEP_TIME_S = 0.01  # a getStepTime() above this (or 0, ur_rtde's error value) is not a UR controller's
+STALE_STEPS = 50  # read_state refuses a measurement older than this many robot steps (100 ms e-Series)
+STALE_MIN_S = 0.1  # ... and never less than this (scheduling noise on a loaded workstation)
+DEFAULT_ARM_PERIOD_S = 0.05  # time to reach each setpoint when built outside arm_node (its 20 Hz default)
+REMOTE_CONTROL_HINT = ("Check the IP, that the robot is powered on and in Remote Control mode (teach pendant: Settings > "
+                       "System > Remote Control, then Local/Remote at the top right), and that RTDE (port 30004) and the "
+                       "script port 30002 are reachable")
+
+
+def rtde_classes():
+    """ur_rtde's (RTDEControlInterface, RTDEReceiveInterface)."""
+    try:
+        import rtde_control
+        import rtde_receive
+    except ImportError as e:  # pragma: no cover - ur_rtde is a declared dependency
+        raise ArmError(f"ur_rtde backend needs the ur-rtde package (pip install ur-rtde): {e}") from e
+    return rtde_control.RTDEControlInterface, rtde_receive.RTDEReceiveInterface
 
 
 class URRtdeArm(ArmInterface):
@@ -32,39 +73,50 @@ class URRtdeArm(ArmInterface):
     def __init__(
         self,
         robot: str = UR5E,
-        host: str = "192.168.1.102",
-        frequency: float = 500.0,
-        control_dt: float = 0.008,
+        host: str | None = None,
+        calibration: str | Path | None = None,
+        control_dt: float = DEFAULT_ARM_PERIOD_S,
         lookahead_time: float = 0.1,
         gain: float = 300.0,
         stop_deceleration: float = 2.0,
+        watchdog_min_frequency: float | None = None,
         rt_priority: int = 0,
         gripper: str = "none",
         gripper_port: int = 63352,
         control_cls: Any = None,
         receive_cls: Any = None,
+        cycle_log: int = 0,
     ) -> None:
         super().__init__(robot)
-        if not host:
-            raise ArmError("ur_rtde: `host` (the robot's IP address) is required, e.g. host:=192.168.1.102")
         if not 0.03 <= float(lookahead_time) <= 0.2:
             raise ArmError(f"ur_rtde: lookahead_time must be in [0.03, 0.2] s (ur_rtde servoJ), got {lookahead_time}")
         if not 100 <= float(gain) <= 2000:
             raise ArmError(f"ur_rtde: gain must be in [100, 2000] (ur_rtde servoJ), got {gain}")
         if not float(control_dt) > 0:
             raise ArmError(f"ur_rtde: control_dt must be > 0 s, got {control_dt}")
-        self.host = str(host)
-        self.frequency = float(frequency)
+        if watchdog_min_frequency is None:
+            watchdog_min_frequency = WATCHDOG_MIN_HZ
+        if not float(watchdog_min_frequency) > 0:
+            raise ArmError(f"ur_rtde: watchdog_min_frequency must be > 0 Hz, got {watchdog_min_frequency}")
+        if host:
+            self.host = check_host(host, "ur_rtde parameter")
+        else:  # the rig's file (calibration/<rig>/rtde.yaml); refuses a missing / placeholder host with the fix
+            from postbc_ros.robots.registry import get_robot
+
+            self.host = load_ur_rig(calibration, get_robot(self.spec.name).rig).host
         self.control_dt = float(control_dt)
         self.lookahead_time = float(lookahead_time)
         self.gain = float(gain)
         self.stop_deceleration = float(stop_deceleration)
+        self.watchdog_min_frequency = float(watchdog_min_frequency)
         self.rt_priority = int(rt_priority)
         self._control_cls = control_cls
         self._receive_cls = receive_cls
+        self._cycle_log = int(cycle_log)
         self._ctrl = None
         self._recv = None
-        self._servoing = False
+        self._loop: ServoLoop | None = None
+        self.step_time: float | None = None  # the robot's step (s), read at connect
         if gripper not in ("none", "robotiq"):
             raise ArmError(f"ur_rtde: gripper must be 'none' or 'robotiq', got {gripper!r}")
         self._gripper = None
@@ -73,27 +125,23 @@ class URRtdeArm(ArmInterface):
 
             self._gripper = RobotiqSocketGripper(self.host, gripper_port)
 
+    # -- lifecycle ---------------------------------------------------------------------------
     def connect(self) -> None:
         ctrl_cls, recv_cls = self._control_cls, self._receive_cls
         if ctrl_cls is None or recv_cls is None:
-            try:
-                import rtde_control
-                import rtde_receive
-            except ImportError as e:  # pragma: no cover - ur_rtde is a declared dependency
-                raise ArmError(f"ur_rtde backend needs the ur-rtde package (pip install ur-rtde): {e}") from e
-            ctrl_cls = ctrl_cls or rtde_control.RTDEControlInterface
-            recv_cls = recv_cls or rtde_receive.RTDEReceiveInterface
-        try:
-            self._recv = recv_cls(self.host, self.frequency)
-            self._ctrl = ctrl_cls(self.host, self.frequency)
+            real_ctrl, real_recv = rtde_classes()
+            ctrl_cls, recv_cls = ctrl_cls or real_ctrl, recv_cls or real_recv
+        try:  # frequency left at -1: ur_rtde uses the controller's own rate
+            self._recv = recv_cls(self.host, rt_priority=self.rt_priority)
+            self._ctrl = ctrl_cls(self.host, rt_priority=self.rt_priority)
         except RuntimeError as e:
-            self._ctrl = self._recv = None
-            raise ArmError(f"ur_rtde: cannot connect to the UR controller at {self.host}: {e}. Check the IP, that the robot is "
-                           "powered on in remote control mode, and that the External Control / RTDE ports are reachable.") from e
-        q = self._recv.getActualQ()
-        if len(q) != len(self.joint_names):
-            raise ArmError(f"ur_rtde: controller reports {len(q)} joints, expected {len(self.joint_names)}")
-        self._servoing = False
+            self._close_links()
+            raise ArmError(f"ur_rtde: cannot connect to the UR controller at {self.host}: {e}. {REMOTE_CONTROL_HINT}.") from e
+        try:
+            self._start()
+        except Exception:
+            self._close_links()
+            raise
         if self._gripper is not None:
             try:
                 self._gripper.connect()
@@ -101,45 +149,145 @@ class URRtdeArm(ArmInterface):
                 self.disconnect()  # leave nothing half-connected
                 raise
 
+    def _start(self) -> None:
+        """Check the robot is ready, arm the watchdog and start the servo thread."""
+        step = float(self._ctrl.getStepTime())
+        if not 0 < step <= MAX_STEP_TIME_S:
+            raise ArmError(f"ur_rtde: the controller reports a step time of {step} s (expected 0.002 e-Series or 0.008 "
+                           f"CB3; 0 means the request failed). {REMOTE_CONTROL_HINT}.")
+        self.step_time = step
+        fault = fault_of(read_status(self._ctrl, self._recv))
+        if fault is not None:
+            raise ArmError(f"ur_rtde: the robot at {self.host} is not ready: {fault}")
+        q = np.asarray(self._recv.getActualQ(), dtype=float)
+        if q.shape != (len(self.joint_names),):
+            raise ArmError(f"ur_rtde: controller reports {q.size} joints, expected {len(self.joint_names)}")
+        if not self._ctrl.setWatchdog(self.watchdog_min_frequency):
+            raise ArmError(f"ur_rtde: the controller refused setWatchdog({self.watchdog_min_frequency}). {REMOTE_CONTROL_HINT}.")
+        self._loop = ServoLoop(self._ctrl, self._recv, step, self.control_dt, self.lookahead_time, self.gain,
+                               self.stop_deceleration, self.spec.velocity_limits, self._cycle_log,
+                               lower=self.spec.lower, upper=self.spec.upper)
+        self._loop.start(q, self._recv.getActualQd())
+
+    def _close_links(self) -> None:
+        for link in (self._ctrl, self._recv):
+            if link is not None:
+                try:
+                    link.disconnect()
+                except Exception as e:
+                    LOG.warning("ur_rtde: disconnect failed: %r", e)
+        self._ctrl = self._recv = None
+
     def disconnect(self) -> None:
+        """Stop the servo thread (servoStop), stop the control script, close both links."""
+        if self._loop is not None:
+            self._loop.stop()
+            self._loop = None
         if self._ctrl is not None:
             try:
-                if self._servoing:
-                    self._ctrl.servoStop(self.stop_deceleration)
                 self._ctrl.stopScript()
-                self._ctrl.disconnect()
-            finally:
-                self._ctrl = None
-        if self._recv is not None:
-            self._recv.disconnect()
-            self._recv = None
+            except Exception as e:  # a dead link has no script to stop; closing must finish
+                LOG.warning("ur_rtde: stopScript failed: %r", e)
+        self._close_links()
         if self._gripper is not None:
             self._gripper.close()
-        self._servoing = False
 
     def is_connected(self) -> bool:
-        return self._ctrl is not None and self._recv is not None and bool(self._ctrl.isConnected()) and bool(self._recv.isConnected())
+        """Both RTDE links up (as the servo thread last saw them) and no link fault latched."""
+        loop = self._loop
+        if loop is None or not loop.alive:
+            return False
+        f, st = loop.fault, loop.status
+        return not (f is not None and f.kind in LINK_FAULTS) and (st is None or (st.control_connected and st.receive_connected))
 
-    def read_state(self) -> ArmState:
+    def _require_connected(self) -> None:
+        if self._loop is None:
+            raise ArmError(f"{self.name}: not connected; call connect() first")
+
+    # -- faults --------------------------------------------------------------------------------
+    @property
+    def fault(self) -> ArmFault | None:
+        """The latched fault (streaming halted until `reconnect(confirmed=True)`), or None."""
+        return None if self._loop is None else self._loop.fault
+
+    @property
+    def servo_rate(self) -> float | None:
+        """Servo loop rate (Hz): the robot's own, 500 e-Series / 125 CB3."""
+        return None if self.step_time is None else 1.0 / self.step_time
+
+    def reconnect(self, confirmed: bool = False) -> str:
+        """After the operator cleared the cause (pendant) and confirmed: reconnect lost links,
+        re-upload the control script when it is not running, re-arm the watchdog, clear the fault.
+        Refused (ArmError, nothing done) without `confirmed` or while the robot is still stopped."""
         self._require_connected()
-        q = np.asarray(self._recv.getActualQ(), dtype=float)
-        dq = np.asarray(self._recv.getActualQd(), dtype=float)
+        fault = self._loop.fault
+        if not confirmed:
+            what = f"the fault: {fault}" if fault is not None else "no fault is latched"
+            raise ArmError(f"ur_rtde: reconnect refused: it needs the operator's confirmation (reconnect(confirmed=True)) "
+                           f"after checking the cell; {what}")
+        self._loop.stop()  # nothing touches RTDE from here until the thread restarts
+        try:
+            for link, which in ((self._recv, "receive"), (self._ctrl, "control")):
+                if not link.isConnected():
+                    try:
+                        ok = link.reconnect()
+                    except RuntimeError as e:
+                        ok = False
+                        LOG.warning("ur_rtde: %s reconnect: %r", which, e)
+                    if not ok:
+                        raise ArmError(f"ur_rtde: cannot reconnect the RTDE {which} link to {self.host}; {REMOTE_CONTROL_HINT}, "
+                                       "then confirm the reconnect again")
+            st = read_status(self._ctrl, self._recv)
+            blocking = fault_of(st)
+            if blocking is not None and blocking.kind != "program_stopped":
+                raise ArmError(f"ur_rtde: reconnect refused, the robot is still stopped: {blocking}")
+            if not self._ctrl.isProgramRunning():
+                if not self._ctrl.reuploadScript():
+                    raise ArmError("ur_rtde: the controller refused the control script re-upload; check Remote Control mode "
+                                   "and the pendant's log, then confirm the reconnect again")
+            if not self._ctrl.setWatchdog(self.watchdog_min_frequency):
+                raise ArmError(f"ur_rtde: the controller refused setWatchdog({self.watchdog_min_frequency}) after reconnecting")
+            blocking = fault_of(read_status(self._ctrl, self._recv))
+            if blocking is not None:
+                raise ArmError(f"ur_rtde: reconnect did not make the robot ready: {blocking}")
+            self._loop.clear_fault()
+            q = self._recv.getActualQ()
+        finally:
+            if self._loop.fault is not None:  # refused: keep monitoring from the last known position
+                q = self._loop.snapshot()[0]
+            self._loop.start(q)
+        LOG.warning("ur_rtde: reconnected to %s after the operator's confirmation (was: %s)", self.host, fault)
+        return f"reconnected to {self.host}" + (f"; cleared {fault.kind}" if fault is not None else "")
+
+    # -- I/O -----------------------------------------------------------------------------------
+    def read_state(self) -> ArmState:
+        """The servo thread's last reading; raises the fault when it is not fresh."""
+        self._require_connected()
+        loop = self._loop
+        q, qd, stamp = loop.snapshot()
+        f = loop.fault
+        if f is not None and f.kind in LINK_FAULTS:
+            raise f
+        age = time.monotonic() - stamp
+        if age > max(STALE_STEPS * (self.step_time or 0.0), STALE_MIN_S):
+            raise ArmFault("stale_state", f"no fresh joint reading for {age:.3f} s (servo thread "
+                           f"{'alive' if loop.alive else 'not running'})", "Restart arm_node if this persists")
         g = self._gripper.position() if self._gripper is not None else None
-        return ArmState(q=q, dq=dq, gripper=g, stamp=time.monotonic())
+        return ArmState(q=q, dq=qd, gripper=g, stamp=stamp)
+
+    def command(self, q, gripper: float | None = None) -> ArmFault | None:
+        """Validate and schedule setpoint `q`; returns the latched fault (setpoint dropped) or None."""
+        super().command(q, gripper)
+        return self.fault
+
+    send = command
 
     def _command(self, q: np.ndarray, gripper: float | None) -> None:
-        ok = self._ctrl.servoJ([float(x) for x in q], 0.0, 0.0, self.control_dt, self.lookahead_time, self.gain)
-        if not ok:
-            self._servoing = False
-            raise ArmError("ur_rtde: servoJ was rejected by the controller (protective stop, emergency stop or the "
-                           "program was stopped on the teach pendant); clear it on the pendant and reconnect")
-        self._servoing = True
-        if gripper is not None and self._gripper is not None:
+        if self._loop.submit(q) is None and gripper is not None and self._gripper is not None:
             self._gripper.command(gripper)
 
     def hold(self) -> None:
-        """Leave servo mode decelerating at `stop_deceleration` (the arm then holds still)."""
-        self._require_connected()
-        if self._servoing:
-            self._ctrl.servoStop(self.stop_deceleration)
-            self._servoing = False
+        """Leave servo mode decelerating at `stop_deceleration` (the servo thread sends servoStop
+        on its next cycle); never raises, whatever the link's state."""
+        if self._loop is not None:
+            self._loop.hold()
