@@ -172,6 +172,16 @@ class GraphRun:
     def kill(self, fqn: str, sig: int = signal.SIGKILL) -> None:
         _signal(self.pid(fqn), sig)
 
+    def parameter(self, fqn: str, name: str) -> float:
+        """A node's parameter as the running node has it (its get_parameters service)."""
+        from rcl_interfaces.srv import GetParameters
+
+        res = self.probe.call(GetParameters, f"{fqn}/get_parameters", GetParameters.Request(names=[name]))
+        if not res.values or res.values[0].type == 0:  # PARAMETER_NOT_SET
+            raise KeyError(f"{fqn} has no parameter {name!r}")
+        v = res.values[0]
+        return float(v.double_value if v.type == 3 else v.integer_value)
+
     # ------------------------------------------------------------ what the arm does
     def wait_moving(self, timeout: float = START_TIMEOUT_S) -> None:
         """Block until the twin's arm moves (the policy or the operator is driving it)."""

@@ -18,7 +18,6 @@ longer has. A node process alive ORPHAN_WAIT_S after its launcher is gone is an 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -90,41 +89,19 @@ FAULT_NAMES = [f.name for f in FAULTS] + list(SPECIAL)
 
 
 def tiny_checkpoint(root: Path) -> Path:
-    """Three scripted reach demos through the recorder + a few PostBC epochs: a policy that acts."""
-    from postbc_ros.cli import collect_cmd, pretrain_cmd
-
+    """Three scripted reach demos through the recorder + a few PostBC epochs: a policy that acts
+    (the same `postbc collect` / `postbc pretrain` a user runs)."""
     root = Path(root)
-    p = argparse.ArgumentParser()
-    sub = p.add_subparsers()
-    collect_cmd.register(sub)
-    pretrain_cmd.register(sub)
     for argv in (
         ["collect", "--robot", ROBOT, "--task", "reach", "--episodes", "3", "--scripted",
          "--out", str(root / "demos"), "--no-progress"],
         ["pretrain", "--dataset", str(root / "demos"), "--method", "postbc", "--ensemble-size", "2",
          "--epochs", "20", "--hidden", "32,32", "--out", str(root / "policy"), "--quiet"],
     ):
-        a = p.parse_args(argv)
-        if a.func(a) != 0:
-            raise RuntimeError(f"building the suite's checkpoint failed: postbc {' '.join(argv)}")
+        done = subprocess.run([sys.executable, "-m", "postbc_ros.cli.main", *argv], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"building the suite's checkpoint failed: postbc {' '.join(argv)}\n{done.stdout}{done.stderr}")
     return root / "policy"
-
-
-def _arm_parameter(graph: str, args: dict[str, str], name: str) -> float:
-    """A parameter of arm_node in the graph as built (the timeout that bounds a hold)."""
-    from postbc_ros.graph import build_graph
-
-    spec = build_graph(graph, args)
-    arm = next(n for n in spec.nodes if n.executable == "arm_node")
-    if name not in arm.parameters:
-        from postbc_ros.nodes.arm_node import CONFIG
-        from postbc_ros.core.params import params_of
-
-        defaults = {p.name: p.default for p in params_of(CONFIG)}
-        if name not in defaults:
-            raise KeyError(f"arm_node has no parameter {name!r}")
-        return float(defaults[name])
-    return float(arm.parameters[name])
 
 
 def _graph_args(f: Fault, checkpoint: Path, out: Path) -> dict[str, str]:
@@ -144,13 +121,13 @@ def run_fault(f: Fault, checkpoint: Path, work: Path, domain: int) -> dict:
     run_dir = work / f.name
     out = run_dir / "out"
     args = _graph_args(f, checkpoint, out)
-    bound = _arm_parameter(f.graph, args, f.bound)
-    row = {"fault": f.name, "expect": f.expect, "watchdog_s": bound, "arm_held_within_s": None, "held": False,
+    row = {"fault": f.name, "expect": f.expect, "arm_held_within_s": None, "held": False,
            "graph_state": "", "detail": ""}
     g = GraphRun(f.graph, args, run_dir, domain)
     with g:
         _watch_extra(g)
         g.wait_moving()
+        bound = row["watchdog_s"] = g.parameter(f"/{g.ns}/arm", f.bound)  # as the running arm_node has it
         time.sleep(SETTLE_S)
         before = _counts(f, out)
         t0 = f.inject(g)
