@@ -82,9 +82,10 @@ class ArmLoop:
 
     def command(self, stamp: float, names: Sequence[str], points: Sequence[Sequence[float]], times: np.ndarray,
                 now: float) -> None:
-        """A received trajectory (ignored while no backend is connected; dropped before the first state)."""
+        """A received trajectory; dropped and counted while no backend is connected or it has no state."""
         with self.lock:
             if self.backend is None:
+                self.ctl.drop("not_connected" if self.ctl.monitor.have_state else "before_first_state")
                 return
             try:
                 q, dq, g, _stamp = self.measured()

@@ -85,6 +85,7 @@ def test_nothing_happens_without_a_backend():
     rig.loop.command(rig.t, rig.names, [np.zeros(7)], np.array([rig.t + 1]), rig.t)
     assert rig.loop.control(rig.now) is None
     assert rig.loop.home(rig.t, 0.3) == (False, "arm not active (configure + activate first)")
+    assert rig.loop.ctl.dropped == {"before_first_state": 1}
 
 
 def test_only_filtered_setpoints_reach_the_backend_and_stop_holds():
