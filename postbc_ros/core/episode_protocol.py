@@ -97,13 +97,14 @@ class EpisodeProtocol:
         except TimeoutError as e:
             self.log.error(f"estop: {e}")
         self._publish("aborted", success=False, reason="estop")
-        return "aborted; arm holding; call episode/clear_estop to resume"
+        return ("aborted; arm holding and latched (arm/stop); call episode/clear_estop, and an operator runs "
+                "`postbc arm reset`, to resume")
 
     def clear_estop(self) -> tuple[bool, str]:
         if self.fsm.state is not EpisodeState.ABORTED:
             return False, f"not aborted (state {self.fsm.state.value})"
         self.fsm.clear_estop()
-        return True, "cleared: next episode starts after a reset"
+        return True, "cleared: next episode starts after a reset (once `postbc arm reset` cleared the arm's latch)"
 
     def stop(self) -> None:
         """End `run()` at its next step (shutdown)."""

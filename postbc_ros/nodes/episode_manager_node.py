@@ -100,6 +100,7 @@ class EpisodeManagerNode(Node):
         self.pub_beat.publish(String(data=json.dumps(self.protocol.heartbeat())))
 
     def _publish(self, event: dict):
+        self._beat()  # the arm learns that an episode runs / ended before the policy hears of it
         self.pub.publish(String(data=json.dumps(event)))
 
     def _write(self, rec: dict):

@@ -153,7 +153,8 @@ def test_estop_aborts_and_clear_returns_to_reset():
     assert p.clear_estop() == (False, "not aborted (state reset)")
     assert p.run() == FINISHED
     assert seen["state"] is S.ABORTED and seen["estop"].startswith("aborted; arm holding")
-    assert seen["clear"] == (True, "cleared: next episode starts after a reset")
+    assert seen["clear"] == (True, "cleared: next episode starts after a reset (once `postbc arm reset` cleared "
+                             "the arm's latch)")
     aborted = [e for e in w.events if e["state"] == "aborted"]
     assert [(e["success"], e["reason"]) for e in aborted] == [(False, "estop")]
     assert w.calls == ["reset", "enable", "hold", "reset", "enable"]
