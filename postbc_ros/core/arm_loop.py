@@ -3,10 +3,13 @@
 `ArmLoop` owns the backend (anything with the drivers' ArmInterface surface: name, connect(),
 disconnect(), read_state() -> state with q, dq, gripper; send(q, gripper); hold()) and the one
 lock under which commands, control periods, services and lifecycle changes run. arm_node
-converts messages and calls `command`, `control`, `activate`, `enable`, `home`, `close`; the
-interventions of every decision go to the `report` callback (the node publishes arm/safety).
-arm/home succeeds once every joint is within HOME_TOLERANCE of home, and fails after
-`home_deadline(planned duration)`.
+converts messages and calls `command`, `heartbeat`, `control`, `activate`, `enable`, `stop`,
+`operator_reset`, `home`, `close`; the interventions of every decision go to the `report` callback
+(the node publishes arm/safety) and `status_due` says when arm/status is to be published (on every
+change, and every STATUS_PERIOD_S). Nothing from outside raises out of here: a command before the
+first joint state, or one that cannot be used, is dropped and counted (arm/status "dropped"), a
+failing backend call is logged. arm/home succeeds once every joint is within HOME_TOLERANCE of
+home, and fails after `home_deadline(planned duration)`; `close` always holds the arm first.
 """
 from __future__ import annotations
 
@@ -16,12 +19,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from postbc_ros.core.arm_controller import ArmController, Decision
+from postbc_ros.core.arm_controller import RESET_HINT, ArmController, Decision
 
 HOME_TOLERANCE = 0.02  # rad: arm/home succeeds once every joint is this close to home
 HOME_DEADLINE_FACTOR = 3.0  # arm/home fails after this many times the planned move's duration ...
 HOME_DEADLINE_MARGIN_S = 5.0  # ... plus this margin (s)
 HOME_POLL_S = 0.05  # s between position checks while homing
+STATUS_PERIOD_S = 1.0  # arm/status is published at least this often (and on every change)
 
 
 def home_deadline(duration: float) -> float:
@@ -35,10 +39,18 @@ class ArmLoop:
         self.ctl = controller
         self.home_q = np.asarray(home_q, dtype=float)
         self._report = report
-        self._log = logger  # .info / .warning (an rclpy or a logging logger)
+        self._log = logger  # .info / .warning / .error (an rclpy or a logging logger)
         self._clock, self._sleep = clock, sleep  # wall time for the arm/home wait
         self.lock = threading.RLock()
         self.backend = None
+        self._logged: set[str] = set()  # problems already logged (once per kind)
+        self._status_key = None
+        self._status_at = -np.inf
+
+    def _once(self, key: str, msg: str) -> None:
+        if key not in self._logged:
+            self._logged.add(key)
+            self._log.warning(msg)
 
     def connect(self, backend) -> None:
         """Connect `backend` and execute decisions on it from now on (nothing on an exception)."""
@@ -47,43 +59,68 @@ class ArmLoop:
             self.backend = backend
         self._log.info(f"connected ({backend.name})")
 
-    def measured(self) -> tuple[np.ndarray, np.ndarray | None, float | None]:
+    def measured(self) -> tuple[np.ndarray, np.ndarray | None, float | None, float | None]:
+        """(q, dq, gripper, stamp) from the backend; raises what read_state raises."""
         st = self.backend.read_state()
-        return np.asarray(st.q, float), (None if st.dq is None else np.asarray(st.dq, float)), st.gripper
+        stamp = getattr(st, "stamp", None)
+        return (np.asarray(st.q, float), (None if st.dq is None else np.asarray(st.dq, float)), st.gripper,
+                None if stamp is None else float(stamp))
 
     def _apply(self, d: Decision | None) -> None:
         if d is None or self.backend is None:
             return
         if d.interventions:
             self._report(d)
-        if d.hold:
-            self.backend.hold()
-            self._log.info(f"holding ({d.reason})")
-        if d.command is not None:
-            self.backend.send(*self.ctl.split(d.command))
+        try:
+            if d.hold:
+                self.backend.hold()
+                self._log.info(f"holding ({d.reason})")
+            if d.command is not None:
+                self.backend.send(*self.ctl.split(d.command))
+        except Exception as e:  # noqa: BLE001 -- a failing backend shows as a stale state next
+            self._log.error(f"backend {'hold' if d.hold else 'send'} failed: {e}")
 
     def command(self, stamp: float, names: Sequence[str], points: Sequence[Sequence[float]], times: np.ndarray,
                 now: float) -> None:
-        """A received trajectory (ignored while no backend is connected)."""
+        """A received trajectory; dropped and counted while no backend is connected or it has no state."""
         with self.lock:
             if self.backend is None:
+                self.ctl.drop("not_connected" if self.ctl.monitor.have_state else "before_first_state")
                 return
-            q, dq, g = self.measured()
-            self._apply(self.ctl.trajectory(stamp, names, points, times, now, q, dq, g))
+            try:
+                q, dq, g, _stamp = self.measured()
+            except Exception as e:  # noqa: BLE001
+                why = "state_unavailable" if self.ctl.monitor.have_state else "before_first_state"
+                self.ctl.drop(why)
+                self._once(why, f"command dropped ({why}): {e}")
+                return
+            try:
+                self._apply(self.ctl.trajectory(stamp, names, points, times, now, q, dq, g))
+            except Exception as e:  # noqa: BLE001 -- an unusable message never takes the node down
+                self.ctl.drop("malformed")
+                self._once("malformed", f"command dropped (malformed): {type(e).__name__}: {e}")
+
+    def heartbeat(self, text: str, now: float) -> None:
+        """An episode/heartbeat message (std_msgs/String data)."""
+        with self.lock:
+            problem = self.ctl.heartbeat(text, now)
+        if problem:
+            self._once("bad_heartbeat", f"heartbeat dropped: {problem}")
 
     def control(self, clock: Callable[[], float]) -> tuple[float, list[str], np.ndarray] | None:
         """One control period at `clock()` (read once the state is measured). Returns the measured
         joint state (t, joint names (+ gripper when the backend has one), positions), or None when
-        no backend is connected or it has no state yet."""
+        no backend is connected or it has no state now."""
         with self.lock:
             if self.backend is None:
                 return None
             try:
-                q, dq, g = self.measured()
-            except RuntimeError:
+                q, dq, g, stamp = self.measured()
+            except Exception as e:  # noqa: BLE001
+                self._apply(self.ctl.unavailable(clock(), e))
                 return None
             t = clock()
-            self._apply(self.ctl.step(t, q, dq, g))
+            self._apply(self.ctl.step(t, q, dq, g, stamp))
             if g is None:
                 return t, list(self.ctl.names), q
             return t, self.ctl.names + [self.ctl.gripper_joint], np.append(q, g)
@@ -95,34 +132,78 @@ class ArmLoop:
         if on:
             self._log.info("active: motion allowed")
 
-    def enable(self, on: bool) -> str:
-        """arm/enable (arm/stop = enable(False)); returns the service's reply."""
+    def enable(self, on: bool) -> tuple[bool, str]:
+        """arm/enable: (success, the service's message); refused while latched."""
         with self.lock:
-            self._apply(self.ctl.enable(on))
-        return "enabled" if on else "disabled: holding; call arm/enable true to resume"
+            d = self.ctl.enable(on)
+            self._apply(d)
+        if d.refused:
+            return False, d.refused
+        return True, ("enabled" if on else "disabled: holding; call arm/enable true to resume")
+
+    def stop(self) -> str:
+        """arm/stop: hold, disable, latch."""
+        with self.lock:
+            self._apply(self.ctl.stop())
+            reason = self.ctl.latched
+        return f"stopped: holding, latched ({reason}); {RESET_HINT}, then arm/enable true"
+
+    def operator_reset(self) -> str:
+        """arm/operator_reset (the operator's `postbc arm reset`)."""
+        with self.lock:
+            msg = self.ctl.operator_reset()
+        self._log.info(f"operator reset: {msg}")
+        return msg
+
+    def status_due(self, now: float) -> dict | None:
+        """arm/status to publish now (changed, or STATUS_PERIOD_S since the last), else None."""
+        with self.lock:
+            st = self.ctl.status(now)
+        key = {k: v for k, v in st.items() if k != "stamp"}
+        if key == self._status_key and now - self._status_at < STATUS_PERIOD_S:
+            return None
+        self._status_key, self._status_at = key, now
+        return st
 
     def home(self, now: float, speed: float) -> tuple[bool, str]:
         """Move home at `speed` x the velocity limit and wait for it: (reached, message)."""
         with self.lock:
             if self.backend is None or not self.ctl.active:
                 return False, "arm not active (configure + activate first)"
-            q, _dq, g = self.measured()
+            if self.ctl.latched is not None:
+                return False, f"arm latched: {self.ctl.latched}; {RESET_HINT}"
+            try:
+                q, _dq, g, _stamp = self.measured()
+            except Exception as e:  # noqa: BLE001
+                return False, f"no measured state: {e}"
             timeout = home_deadline(self.ctl.home(now, q, g, self.home_q, speed))
         deadline = self._clock() + timeout
         while self._clock() < deadline:
-            if np.max(np.abs(self.measured()[0] - self.home_q)) < HOME_TOLERANCE:
+            with self.lock:
+                if self.ctl.latched is not None:
+                    return False, f"arm latched while homing: {self.ctl.latched}"
+                try:
+                    q = self.measured()[0]
+                except Exception:  # noqa: BLE001 -- the control loop handles a stale state
+                    q = None
+            if q is not None and np.max(np.abs(q - self.home_q)) < HOME_TOLERANCE:
                 return True, "home"
             self._sleep(HOME_POLL_S)
         return False, f"did not reach home within {timeout:.1f} s"
 
     def close(self) -> None:
-        """Hold and disconnect (a failure is logged: closing must finish)."""
+        """Hold (always, whatever the arm was doing) and disconnect; a failure is logged: closing must finish."""
         with self.lock:
             if self.backend is None:
                 return
+            self.ctl.activate(False)
             try:
-                self._apply(self.ctl.activate(False))
+                self.backend.hold()
+                self._log.info("holding (closing)")
+            except Exception as e:  # noqa: BLE001
+                self._log.warning(f"hold on close: {e}")
+            try:
                 self.backend.disconnect()
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001
                 self._log.warning(f"disconnect: {e}")
             self.backend = None

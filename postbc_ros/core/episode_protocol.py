@@ -10,9 +10,15 @@ raises (a service that timed out) ends the loop with that reason. An episode sta
 `enable()` (the arm may move) and `settle_time`, and ends on the twin's success flag
 (success_source="twin"), on an operator stop (`on_label`) or after `time_limit` (a failure).
 
+The arm latches on arm/stop and on faults, and only an operator clears that (`postbc arm reset`):
+an `enable()` refused (or unanswered) does not start the episode; the refusal is published (state
+"ready" with the reason) and logged once, and `enable()` is retried every ENABLE_RETRY_S.
+`heartbeat()` is what the node publishes on episode/heartbeat at HEARTBEAT_PERIOD_S: the arm
+node holds without it and enforces the episode's time limit itself.
+
 What touches the world is passed in, so the loop runs without ROS and, with a fake clock and
 sleep, instantly in a test:
-  reset() -> (accepted, message)   enable() / hold()   publish(event)   write(log record)
+  reset() -> (accepted, message)   enable() -> (accepted, message)   hold()   publish(event)   write(log record)
 Events arrive from other threads: `on_success`, `on_label`, `on_ready`, `estop`, `clear_estop`.
 Published events are dicts {episode, state, success, reason, stamp}; log records are
 {"event": "reset", call, after_episode, t, success, message} per reset call and
@@ -30,6 +36,8 @@ from postbc_ros.core.episode_fsm import EpisodeState, EpisodeStateMachine, TimeL
 SUCCESS_SOURCES = ("twin", "operator")
 WAIT_POLL_S = 0.05  # how often the loop looks for the ready flag / a started clock, and for a cleared estop
 RUNNING_POLL_S = 0.01  # how often a running episode checks success, an operator stop and its time limit
+ENABLE_RETRY_S = 1.0  # s between two arm/enable calls while the arm refuses (latched)
+HEARTBEAT_PERIOD_S = 0.1  # episode/heartbeat period (10 Hz; the arm's heartbeat_timeout is 0.5 s)
 FINISHED = "finished"  # run()'s answer when max_episodes episodes are labelled
 STOPPED = "stopped"  # run()'s answer after stop()
 
@@ -37,7 +45,7 @@ STOPPED = "stopped"  # run()'s answer after stop()
 class EpisodeProtocol:
     """The episode loop; `run()` blocks (the node gives it a thread) and returns why it ended."""
 
-    def __init__(self, reset: Callable[[], tuple[bool, str]], enable: Callable[[], None],
+    def __init__(self, reset: Callable[[], tuple[bool, str]], enable: Callable[[], tuple[bool, str]],
                  hold: Callable[[], None], publish: Callable[[dict], None], *, time_limit: float,
                  success_source: str = "twin", settle_time: float = 0.5, after_success: float = 0.0,
                  max_episodes: int = 0,
@@ -47,6 +55,7 @@ class EpisodeProtocol:
         if success_source not in SUCCESS_SOURCES:
             raise ValueError(f"success_source must be one of {SUCCESS_SOURCES}, got {success_source!r}")
         self.fsm = EpisodeStateMachine(TimeLimits(running=float(time_limit)), clock=clock)
+        self.time_limit = float(time_limit)
         self._ask_reset, self._enable, self._hold, self._emit, self._write = reset, enable, hold, publish, write
         self.clock, self.sleep = clock, sleep
         self.log = log or logging.getLogger(__name__)
@@ -64,6 +73,7 @@ class EpisodeProtocol:
         self.completed = 0
         self.t_start: float | None = None
         self._reset_answered = False  # the label's reset call (operator) was also the next reset
+        self.arm_refusal: str | None = None  # why the arm refused the last enable (None: it accepted)
         self._stop = threading.Event()
 
     # ------------------------------------------------------------ events (any thread)
@@ -87,13 +97,14 @@ class EpisodeProtocol:
         except TimeoutError as e:
             self.log.error(f"estop: {e}")
         self._publish("aborted", success=False, reason="estop")
-        return "aborted; arm holding; call episode/clear_estop to resume"
+        return ("aborted; arm holding and latched (arm/stop); call episode/clear_estop, and an operator runs "
+                "`postbc arm reset`, to resume")
 
     def clear_estop(self) -> tuple[bool, str]:
         if self.fsm.state is not EpisodeState.ABORTED:
             return False, f"not aborted (state {self.fsm.state.value})"
         self.fsm.clear_estop()
-        return True, "cleared: next episode starts after a reset"
+        return True, "cleared: next episode starts after a reset (once `postbc arm reset` cleared the arm's latch)"
 
     def stop(self) -> None:
         """End `run()` at its next step (shutdown)."""
@@ -132,15 +143,34 @@ class EpisodeProtocol:
         self._publish("ready")
         return False
 
+    def heartbeat(self) -> dict:
+        """episode/heartbeat: {stamp, episode, running, time_limit_s, elapsed_s}; time_limit_s is the
+        longest a running episode may last (the time limit + after_success: a success seen just before
+        the limit lets the episode run on)."""
+        running = self.fsm.state is EpisodeState.RUNNING and self.t_start is not None
+        now = self.clock()
+        return {"stamp": now, "episode": self.fsm.episode_index, "running": running,
+                "time_limit_s": self.time_limit + self.after_success,
+                "elapsed_s": max(0.0, now - self.t_start) if running else 0.0}
+
     def _start(self) -> bool:
         try:
-            self._enable()
+            accepted, message = self._enable()
         except TimeoutError as e:
-            self.log.warning(str(e))
+            accepted, message = False, str(e)
+        if not accepted:
+            text = f"{message}; then the episode starts by itself (arm/enable retried every {ENABLE_RETRY_S:g} s)"
+            if text != self.arm_refusal:  # published and logged once per reason
+                self.arm_refusal = text
+                self.log.warning(f"episode {self.fsm.episode_index} not started: {text}")
+                self._publish("ready", reason=text)
+            self.sleep(ENABLE_RETRY_S)
+            return False
+        self.arm_refusal = None
         self.sleep(self.settle_time)
         self.success_seen, self.stop_request, self.success_at = False, None, None
+        self.t_start = self.clock()  # before RUNNING: a heartbeat never pairs RUNNING with an old start
         self.fsm.start()
-        self.t_start = self.clock()
         self._publish("running")
         return False
 

@@ -155,8 +155,9 @@ def _node(executable: str, name: str, ns: str, args: dict[str, str], overrides: 
                     remappings=remappings, hw_access=HW_ACCESS.get(executable, ""), **kw)
 
 
-def _robot_nodes(args: dict[str, str], ns: str, index: int) -> list[NodeSpec]:
-    """Hardware side of one robot: twin or real camera/operator, plus the arm controller."""
+def _robot_nodes(args: dict[str, str], ns: str, index: int, supervised: bool = False) -> list[NodeSpec]:
+    """Hardware side of one robot: twin or real camera/operator, plus the arm controller (`supervised`:
+    the graph has an episode manager, whose heartbeat the arm requires)."""
     robot = args["robot"]
     entry = get_robot(robot)
     sim = args["sim"] == "true"
@@ -177,7 +178,7 @@ def _robot_nodes(args: dict[str, str], ns: str, index: int) -> list[NodeSpec]:
     nodes.append(_node("arm_node", "arm", ns, args, {
         "robot": robot, "backend": _arm_backend(args), "safety_rig": entry.twin_rig if sim else entry.rig,
         # the twin walks itself to active; a real arm waits for `ros2 lifecycle set ... activate`
-        "autostart": sim,
+        "autostart": sim, **({"supervised": True} if supervised else {}),
         **({"control_rate": TWIN_CONTROL_RATE} if sim else {}),
     }, lifecycle=True))
     return nodes
@@ -198,7 +199,7 @@ def finetune_graph(args: dict[str, str]) -> list[NodeSpec]:
     nodes: list[NodeSpec] = []
     out, mode = args["output_dir"], args["mode"]
     for i, ns in enumerate(_ns_list(args)):
-        nodes += _robot_nodes(args, ns, i)
+        nodes += _robot_nodes(args, ns, i, supervised=True)
         nodes.append(_node("policy_node", "policy", ns, args, {
             "checkpoint": args["checkpoint"], "mode": mode, "robot": args["robot"], "task": args["task"],
             "robot_id": ns, "seed": int(args["seed"]) + i,
@@ -226,7 +227,7 @@ def collect_graph(args: dict[str, str]) -> list[NodeSpec]:
     nodes: list[NodeSpec] = []
     out = args["output_dir"]
     for i, ns in enumerate(_ns_list(args)):
-        nodes += _robot_nodes(args, ns, i)
+        nodes += _robot_nodes(args, ns, i, supervised=True)
         nodes.append(_node("teleop_node", "teleop", ns, args, {
             "device": args["device"], "robot": args["robot"], "task": args["task"],
             "dataset_dir": f"{out}/demos_{ns}", "seed": int(args["seed"]) + i,

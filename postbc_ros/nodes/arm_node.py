@@ -1,15 +1,14 @@
-"""arm_node: the safety-filtered arm controller (a ROS 2 lifecycle node).
+"""arm_node: the safety-filtered arm controller (a ROS 2 lifecycle node; interfaces in docs/interfaces.md).
 
 configure = connect the backend, activate = allow motion, deactivate = hold, cleanup = disconnect;
-with `autostart` it walks itself to active (the twin), a real arm waits for `ros2 lifecycle set`.
-Commands: JointTrajectory on `arm/command` (header.stamp = observation time). Every control period
-the setpoint goes through `core.safety.filter_command` -- the only way anything reaches the
-backend; a watchdog holds the arm when no fresh command came within `watchdog_timeout`. Services
-`arm/stop`, `arm/home`, `arm/enable`; publishes `joint_states` and `arm/safety` (one status per
-intervention). The ROS-free `core.arm_controller` decides, `core.arm_loop` executes on the backend.
+`autostart` walks itself to active (the twin). Every setpoint from `arm/command` goes through
+`core.safety.filter_command`; a watchdog holds on stale commands. `arm/stop` and every fault latch
+until `arm/operator_reset` (`postbc arm reset`); `supervised` follows episode/heartbeat;
+POSTBC_SUPERVISOR_PID: latch when `postbc launch` dies. `core.arm_controller` decides, `core.arm_loop` executes.
 """
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 
@@ -20,11 +19,13 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup  # noqa: E402
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
 from std_srvs.srv import SetBool, Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from postbc_ros.core.arm_controller import ArmController, safety_rig_for  # noqa: E402
 from postbc_ros.core.arm_loop import ArmLoop  # noqa: E402
+from postbc_ros.core.arm_supervision import SupervisorWatch  # noqa: E402
 from postbc_ros.core.params import param  # noqa: E402
 from postbc_ros.core.safety import load_safety_limits  # noqa: E402
 from postbc_ros.nodes.arm_backends import BACKEND_NAMES, make_backend  # noqa: E402
@@ -46,14 +47,17 @@ class ArmConfig:
     watchdog_timeout: float = param(0.5, "hold when no fresh command came for this long (s)", range=(0.01, 10.0),
                                     live=True)
     autostart: bool = param(False, "configure + activate by itself once spinning")
+    supervised: bool = param(False, "move only while episode/heartbeat says an episode runs (latch when lost)")
+    heartbeat_timeout: float = param(0.5, "supervised: heartbeat lost after (s)", range=(0.05, 10.0), live=True)
+    max_following_error: float = param(0.5, "rad |setpoint - measured| allowed", range=(0.01, 3.2), live=True)
+    following_error_time: float = param(0.5, "s beyond max_following_error: latch", range=(0.0, 10.0), live=True)
     home_speed: float = param(0.3, "fraction of the velocity limit used by arm/home", range=(0.01, 1.0), live=True)
     gripper_joint: str = param("gripper", "name of the normalised gripper joint (0 open .. 1 closed)")
     host: str = param("", "ur_rtde: robot controller address ('' = calibration/ur5e/)")
     port: str = param("", "widowx: U2D2 serial device ('' = calibration/widowx/)")
     baudrate: int = param(0, "widowx: Dynamixel bus baud rate (0 = calibration/widowx/)", range=(0, 4500000))
     state_topic: str = param("hw/joint_states", "ros2_control: joint_state_broadcaster topic")
-    command_topic: str = param("hw/joint_trajectory_controller/joint_trajectory",
-                               "ros2_control: joint_trajectory_controller command topic")
+    command_topic: str = param("hw/joint_trajectory_controller/joint_trajectory", "ros2_control: JTC command topic")
 
 
 CONFIG = ArmConfig
@@ -65,29 +69,39 @@ class ArmNode(LifecycleNode):
         self.cfg = declare_params(self, ArmConfig)
         self.spec = get_robot_spec(self.cfg.robot)
         self.limits = load_safety_limits(safety_rig_for(self.cfg.robot, self.cfg.backend, self.cfg.safety_rig))
-        self.period = 1.0 / self.cfg.control_rate
-        ctl = ArmController(self.limits, self.cfg.gripper_joint, self.period, lambda: self.cfg.watchdog_timeout,
-                            clock=self.now)
+        self.period, c = 1.0 / self.cfg.control_rate, self.cfg
+        ctl = ArmController(self.limits, c.gripper_joint, self.period, lambda: c.watchdog_timeout, clock=self.now,
+                            supervised=c.supervised, heartbeat_timeout=lambda: c.heartbeat_timeout,
+                            supervisor=SupervisorWatch.from_env(), max_following_error=lambda: c.max_following_error,
+                            following_error_time=lambda: c.following_error_time)
         self.arm = ArmLoop(ctl, self.spec.home, self._report, self.get_logger())
+        self.close = self.arm.close  # run_node calls it on SIGINT / SIGTERM: the arm holds, then disconnects
         io = ReentrantCallbackGroup()
         self.pub_js = self.create_publisher(JointState, "joint_states", qos.STATE)
         self.pub_diag = self.create_publisher(DiagnosticArray, "arm/safety", qos.STATE)
+        self.pub_status = self.create_publisher(String, "arm/status", qos.LATCHED)
         self.create_subscription(JointTrajectory, "arm/command", self._on_command, qos.COMMAND, callback_group=io)
-        self.create_service(Trigger, "arm/stop", self._on_stop, callback_group=io)
-        self.create_service(Trigger, "arm/home", self._on_home, callback_group=io)
-        self.create_service(SetBool, "arm/enable", self._on_enable, callback_group=io)
+        self.create_subscription(String, "episode/heartbeat", lambda m: self.arm.heartbeat(m.data, self.now()),
+                                 qos.STATE, callback_group=io)
+        for srv, name, answer in ((Trigger, "arm/stop", lambda _r: (True, self.arm.stop())),
+                                  (Trigger, "arm/operator_reset", lambda _r: (True, self.arm.operator_reset())),
+                                  (Trigger, "arm/home", lambda _r: self.arm.home(self.now(), self.cfg.home_speed)),
+                                  (SetBool, "arm/enable", lambda r: self.arm.enable(bool(r.data)))):
+            self._serve(srv, name, answer, io)
         self.create_timer(self.period, self._control, callback_group=MutuallyExclusiveCallbackGroup())
         if self.cfg.autostart:
-            self._auto = self.create_timer(AUTOSTART_DELAY_S, self._autostart, callback_group=io)
+            self._auto = self.create_timer(AUTOSTART_DELAY_S, lambda: (
+                self._auto.cancel(), self.trigger_configure(), self.trigger_activate()), callback_group=io)
         self.get_logger().info(f"{self.cfg.robot} arm, backend {self.cfg.backend}, limits {self.limits.source}")
+
+    def _serve(self, srv, name, answer, group):
+        def cb(req, res):
+            res.success, res.message = answer(req)
+            return res
+        self.create_service(srv, name, cb, callback_group=group)
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
-
-    def _autostart(self):
-        self._auto.cancel()
-        self.trigger_configure()
-        self.trigger_activate()
 
     def on_configure(self, state):
         try:
@@ -112,34 +126,20 @@ class ArmNode(LifecycleNode):
     on_shutdown = on_cleanup  # both disconnect
 
     def _report(self, d):
-        self.pub_diag.publish(conv.interventions_msg(
-            d.interventions, self.now(), f"{self.get_fully_qualified_name()}/safety", self.cfg.robot,
-            d.summary, d.level, self.arm.ctl.counts))
+        name = f"{self.get_fully_qualified_name()}/safety"
+        self.pub_diag.publish(conv.interventions_msg(d.interventions, self.now(), name, self.cfg.robot, d.summary,
+                                                     d.level, self.arm.ctl.counts))
 
     def _on_command(self, msg):
-        t_rx = self.now()
-        stamp, names, times, _pos = conv.trajectory_arrays(msg)
+        t_rx, (stamp, names, times, _pos) = self.now(), conv.trajectory_arrays(msg)
         self.arm.command(stamp, names, [pt.positions for pt in msg.points], times, t_rx)
 
     def _control(self):
         measured = self.arm.control(self.now)  # (t, names, positions)
         if measured is not None:
             self.pub_js.publish(conv.joint_state_msg(measured[1], measured[2], measured[0]))
-
-    def _on_stop(self, _req, res):
-        res.success, res.message = True, self.arm.enable(False)
-        return res
-
-    def _on_enable(self, req, res):
-        res.success, res.message = True, self.arm.enable(bool(req.data))
-        return res
-
-    def _on_home(self, _req, res):
-        res.success, res.message = self.arm.home(self.now(), self.cfg.home_speed)
-        return res
-
-    def close(self):
-        self.arm.close()
+        if (status := self.arm.status_due(self.now())) is not None:
+            self.pub_status.publish(String(data=json.dumps(status)))
 
 
 def main(argv: list[str] | None = None) -> int:

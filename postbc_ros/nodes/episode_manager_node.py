@@ -6,9 +6,11 @@ reset_operator_node asks the operator (its answer also labels the finished episo
 failure); on the twin sim_node randomises the scene. Success comes from the twin's detector
 (`task/success`) or the operator. Episodes end on success, on `time_limit`, or on a stop from
 teleop (`episode/label`). `episode/estop` (Trigger) aborts the episode and holds the arm
-(arm/stop); `episode/clear_estop` resumes. State is published latched on `episode/state`
-(JSON: episode, state, success, reason) and every episode / reset call is appended to `log_path`
-(JSONL).
+(arm/stop, which latches the arm: after `postbc arm reset` the next episode's arm/enable resumes);
+`episode/clear_estop` resumes. State is published latched on `episode/state` (JSON: episode,
+state, success, reason) and every episode / reset call is appended to `log_path` (JSONL).
+`episode/heartbeat` (JSON: stamp, episode, running, time_limit_s, elapsed_s) goes out at 10 Hz:
+a supervised arm node holds and latches without it.
 """
 from __future__ import annotations
 
@@ -22,12 +24,12 @@ from postbc_ros.ros.bootstrap import ensure_rclpy
 
 ensure_rclpy()
 
-from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from std_msgs.msg import Bool, String
 from std_srvs.srv import SetBool, Trigger
 
-from postbc_ros.core.episode_protocol import SUCCESS_SOURCES, EpisodeProtocol
+from postbc_ros.core.episode_protocol import HEARTBEAT_PERIOD_S, SUCCESS_SOURCES, EpisodeProtocol
 from postbc_ros.core.params import param
 from postbc_ros.ros import qos
 from postbc_ros.ros.node_main import run_node
@@ -63,6 +65,9 @@ class EpisodeManagerNode(Node):
         self.cfg = c = declare_params(self, EpisodeManagerConfig)
         g = ReentrantCallbackGroup()
         self.pub = self.create_publisher(String, "episode/state", qos.EVENTS)
+        self.pub_beat = self.create_publisher(String, "episode/heartbeat", qos.STATE)
+        # its own group: the heartbeat goes out while the loop's service calls wait (fires once spinning)
+        self.create_timer(HEARTBEAT_PERIOD_S, self._beat, callback_group=MutuallyExclusiveCallbackGroup())
         self.reset_cli = self.create_client(Trigger, c.reset_service, callback_group=g)
         self.stop_cli = self.create_client(Trigger, "arm/stop", callback_group=g)
         self.enable_cli = self.create_client(SetBool, "arm/enable", callback_group=g)
@@ -91,7 +96,11 @@ class EpisodeManagerNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     # ------------------------------------------------------------ what the protocol calls
+    def _beat(self):
+        self.pub_beat.publish(String(data=json.dumps(self.protocol.heartbeat())))
+
     def _publish(self, event: dict):
+        self._beat()  # the arm learns that an episode runs / ended before the policy hears of it
         self.pub.publish(String(data=json.dumps(event)))
 
     def _write(self, rec: dict):
@@ -112,8 +121,9 @@ class EpisodeManagerNode(Node):
         res = self._call(self.reset_cli, Trigger.Request(), float(self.cfg.reset_timeout))
         return bool(res.success), res.message
 
-    def _enable(self):
-        self._call(self.enable_cli, SetBool.Request(data=True), ARM_CALL_TIMEOUT_S)
+    def _enable(self) -> tuple[bool, str]:
+        res = self._call(self.enable_cli, SetBool.Request(data=True), ARM_CALL_TIMEOUT_S)
+        return bool(res.success), res.message
 
     def _hold(self):
         self._call(self.stop_cli, Trigger.Request(), ARM_CALL_TIMEOUT_S)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from postbc_ros.core.episode_fsm import EpisodeState as S
-from postbc_ros.core.episode_protocol import FINISHED, STOPPED, EpisodeProtocol
+from postbc_ros.core.episode_protocol import ENABLE_RETRY_S, FINISHED, STOPPED, EpisodeProtocol
 
 T0 = 100.0  # the fake clock's start (0.0 means "no /clock yet" to the protocol)
 GIVE_UP_S = 1000.0  # fake seconds after which a test's loop is stuck
@@ -22,6 +22,7 @@ class World:
         self.calls: list[str] = []
         self.script = None  # hook(proto) called after every sleep
         self.stopped = False  # a clock that does not run yet (use_sim_time before the first /clock)
+        self.latched = None  # the arm's latch reason (arm/stop, a fault) until an operator reset
 
     def clock(self) -> float:
         return self.t
@@ -40,6 +41,9 @@ class World:
 
     def enable(self):
         self.calls.append("enable")
+        if self.latched:  # what arm_node answers while latched
+            return False, f"arm latched: {self.latched}; an operator must run `postbc arm reset` (service arm/operator_reset)"
+        return True, "enabled"
 
     def hold(self):
         self.calls.append("hold")
@@ -149,7 +153,8 @@ def test_estop_aborts_and_clear_returns_to_reset():
     assert p.clear_estop() == (False, "not aborted (state reset)")
     assert p.run() == FINISHED
     assert seen["state"] is S.ABORTED and seen["estop"].startswith("aborted; arm holding")
-    assert seen["clear"] == (True, "cleared: next episode starts after a reset")
+    assert seen["clear"] == (True, "cleared: next episode starts after a reset (once `postbc arm reset` cleared "
+                             "the arm's latch)")
     aborted = [e for e in w.events if e["state"] == "aborted"]
     assert [(e["success"], e["reason"]) for e in aborted] == [(False, "estop")]
     assert w.calls == ["reset", "enable", "hold", "reset", "enable"]
@@ -158,7 +163,7 @@ def test_estop_aborts_and_clear_returns_to_reset():
     assert ep["episode"] == 1 and ep["reason"] == "timeout"
 
 
-def test_an_arm_that_does_not_answer_is_logged_not_fatal():
+def test_an_arm_that_does_not_answer_is_logged_not_fatal_and_no_episode_starts():
     w = World()
     logged = []
 
@@ -179,10 +184,13 @@ def test_an_arm_that_does_not_answer_is_logged_not_fatal():
                         clock=w.clock, sleep=w.sleep, log=Log())
     p.estop()
     p.clear_estop()
-    assert p.run() == FINISHED
+    w.proto, w.script = p, lambda p: p.stop() if w.t > T0 + 10 * ENABLE_RETRY_S else None
+    assert p.run() == STOPPED
     assert ("error", "estop: service arm/enable not available") in logged
-    assert ("warning", "service arm/enable not available") in logged
-    assert ("info", "episode 0: failure (timeout)") in logged
+    warnings = [m for kind, m in logged if kind == "warning"]
+    assert warnings == ["episode 0 not started: service arm/enable not available; then the episode starts by "
+                        f"itself (arm/enable retried every {ENABLE_RETRY_S:g} s)"]  # once, not per retry
+    assert p.fsm.state is S.READY and w.episodes() == []
 
 
 def test_max_episodes_finishes_after_that_many():
@@ -244,3 +252,42 @@ def test_stop_ends_the_loop():
 def test_unknown_success_source_is_refused():
     with pytest.raises(ValueError, match="success_source"):
         World().protocol(success_source="camera")
+
+
+def test_a_latched_arm_keeps_the_episode_from_starting_until_the_operator_resets_it():
+    """arm/stop latches the arm; the episode manager's enable at the next episode start is refused,
+    it says what to do and retries; after `postbc arm reset` the episode starts."""
+    w = World()
+    w.latched = "operator stop (arm/stop)"
+    p = w.protocol(max_episodes=1, settle_time=0.0)
+    seen = {}
+
+    def script(p):
+        if "reset_at" not in seen and w.t > T0 + 5 * ENABLE_RETRY_S:
+            assert p.fsm.state is S.READY and p.t_start is None
+            seen["reset_at"], w.latched = w.t, None  # the operator runs `postbc arm reset`
+
+    w.script = script
+    assert p.run() == FINISHED
+    refusals = [e for e in w.events if e["reason"].startswith("arm latched")]
+    assert len(refusals) == 1 and refusals[0]["state"] == "ready"
+    assert refusals[0]["reason"] == ("arm latched: operator stop (arm/stop); an operator must run `postbc arm reset` "
+                                     "(service arm/operator_reset); then the episode starts by itself (arm/enable "
+                                     f"retried every {ENABLE_RETRY_S:g} s)")
+    assert 5 <= w.calls.count("enable") <= 7  # retried every ENABLE_RETRY_S while latched, then accepted
+    (ep,) = w.episodes()
+    assert seen["reset_at"] <= ep["t_start"] <= seen["reset_at"] + ENABLE_RETRY_S
+    assert p.arm_refusal is None
+
+
+def test_heartbeat_says_whether_an_episode_runs_and_for_how_long():
+    w = World()
+    p = w.protocol(max_episodes=1, time_limit=2.0, after_success=0.5, settle_time=0.0)
+    beats = []
+    w.script = lambda p: beats.append(p.heartbeat())
+    assert p.heartbeat() == {"stamp": T0, "episode": 0, "running": False, "time_limit_s": 2.5, "elapsed_s": 0.0}
+    p.run()
+    running = [b for b in beats if b["running"]]
+    assert running and all(b["episode"] == 0 and b["time_limit_s"] == 2.5 for b in running)
+    assert running[0]["elapsed_s"] < 0.02 and 2.0 <= running[-1]["elapsed_s"] < 2.1
+    assert not beats[-1]["running"] and beats[-1]["elapsed_s"] == 0.0

@@ -1,0 +1,83 @@
+"""`postbc arm reset [--ns /robot1] [--domain N]`: the operator's reset of a latched arm.
+
+arm_node latches on `arm/stop` and on every fault (lost heartbeat or supervisor, frozen or
+out-of-limits measured state, following error, ...) and refuses `arm/enable` until this reset; no
+node calls `arm/operator_reset` on its own -- clearing the latch is the operator's explicit act,
+after checking the cell. The arm stays disabled until the next `arm/enable true` (the episode
+manager's, at its next episode start).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+from postbc_ros.ros.bootstrap import DEFAULT_DISCOVERY_RANGE, DEFAULT_DOMAIN_ID, ensure_rclpy
+
+SERVICE = "arm/operator_reset"
+SERVICE_WAIT_S = 10.0  # default --timeout: how long to look for the arm node's service
+CALL_TIMEOUT_S = 5.0  # the arm answers at once; longer means it is stuck
+# a response sent before the server has matched this new client's reply reader is dropped (Fast DDS,
+# ros2/ros2#1253): wait this long after the service appears before the request
+MATCH_SETTLE_S = 1.0
+
+
+def service_name(ns: str) -> str:
+    """`<ns>/arm/operator_reset` as an absolute name ('robot1', '/robot1' and '/robot1/' alike)."""
+    ns = "/" + ns.strip("/")
+    return f"{ns.rstrip('/')}/{SERVICE}"
+
+
+def operator_reset(ns: str, domain: int, timeout: float = SERVICE_WAIT_S) -> tuple[bool, str]:
+    """Call `<ns>/arm/operator_reset` on ROS domain `domain`: (success, the arm's answer or why not)."""
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", DEFAULT_DISCOVERY_RANGE)
+    rclpy = ensure_rclpy()
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+    from std_srvs.srv import Trigger
+
+    name = service_name(ns)
+    ctx = Context()
+    rclpy.init(context=ctx, domain_id=int(domain))
+    node = rclpy.create_node("postbc_arm_reset", context=ctx)
+    executor = SingleThreadedExecutor(context=ctx)
+    executor.add_node(node)
+    try:
+        cli = node.create_client(Trigger, name)
+        if not cli.wait_for_service(timeout_sec=timeout):
+            return False, (f"service {name} not found on ROS_DOMAIN_ID {domain} within {timeout:g} s: is the graph "
+                           "running? Give its namespace (--ns) and domain (--domain, postbc launch domain_id:=)")
+        time.sleep(MATCH_SETTLE_S)
+        future = cli.call_async(Trigger.Request())
+        executor.spin_until_future_complete(future, timeout_sec=CALL_TIMEOUT_S)
+        if not future.done():
+            return False, f"service {name} did not answer within {CALL_TIMEOUT_S:g} s"
+        res = future.result()
+        return bool(res.success), res.message
+    finally:
+        executor.shutdown(timeout_sec=1.0)
+        node.destroy_node()
+        rclpy.try_shutdown(context=ctx)
+
+
+def _default_domain() -> int:
+    raw = os.environ.get("ROS_DOMAIN_ID", "").strip()
+    return int(raw) if raw.isdigit() else DEFAULT_DOMAIN_ID
+
+
+def run_reset(args: argparse.Namespace) -> int:
+    ok, message = operator_reset(args.ns, args.domain, args.timeout)
+    print(f"{service_name(args.ns)}: {message}")
+    return 0 if ok else 1
+
+
+def register(sub) -> None:
+    p = sub.add_parser("arm", help="operator commands for a running arm node")
+    actions = p.add_subparsers(dest="arm_command", metavar="ACTION", required=True)
+    r = actions.add_parser("reset", help="clear the arm's latch (after arm/stop or a fault); the arm stays disabled "
+                           "until the next arm/enable true (the episode manager's next episode start)")
+    r.add_argument("--ns", default="/robot1", help="the robot's namespace (default /robot1)")
+    r.add_argument("--domain", type=int, default=_default_domain(),
+                   help=f"ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID, else {DEFAULT_DOMAIN_ID} as postbc launch)")
+    r.add_argument("--timeout", type=float, default=SERVICE_WAIT_S, help="seconds to look for the service")
+    r.set_defaults(func=run_reset)
