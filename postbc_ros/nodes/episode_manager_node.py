@@ -27,9 +27,11 @@ from rclpy.node import Node
 from std_msgs.msg import Bool, String
 from std_srvs.srv import SetBool, Trigger
 
+from postbc_ros.core.episode_messages import parse_label, parse_ready
 from postbc_ros.core.episode_protocol import SUCCESS_SOURCES, EpisodeProtocol
 from postbc_ros.core.params import param
 from postbc_ros.ros import qos
+from postbc_ros.ros.diagnostics import input_guard
 from postbc_ros.ros.node_main import run_node
 from postbc_ros.ros.params import declare_params
 
@@ -77,18 +79,25 @@ class EpisodeManagerNode(Node):
             log=self.get_logger())
         self.create_subscription(Bool, "task/success", lambda m: self.protocol.on_success(m.data), qos.STATE,
                                  callback_group=g)
-        self.create_subscription(String, "episode/label", lambda m: self.protocol.on_label(json.loads(m.data)),
-                                 qos.STATE, callback_group=g)
+        self.inputs = input_guard(self)  # a malformed label / ready message is dropped and counted, never raised
+        self.create_subscription(String, "episode/label",
+                                 lambda m: self._checked(parse_label, m, self.protocol.on_label), qos.STATE,
+                                 callback_group=g)
         if c.ready_topic:
             self.create_subscription(String, c.ready_topic,
-                                     lambda m: self.protocol.on_ready(json.loads(m.data).get("ready")),
-                                     qos.LATCHED, callback_group=g)
+                                     lambda m: self._checked(parse_ready, m, self.protocol.on_ready), qos.LATCHED,
+                                     callback_group=g)
         self.create_service(Trigger, "episode/estop", self._on_estop, callback_group=g)
         self.create_service(Trigger, "episode/clear_estop", self._on_clear, callback_group=g)
         threading.Thread(target=self.protocol.run, daemon=True).start()
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
+
+    def _checked(self, parse, msg, use):
+        value = self.inputs.check(parse, msg.data)
+        if value is not None:
+            use(value)
 
     # ------------------------------------------------------------ what the protocol calls
     def _publish(self, event: dict):
