@@ -41,8 +41,9 @@ def pretrain_dataset(dataset: str | os.PathLike, out: str | os.PathLike, config:
     from postbc_ros.learning.training_data import load_training_data
 
     try:
+        if Path(dataset).is_dir():  # (a missing one: load_training_data says so in its words)
+            check_values(DemoDataset(dataset))  # names the episode and frame of a bad value
         data = load_training_data(dataset, config.obs_history, config.horizon, obs_keys)
-        check_values(DemoDataset(dataset))
     except (DatasetError, KeyError, FileNotFoundError, ValueError) as e:
         raise PretrainError(f"cannot use dataset {dataset}: {e}") from e
     try:
