@@ -15,6 +15,14 @@ one; when it stops the loop publishes an explicit hold and, once the outcome is 
 transition (terminal on success). During a human takeover the policy yields: it stops
 commanding and records every k human actions as an intervention transition.
 
+Nothing non-finite is ever published: a chunk (or its noise, or the joint setpoints it converts
+to) holding a NaN or an infinity -- the agent's act() raises NonFiniteChunkError for one, and the
+loop checks again whatever agent it runs -- is not executed: the loop publishes an explicit hold,
+counts it (reason `non_finite_chunk`) and decides again on the next observation; no transition
+is recorded for it. A weights record that fails to load (rl.acting_weights checks every tensor
+finite and of the agent's shape first) leaves the agent as it was and is counted under its
+reason; so is a refused human action (`teleop_action`). Counts: `guard` (core.message_guard).
+
 Everything outside is injected: the agent (`new_history`, `act`), the action adapter (`reset`,
 `targets`), the clock, the measured joint positions, the publishing callbacks and the weights
 loader, so the loop is tested without ROS, a simulator or a network.
@@ -33,6 +41,7 @@ import numpy as np
 from postbc_ros.core.chunk_scheduler import ChunkScheduler, ScheduledChunk
 from postbc_ros.core.chunk_transitions import ChunkRecorder
 from postbc_ros.core.frame_buffer import FrameBuffer
+from postbc_ros.core.message_guard import MessageGuard
 from postbc_ros.core.takeover_actions import TakeoverActions
 
 FRAME_BUFFER_LEN = 64  # observation frames kept between two decisions (a stalled loop drops the oldest)
@@ -44,6 +53,18 @@ IDLE_POLL_S = 0.01  # s between looks at the episode state while no episode runs
 ERROR_BACKOFF_S = 0.1  # pause after a failed iteration (a persistent error does not spin the CPU)
 TAKEOVER_FRAME_DT = 0.5  # during a takeover, the next frame is one at least half a dt newer
 CLOSE_TIMEOUT_S = 5.0  # longest wait for the worker thread to finish its iteration on close
+
+NON_FINITE_CHUNK = "non_finite_chunk"  # drop reason of a chunk that is held instead of executed
+WEIGHTS_REJECTED = "weights_rejected"  # drop reason of a weights record without a reason of its own
+TELEOP_ACTION = "teleop_action"  # drop reason of a refused human action (wrong length, not finite)
+
+
+class NonFiniteChunkError(ValueError):
+    """An agent's act() produced a chunk or noise with NaN / infinite entries (rl.agent_base
+    raises it; the policy loop holds instead of executing the chunk)."""
+
+    reason = NON_FINITE_CHUNK
+
 
 Loader = Callable[[Any, bytes, dict], tuple[Any, dict]]  # (agent, record, obs) -> (agent, wire header)
 
@@ -73,12 +94,14 @@ class PolicyLoop:
                  joint_positions: Callable[[], np.ndarray | None],
                  publish_command: Callable[[float, np.ndarray, np.ndarray], None],
                  publish_hold: Callable[[], None], publish_transition: Callable[[dict], None],
-                 load_weights: Loader, log: Any, weights_loaded: Callable[[dict], None] = lambda head: None):
+                 load_weights: Loader, log: Any, weights_loaded: Callable[[dict], None] = lambda head: None,
+                 guard: MessageGuard | None = None):
         self.agent, self.adapter, self.cfg = agent, adapter, cfg
         self.clock, self.joint_positions, self.log = clock, joint_positions, log
         self.publish_command, self.publish_hold = publish_command, publish_hold
         self.publish_transition, self.load_weights = publish_transition, load_weights
         self.weights_loaded = weights_loaded
+        self.guard = guard or MessageGuard(log)  # what was dropped or held, by reason
         self.scheduler = ChunkScheduler(cfg.dt, cfg.latency)
         self.recorder = ChunkRecorder(cfg.gamma)
         self.frames = FrameBuffer(FRAME_BUFFER_LEN)  # observation frames not yet pushed into the history
@@ -94,7 +117,6 @@ class PolicyLoop:
         self.success_clock: float | None = None  # time of the last success message (the twin's detector)
         self.pending_weights: bytes | None = None
         self._t_next: float | None = None  # stamp the next decision's observation must have (about)
-        self._refused: str | None = None  # last refused human action's reason (logged once per reason)
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
 
@@ -127,9 +149,8 @@ class PolicyLoop:
         if not self.intervening:
             return
         why = self.takeover.add(action)
-        if why is not None and why != self._refused:
-            self.log.warning(why)
-        self._refused = why
+        if why is not None:
+            self.guard.drop(TELEOP_ACTION, why)
 
     def offer_weights(self, record: bytes) -> None:
         """A weights record from the learner; loaded before the next decision."""
@@ -234,8 +255,8 @@ class PolicyLoop:
         try:
             agent, head = self.load_weights(self.agent, record, self.obs_now)
             version = int(head["version"])
-        except Exception as e:  # noqa: BLE001 (a bad record must not stop the policy)
-            self.log.error(f"weights rejected: {e}")
+        except Exception as e:  # noqa: BLE001 (a bad record must not stop the policy; the agent is unchanged)
+            self.guard.drop(getattr(e, "reason", None) or WEIGHTS_REJECTED, f"weights rejected: {e}")
             return
         self.agent, self.version = agent, version
         self.log.info(f"loaded weights version {version} (env steps {head.get('env_steps')})")
@@ -243,17 +264,30 @@ class PolicyLoop:
 
     def _decide(self, t_obs: float) -> None:
         t0 = time.perf_counter()
-        chunk, noise = self.agent.act(self.obs_now, mode=self.cfg.act_mode)
-        inference_s = time.perf_counter() - t0
         k = self.cfg.k
-        acts = np.asarray(chunk[:k], dtype=float)
-        targets = self.adapter.targets(acts, self.joint_positions())
+        try:
+            chunk, noise = self.agent.act(self.obs_now, mode=self.cfg.act_mode)
+            acts = np.asarray(chunk[:k], dtype=float)
+            _finite("chunk", acts)
+            _finite("noise", noise)
+            targets = _finite("joint setpoints of the chunk", self.adapter.targets(acts, self.joint_positions()))
+        except NonFiniteChunkError as e:
+            self._hold_instead(t_obs, e)
+            return
+        inference_s = time.perf_counter() - t0
         self.schedule = self.scheduler.schedule(targets, t_obs, now=self.clock())
         self._send(self.schedule)
         self._t_next = t_obs + k * self.cfg.dt  # decide again on the observation after k steps
         s = self.schedule
         meta = self._meta(t_obs, s.t_first, inference_s, s.dropped_past, self.cfg.mode, intervention=False)
         self._emit(self.recorder.decided(self.obs_now, noise, acts[s.dropped_past:], s.times, self.cfg.dt, meta))
+
+    def _hold_instead(self, t_obs: float, e: NonFiniteChunkError) -> None:
+        """A chunk that must not be executed: hold, count, decide again on the next observation."""
+        self.guard.drop(NON_FINITE_CHUNK, f"episode {self.episode}: chunk not executed, arm holds: {e}")
+        self.schedule = None
+        self.publish_hold()
+        self._t_next = t_obs + self.cfg.dt
 
     def _human_step(self) -> None:
         """During a takeover: stop commanding; every k human actions become one transition
@@ -289,3 +323,10 @@ class PolicyLoop:
     def _emit(self, tr: dict | None) -> None:
         if tr is not None:
             self.publish_transition(tr)
+
+
+def _finite(what: str, x) -> Any:
+    """`x` unchanged when it is None or all finite; NonFiniteChunkError otherwise."""
+    if x is not None and not np.isfinite(np.asarray(x, dtype=float)).all():
+        raise NonFiniteChunkError(f"{what} holds NaN or infinite values")
+    return x

@@ -14,6 +14,11 @@ operator's intervene toggle, then the human's actions are published as intervent
 scripted operator a kinematic mirror of the scene (`mirror`, a twin task env) is set from each
 observation: the operator plans from it as it would from the env.
 
+A device action that is not a finite vector of the action space's length (a NaN from a driver, a
+glitching axis) is dropped and counted on the session's MessageGuard (reasons
+`device_action_shape`, `device_action_non_finite`):
+no setpoint, no recorded step, and the session goes on with the next observation.
+
 Not thread-safe: the node calls it under one lock and publishes what each call returns.
 """
 from __future__ import annotations
@@ -23,9 +28,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from postbc_ros.core.message_guard import MessageGuard
+
 RUNNING = "running"
 ENDED = ("done", "labelled", "aborted")  # episode/state values after which the episode is over
 XYZ = 3  # entries of a position in the observation state (goal_x.., obj_x..)
+
+
+class TeleopActionError(ValueError):
+    """A device action that cannot drive the arm; `reason` is its drop counter's key."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass
@@ -62,10 +77,11 @@ class TeleopSession:
     None to drive without recording; mirror: the env to keep in sync for the scripted operator."""
 
     def __init__(self, device, adapter, n_joints: int, *, recorder=None, takeover: bool = False, mirror=None,
-                 log: logging.Logger | None = None) -> None:
+                 log: logging.Logger | None = None, guard: MessageGuard | None = None) -> None:
         self.device, self.adapter, self.n_joints = device, adapter, int(n_joints)
         self.recorder, self.takeover, self.mirror = recorder, bool(takeover), mirror
         self.log = log or logging.getLogger(__name__)
+        self.guard = guard or MessageGuard(self.log)  # dropped device actions, by reason
         self.success = False  # the twin's task/success flag, as last seen
         self.episode: dict = {"episode": -1, "state": "idle"}  # the manager's last episode/state
         self.active_ep: int | None = None  # the episode being driven (and recorded)
@@ -93,6 +109,10 @@ class TeleopSession:
         out = TeleopOutput()
         e = self.episode
         if e.get("state") != RUNNING or q is None:
+            return out
+        if not (np.isfinite(state).all() and np.isfinite(q).all()):  # nothing to plan or record from
+            self.guard.drop("observation_non_finite", f"observation state {np.asarray(state).tolist()} / "
+                            f"joints {np.asarray(q).tolist()} not finite: step skipped")
             return out
         new = self.active_ep != e["episode"]
         if new:
@@ -125,13 +145,29 @@ class TeleopSession:
                          "abort": cmd.abort}
         if cmd.action is None:
             return out
-        action = np.asarray(cmd.action, dtype=np.float32)
+        action = self.guard.check(self._device_action, cmd.action, "device_action")
+        if action is None:  # dropped and counted: no setpoint, nothing recorded
+            return out
         out.target = self.adapter.targets(action[None], q)
         if self.intervening:
             out.action = action
         if self.recorder is not None:
             self.pending = (obs, action)
         return out
+
+    def _device_action(self, raw) -> np.ndarray:
+        """The device's action as a finite float32 vector of the adapter's action length."""
+        try:
+            action = np.asarray(raw, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise TeleopActionError(f"teleop device action {raw!r:.80} is not numbers: {e}", "device_action_shape") from None
+        dim = getattr(self.adapter, "action_dim", None)
+        if action.ndim != 1 or (dim is not None and action.shape[0] != dim):
+            raise TeleopActionError(f"teleop device action has shape {action.shape}, expected ({dim},): check the "
+                                    "device driver and the node's robot / control parameters", "device_action_shape")
+        if not np.isfinite(action).all():
+            raise TeleopActionError(f"teleop device action is not finite: {action.tolist()}", "device_action_non_finite")
+        return action
 
     def _finish(self, event: dict) -> None:
         self.active_ep = None

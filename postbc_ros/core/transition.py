@@ -14,9 +14,11 @@ ONE array codec (`arrays()` / `scalars()`) serves every place a transition is st
     (terminated), intervention and t_obs (stamp) as the step's own fields, the other
     bookkeeping in its info -- `to_store_step` / `from_store_step`;
   - the RL agents take the object itself (`agent.observe`, `agent.add_demos`, `ReplayBuffer.add`).
-Decoding checks the fields (none missing, none unknown, each of its type) and the shapes (action
-[k, A] with k = steps; obs and next_obs with the same keys and shapes) and raises TransitionError
-naming what is wrong.
+Decoding checks the fields (none missing, none unknown, each of its type), the shapes (action
+[k, A] with k = steps; obs and next_obs with the same keys and shapes) and the values (every
+number and every float array finite: a NaN must never reach the store, the learner or the arm)
+and raises TransitionError naming what is wrong; its `reason` (missing_field, unknown_field,
+wrong_type, wrong_shape, non_finite) is what the nodes count dropped messages under.
 """
 from __future__ import annotations
 
@@ -29,14 +31,36 @@ import numpy as np
 from postbc_ros.core import wire
 
 
+#: why a transition is refused (TransitionError.reason; the nodes' drop counters)
+MISSING, UNKNOWN, WRONG_TYPE, WRONG_SHAPE, NON_FINITE = (
+    "missing_field", "unknown_field", "wrong_type", "wrong_shape", "non_finite")
+
+
 class TransitionError(ValueError):
-    """A transition that cannot be built or decoded; the message names the field."""
+    """A transition that cannot be built or decoded; the message names the field, `reason` the kind."""
+
+    def __init__(self, message: str, reason: str = WRONG_TYPE):
+        super().__init__(message)
+        self.reason = reason
 
 
 def _real(name: str, v: Any) -> float:
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
         raise TransitionError(f"field '{name}' = {v!r}: expected a number")
+    if not np.isfinite(v):
+        raise TransitionError(f"field '{name}' = {v!r}: expected a finite number", NON_FINITE)
     return float(v)
+
+
+def _finite_array(name: str, a: np.ndarray) -> np.ndarray:
+    """`a` unchanged when it is numeric and (if floating point) finite; TransitionError naming `name`."""
+    if a.dtype.kind not in "fiub":
+        raise TransitionError(f"array '{name}' has dtype {a.dtype}: expected numbers")
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        bad = np.argwhere(~np.isfinite(a))[0]
+        raise TransitionError(f"array '{name}' holds {int((~np.isfinite(a)).sum())} non-finite value(s), the first "
+                              f"{a[tuple(bad)]} at index {tuple(int(i) for i in bad)}", NON_FINITE)
+    return a
 
 
 def _integer(name: str, v: Any) -> int:
@@ -116,9 +140,12 @@ class Transition:
     def __post_init__(self):
         for name, check in SCALARS.items():
             setattr(self, name, check(name, getattr(self, name)))
-        self.action = np.asarray(self.action, np.float32)
+        self.action = _finite_array("action", np.asarray(self.action, np.float32))
         if self.noise is not None:
-            self.noise = np.asarray(self.noise, np.float32)
+            self.noise = _finite_array("noise", np.asarray(self.noise, np.float32))
+        for group, arrays in (("obs", self.obs), ("next_obs", self.next_obs)):
+            for k, v in arrays.items():
+                _finite_array(f"{group}/{k}", np.asarray(v))
 
     # ------------------------------------------------------------ the one codec
     def scalars(self) -> dict[str, Any]:
@@ -142,25 +169,32 @@ class Transition:
         missing = sorted(set(SCALARS if required is None else required) - set(scalars))
         if unknown or missing:
             raise TransitionError(f"{where}: " + "; ".join(
-                ([f"unknown field(s) {unknown}"] if unknown else []) + ([f"missing field(s) {missing}"] if missing else [])))
+                ([f"unknown field(s) {unknown}"] if unknown else []) + ([f"missing field(s) {missing}"] if missing else [])),
+                MISSING if missing else UNKNOWN)
         groups = {g: {k[len(g):]: np.asarray(v) for k, v in arrays.items() if k.startswith(g)} for g in ARRAY_GROUPS}
         obs, next_obs = groups["obs/"], groups["next_obs/"]
         other = sorted(k for k in arrays if not k.startswith(ARRAY_GROUPS) and k not in ("action", "noise"))
         if other:
-            raise TransitionError(f"{where}: unknown array(s) {other}")
+            raise TransitionError(f"{where}: unknown array(s) {other}", UNKNOWN)
         if "action" not in arrays or not obs:
-            raise TransitionError(f"{where}: missing array(s) {'action' if 'action' not in arrays else 'obs/<key>'}")
+            raise TransitionError(f"{where}: missing array(s) {'action' if 'action' not in arrays else 'obs/<key>'}",
+                                  MISSING)
         if sorted(obs) != sorted(next_obs):
-            raise TransitionError(f"{where}: obs keys {sorted(obs)} differ from next_obs keys {sorted(next_obs)}")
+            raise TransitionError(f"{where}: obs keys {sorted(obs)} differ from next_obs keys {sorted(next_obs)}",
+                                  WRONG_SHAPE)
         for k in obs:
             if obs[k].shape != next_obs[k].shape:
-                raise TransitionError(f"{where}: obs/{k} shape {obs[k].shape} != next_obs/{k} shape {next_obs[k].shape}")
+                raise TransitionError(f"{where}: obs/{k} shape {obs[k].shape} != next_obs/{k} shape {next_obs[k].shape}",
+                                      WRONG_SHAPE)
         try:
             tr = cls(obs=obs, next_obs=next_obs, action=arrays["action"], noise=arrays.get("noise"), **scalars)
-        except (TypeError, ValueError) as e:  # TransitionError: a field's type
+        except TransitionError as e:  # a field's type or value
+            raise TransitionError(f"{where}: {e}", e.reason) from None
+        except (TypeError, ValueError) as e:
             raise TransitionError(f"{where}: {e}") from None
         if tr.action.ndim != 2 or tr.action.shape[0] != tr.steps:
-            raise TransitionError(f"{where}: action shape {tr.action.shape}, expected [steps={tr.steps}, action dim]")
+            raise TransitionError(f"{where}: action shape {tr.action.shape}, expected [steps={tr.steps}, action dim]",
+                                  WRONG_SHAPE)
         return tr
 
     # ------------------------------------------------------------ wire

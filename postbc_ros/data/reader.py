@@ -280,3 +280,43 @@ class DemoDataset:
                     f"{self.root / INFO_PATH}: feature '{name}' has shape {have}, expected {tuple(shape)}; "
                     "use a dataset recorded with the same robot/obs-mode or retrain for this shape"
                 )
+
+
+# ---------------------------------------------------------------------- value checks
+#: the action space of every dataset recorded for one of the registered arms (the twin envs'
+#: ee_delta / joint_delta actions, gripper included) is [-1, 1] per entry: the action adapter clips
+#: there before IK, and the arm's safety filter then holds the joint limits on the setpoints. An
+#: action beyond it was never executed as recorded, and a policy trained on it learns to ask for it.
+ACTION_BOUND = 1.0
+ACTION_BOUND_TOL = 1e-5  # float32 rounding of a recorded action at the bound
+FIX = ("re-record that episode (postbc collect / the collect graph) or write the dataset again without it; "
+       "pretraining and the learner refuse datasets with such frames")
+
+
+def action_bound(ds: DemoDataset) -> float | None:
+    """The bound |a_i| <= bound of `ds`'s actions: ACTION_BOUND for a dataset of a registered arm
+    (robot_type), None (finite values only) for one recorded elsewhere, whose action space is its own."""
+    from postbc_ros.robots.registry import robot_names
+
+    return ACTION_BOUND if ds.robot_type in robot_names() else None
+
+
+def check_values(ds: DemoDataset, bound: float | None | str = "auto") -> None:
+    """Refuse a dataset whose numeric features hold NaN / infinite values, or whose actions leave
+    [-bound, bound] ("auto": `action_bound(ds)`; None: no bound). DatasetError naming the episode,
+    its frame (and the dataset-wide frame index), the feature and its entry, and the fix."""
+    bound = action_bound(ds) if bound == "auto" else bound
+    keys = [k for k, ft in ds.features.items() if ft["dtype"].startswith(("float", "int", "uint"))]
+    for i in range(ds.num_episodes):
+        first = int(ds.episode_rows[i]["dataset_from_index"])
+        for name, arr in ds.episode(i, keys).items():
+            flat = np.asarray(arr).reshape(len(arr), -1)
+            if flat.dtype.kind == "f" and not np.isfinite(flat).all():
+                f, j = (int(x) for x in np.argwhere(~np.isfinite(flat))[0])
+                raise DatasetError(f"{ds.root}: episode {i} frame {f} (dataset frame {first + f}): feature '{name}' "
+                                   f"entry {j} is {flat[f, j]}, not a finite number; {FIX}")
+            if name == "action" and bound is not None and (np.abs(flat) > bound + ACTION_BOUND_TOL).any():
+                f, j = (int(x) for x in np.argwhere(np.abs(flat) > bound + ACTION_BOUND_TOL)[0])
+                raise DatasetError(f"{ds.root}: episode {i} frame {f} (dataset frame {first + f}): action entry {j} is "
+                                   f"{flat[f, j]:.6g}, outside the {ds.robot_type} action space [-{bound:g}, {bound:g}]; "
+                                   f"{FIX}")

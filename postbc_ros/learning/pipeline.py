@@ -1,7 +1,9 @@
 """The pretraining pipeline as one call: dataset directory -> trained policy -> checkpoint directory.
 
 `postbc pretrain` and `postbc demo` both run `pretrain_dataset`; each reports a `PretrainError`
-in its own words. Nothing is written unless training succeeded.
+in its own words. Nothing is written unless training succeeded. A dataset holding a NaN / infinite
+value or an action outside the arm's action space is refused before training
+(postbc_ros.data.reader.check_values names the episode and frame).
 """
 from __future__ import annotations
 
@@ -31,13 +33,16 @@ def pretrain_dataset(dataset: str | os.PathLike, out: str | os.PathLike, config:
     used instead of training one, for α sweeps. `log` receives one line describing the dataset and,
     after training, one per budget (steps, epochs, batch size, LR schedule) and the α used.
     """
-    from postbc_ros.data import DatasetError
+    from postbc_ros.data import DatasetError, DemoDataset
+    from postbc_ros.data.reader import check_values
     from postbc_ros.learning.checkpoint import CheckpointError
     from postbc_ros.learning.policy_io import load_ensemble, save_pretrain_result
     from postbc_ros.learning.train import pretrain
     from postbc_ros.learning.training_data import load_training_data
 
     try:
+        if Path(dataset).is_dir():  # (a missing one: load_training_data says so in its words)
+            check_values(DemoDataset(dataset))  # names the episode and frame of a bad value
         data = load_training_data(dataset, config.obs_history, config.horizon, obs_keys)
     except (DatasetError, KeyError, FileNotFoundError, ValueError) as e:
         raise PretrainError(f"cannot use dataset {dataset}: {e}") from e

@@ -29,11 +29,14 @@ from rclpy.node import Node
 from std_msgs.msg import Bool, String
 from std_srvs.srv import SetBool, Trigger
 
+from postbc_ros.core.episode_messages import parse_label, parse_ready
 from postbc_ros.core.episode_protocol import HEARTBEAT_PERIOD_S, SUCCESS_SOURCES, EpisodeProtocol
 from postbc_ros.core.params import param
 from postbc_ros.ros import qos
+from postbc_ros.ros.diagnostics import input_guard
 from postbc_ros.ros.node_main import run_node
 from postbc_ros.ros.params import declare_params
+from postbc_ros.ros.service_call import call_service
 
 SERVICE_WAIT_S = 30.0  # longest wait for a service to appear (a reset may then take reset_timeout)
 ARM_CALL_TIMEOUT_S = 5.0  # arm/enable and arm/stop answer at once: longer means the arm node is gone
@@ -82,18 +85,25 @@ class EpisodeManagerNode(Node):
             log=self.get_logger())
         self.create_subscription(Bool, "task/success", lambda m: self.protocol.on_success(m.data), qos.STATE,
                                  callback_group=g)
-        self.create_subscription(String, "episode/label", lambda m: self.protocol.on_label(json.loads(m.data)),
-                                 qos.STATE, callback_group=g)
+        self.inputs = input_guard(self)  # a malformed label / ready message is dropped and counted, never raised
+        self.create_subscription(String, "episode/label",
+                                 lambda m: self._checked(parse_label, m, self.protocol.on_label), qos.STATE,
+                                 callback_group=g)
         if c.ready_topic:
             self.create_subscription(String, c.ready_topic,
-                                     lambda m: self.protocol.on_ready(json.loads(m.data).get("ready")),
-                                     qos.LATCHED, callback_group=g)
+                                     lambda m: self._checked(parse_ready, m, self.protocol.on_ready), qos.LATCHED,
+                                     callback_group=g)
         self.create_service(Trigger, "episode/estop", self._on_estop, callback_group=g)
         self.create_service(Trigger, "episode/clear_estop", self._on_clear, callback_group=g)
         threading.Thread(target=self.protocol.run, daemon=True).start()
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
+
+    def _checked(self, parse, msg, use):
+        value = self.inputs.check(parse, msg.data)
+        if value is not None:
+            use(value)
 
     # ------------------------------------------------------------ what the protocol calls
     def _beat(self):
@@ -107,26 +117,16 @@ class EpisodeManagerNode(Node):
         with open(self.log_path, "a") as f:
             f.write(json.dumps(rec) + "\n")
 
-    def _call(self, client, request, timeout: float):
-        if not client.wait_for_service(timeout_sec=min(timeout, SERVICE_WAIT_S)):
-            raise TimeoutError(f"service {client.srv_name} not available")
-        fut = client.call_async(request)
-        done = threading.Event()
-        fut.add_done_callback(lambda _f: done.set())
-        if not done.wait(timeout):
-            raise TimeoutError(f"service {client.srv_name} did not answer within {timeout:.0f} s")
-        return fut.result()
-
     def _reset(self) -> tuple[bool, str]:
-        res = self._call(self.reset_cli, Trigger.Request(), float(self.cfg.reset_timeout))
+        res = call_service(self.reset_cli, Trigger.Request(), float(self.cfg.reset_timeout), SERVICE_WAIT_S)
         return bool(res.success), res.message
 
     def _enable(self) -> tuple[bool, str]:
-        res = self._call(self.enable_cli, SetBool.Request(data=True), ARM_CALL_TIMEOUT_S)
+        res = call_service(self.enable_cli, SetBool.Request(data=True), ARM_CALL_TIMEOUT_S)
         return bool(res.success), res.message
 
     def _hold(self):
-        self._call(self.stop_cli, Trigger.Request(), ARM_CALL_TIMEOUT_S)
+        call_service(self.stop_cli, Trigger.Request(), ARM_CALL_TIMEOUT_S)
 
     # ------------------------------------------------------------ services
     def _on_estop(self, _req, res):

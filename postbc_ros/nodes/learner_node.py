@@ -6,7 +6,8 @@ which a worker thread runs: demonstration chunks mixed in (`demos`), `utd` gradi
 transition, and every `publish_every` finished episodes the acting weights as a new version,
 published on /learner/weights (wire "weights" record, latched: a policy that starts later gets
 the newest). The full agent is saved to `work_dir/agent` with every version; a restarted learner
-resumes from it and publishes its weights at once. Metrics: /learner/metrics (JSON, latched).
+resumes from it and publishes its weights at once. Metrics: /learner/metrics (JSON, latched). Unusable
+transitions and non-finite weights (never published) are dropped, counted on /diagnostics, logged once.
 """
 from __future__ import annotations
 
@@ -15,9 +16,8 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from postbc_ros.core import wire
 from postbc_ros.core.params import param
-from postbc_ros.core.transition import Transition, TransitionError
+from postbc_ros.core.transition import Transition
 from postbc_ros.rl.dsrl_config import ACTIVATION_NAMES, REWARDS, DSRLConfig
 from postbc_ros.rl.learner_loop import LearnerLoop, WeightsRecord
 from postbc_ros.rl.registry import FINETUNERS, load_node_policy, make_agent
@@ -31,6 +31,7 @@ from std_srvs.srv import Trigger
 
 from postbc_ros.ros import conversions as conv
 from postbc_ros.ros import qos
+from postbc_ros.ros.diagnostics import input_guard
 from postbc_ros.ros.node_main import run_node
 from postbc_ros.ros.params import declare_params
 
@@ -90,8 +91,9 @@ class LearnerNode(Node):
         self.cfg = declare_params(self, LearnerConfig)
         policy, device = load_node_policy(self.cfg.checkpoint, self.cfg.device)
         agent = make_agent(self.cfg.algorithm, policy, agent_overrides(self.cfg), device=device, seed=self.cfg.seed)
+        self.guard = input_guard(self)
         self.loop = LearnerLoop(agent, self.cfg.algorithm, self.cfg.work_dir, self.cfg.publish_every, self.cfg.utd,
-                                self.cfg.demos)
+                                self.cfg.demos, guard=self.guard)
         self.pub_w = self.create_publisher(UInt8MultiArray, "/learner/weights", qos.LATCHED)
         self.pub_m = self.create_publisher(String, "/learner/metrics", qos.LATCHED)
         g = ReentrantCallbackGroup()
@@ -105,8 +107,7 @@ class LearnerNode(Node):
         self.worker = threading.Thread(target=self._work, daemon=True)
         self.worker.start()
         start = f"resumed v{self.loop.state.version}" if self.loop.resumed else "fresh"
-        self.get_logger().info(f"{self.cfg.algorithm} learner on {agent.device}; {start}, "
-                               f"{self.loop.demo_chunks} demo chunks")
+        self.get_logger().info(f"{self.cfg.algorithm} learner on {agent.device}; {start}, {self.loop.demo_chunks} demos")
 
     def _sync(self):
         if not self.sync_cli.wait_for_service(timeout_sec=SYNC_WAIT_S):
@@ -115,17 +116,16 @@ class LearnerNode(Node):
         self.sync_cli.call_async(Trigger.Request())
 
     def _on_stored(self, msg):
-        try:
-            self.loop.feed(Transition.from_wire(conv.msg_bytes(msg)))
-        except (wire.WireError, TransitionError) as e:
-            self.get_logger().error(f"stored transition rejected: {e}")
+        tr = self.guard.check(lambda m: Transition.from_wire(conv.msg_bytes(m)), msg, "not_a_record")
+        if tr is not None:
+            self.loop.feed(tr)
 
     def _work(self):
         while not self._stop.is_set():
             try:
                 out = self.loop.step(QUEUE_POLL_S)
             except Exception as e:  # noqa: BLE001 - one bad transition must not stop learning
-                self.get_logger().error(f"transition skipped: {type(e).__name__}: {e}")
+                self.guard.drop("transition_unusable", f"transition skipped: {type(e).__name__}: {e}")
                 continue
             if out is not None and out.weights is not None:
                 self._publish(out.weights)

@@ -6,7 +6,8 @@ keeps serving callbacks; this node converts messages for it. A chunk goes out on
 as a JointTrajectory stamped t_obs, point i at t_obs + i·dt + latency, re-published every dt
 (the arm's watchdog sees a live stream; kill this node and the arm holds). Weights arrive on
 `policy/weights` (wire "weights" records); every executed chunk becomes a transition on
-`replay/transitions` (wire "transition").
+`replay/transitions` (wire "transition"). Rejected weights, held non-finite chunks and unusable messages
+are counted on /diagnostics (ros.diagnostics), logged once per reason.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from sensor_msgs.msg import Image, JointState  # noqa: E402
 from std_msgs.msg import Bool, Float32MultiArray, String, UInt8MultiArray  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
+from postbc_ros.core.episode_messages import parse_episode_state  # noqa: E402
 from postbc_ros.core.joint_tracker import JointTracker  # noqa: E402
 from postbc_ros.core.params import param  # noqa: E402
 from postbc_ros.core.policy_loop import PolicyLoop, PolicyLoopConfig  # noqa: E402
@@ -30,6 +32,7 @@ from postbc_ros.rl.acting_weights import apply_weights_record  # noqa: E402
 from postbc_ros.rl.registry import ALGORITHMS, load_node_policy, make_agent  # noqa: E402
 from postbc_ros.robots import DEFAULT_ROBOT, twin_robot_names  # noqa: E402
 from postbc_ros.ros import conversions as conv, qos  # noqa: E402
+from postbc_ros.ros.diagnostics import guarded, input_guard  # noqa: E402
 from postbc_ros.ros.node_main import run_node  # noqa: E402
 from postbc_ros.ros.params import declare_params  # noqa: E402
 from postbc_ros.sim.action_adapter import ActionAdapter  # noqa: E402
@@ -77,9 +80,8 @@ class PolicyNode(Node):
         agent = make_agent(algorithm, self.policy, device=device, seed=int(p.seed))
         adapter = ActionAdapter(p.robot, p.task, p.control)
         self.names = list(adapter.twin.joint_names) + [p.gripper_joint]
-        self.joints = JointTracker(self.names[:-1], self.get_logger().warning,
-                                   hint="The policy cannot act without them: check the robot and "
-                                        "gripper_joint parameters against the arm driver's joint names.")
+        self.joints = JointTracker(self.names[:-1], self.get_logger().warning, hint="The policy cannot act without "
+                                   "them: check the robot and gripper_joint parameters against the arm driver's joint names.")
         loop_cfg = PolicyLoopConfig(k=int(cfg.n_action_steps), action_dim=int(cfg.action_dim), dt=self.dt,
                                     latency=self.dt if p.latency < 0 else float(p.latency), gamma=float(p.gamma),
                                     robot_id=p.robot_id, mode=p.mode, explore=bool(p.explore))
@@ -87,18 +89,19 @@ class PolicyNode(Node):
             agent, adapter, loop_cfg, clock=self.now, joint_positions=lambda: self.joints.q,
             publish_command=self._publish_command, publish_hold=self._publish_hold,
             publish_transition=self._publish_transition, load_weights=self._load_weights, log=self.get_logger(),
-            weights_loaded=lambda head: self._status(loaded_at=self.now()))
+            weights_loaded=lambda head: self._status(loaded_at=self.now()), guard=input_guard(self))
         self.pub_cmd = self.create_publisher(JointTrajectory, "arm/command", qos.COMMAND)
         self.pub_tr = self.create_publisher(UInt8MultiArray, "replay/transitions", qos.STREAM)
         self.pub_status = self.create_publisher(String, "policy/status", qos.LATCHED)
-        self.create_subscription(JointState, "observation/state",
-                                 lambda m: loop.add_observation(conv.from_time(m.header.stamp),
-                                                                conv.vector_from_msg(m)), qos.STATE)
-        self.create_subscription(JointState, "joint_states", self.joints.update, qos.STATE)
-        self.create_subscription(Image, "camera/scene/image_raw", lambda m: loop.set_image(conv.msg_to_image(m)),
-                                 qos.IMAGE)
+        g = lambda reason, fn: guarded(loop.guard, fn, reason)  # noqa: E731 - an unusable message is dropped
+        self.create_subscription(JointState, "observation/state", g("observation", lambda m: loop.add_observation(
+            conv.from_time(m.header.stamp), conv.vector_from_msg(m))), qos.STATE)
+        self.create_subscription(JointState, "joint_states", g("joint_states", self.joints.update), qos.STATE)
+        self.create_subscription(Image, "camera/scene/image_raw", g("image", lambda m: loop.set_image(
+            conv.msg_to_image(m))), qos.IMAGE)
         self.create_subscription(Bool, "task/success", lambda m: loop.success(m.data), qos.STATE)
-        self.create_subscription(String, "episode/state", lambda m: loop.set_episode(json.loads(m.data)), qos.EVENTS)
+        self.create_subscription(String, "episode/state", g("episode_state", lambda m: loop.set_episode(
+            parse_episode_state(m.data))), qos.EVENTS)
         self.create_subscription(UInt8MultiArray, "policy/weights", lambda m: loop.offer_weights(conv.msg_bytes(m)),
                                  qos.LATCHED)
         # human takeover (teleop_node): the policy yields and records the human's actions as interventions
@@ -107,8 +110,7 @@ class PolicyNode(Node):
         self.create_timer(self.dt, loop.stream)
         loop.start()
         self._status(ready=True)
-        self.get_logger().info(f"{self.policy.method} policy, mode {p.mode}, H={cfg.horizon} k={loop_cfg.k} "
-                               f"dt={self.dt:.3f}s on {agent.device}")
+        self.get_logger().info(f"{self.policy.method} policy, mode {p.mode}, H={cfg.horizon} k={loop_cfg.k} dt={self.dt:.3f}s")
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9

@@ -8,8 +8,11 @@ never trains on data that is not on disk). `/replay/sync` (std_srvs/Trigger) rep
 everything stored, for a learner that (re)starts on any machine of the ROS domain. Statistics go
 out on /replay/stats (std_msgs/String JSON, latched). When the disk is full the node stays up: a
 transition it cannot store is logged with the reason and the fix, counted as `not_stored`, and not
-forwarded; storing resumes once there is room. A message that is not a valid transition is
-logged and counted as `rejected`.
+forwarded; storing resumes once there is room. A message that is not a valid transition (a field
+missing, a wrong shape, a non-finite value: core.transition) is never stored: it is dropped,
+counted as `rejected` and on /diagnostics by reason, and logged once per reason. A stored step that
+no longer decodes (written by an older version, or damaged) is skipped by /replay/sync and counted
+the same way (reason `stored_<why>`), never raised.
 
 The stores and the transition <-> store-step mapping are ROS-free:
 postbc_ros.core.episode_stream.RobotStreams and postbc_ros.core.transition.Transition.
@@ -21,7 +24,6 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from postbc_ros.core import wire
 from postbc_ros.core.episode_stream import RobotStreams
 from postbc_ros.core.params import param
 from postbc_ros.core.replay_store import ReplayStoreError
@@ -35,6 +37,7 @@ from std_srvs.srv import Trigger
 
 from postbc_ros.ros import conversions as conv
 from postbc_ros.ros import qos
+from postbc_ros.ros.diagnostics import input_guard
 from postbc_ros.ros.node_main import run_node
 from postbc_ros.ros.params import declare_params
 
@@ -62,6 +65,7 @@ class ReplayBufferNode(Node):
         self.seq = 0
         # not_stored: transitions that could not be written (disk full ...); the node goes on
         self.counts = {"transitions": 0, "interventions": 0, "rejected": 0, "not_stored": 0}
+        self.guard = input_guard(self)
         self.pub = self.create_publisher(UInt8MultiArray, "/replay/stored", qos.STREAM)
         self.pub_stats = self.create_publisher(String, "/replay/stats", qos.LATCHED)
         self.create_subscription(UInt8MultiArray, "/replay/transitions", self._on_transition, qos.STREAM)
@@ -74,11 +78,10 @@ class ReplayBufferNode(Node):
                                                        "robots": self.streams.robots})))
 
     def _on_transition(self, msg):
-        try:
-            tr = Transition.from_wire(conv.msg_bytes(msg))
-        except (wire.WireError, TransitionError) as e:
+        tr = self.guard.check(lambda m: Transition.from_wire(conv.msg_bytes(m)), msg, "not_a_record")
+        if tr is None:  # (wire.WireError: not a record; TransitionError: its reason)
             self.counts["rejected"] += 1
-            self.get_logger().error(f"transition rejected: {e}")
+            self._stats()
             return
         with self.lock:
             try:
@@ -98,12 +101,23 @@ class ReplayBufferNode(Node):
             self._stats()
 
     def _on_sync(self, _req, res):
-        n = 0
+        """Republish every stored step; one that does not decode is skipped and counted."""
+        n = skipped = 0
         with self.lock:
-            for tr in self.streams.stored():
-                self.pub.publish(conv.bytes_msg(tr.replace(replayed=True).to_wire()))
-                n += 1
-        res.success, res.message = True, json.dumps({"republished": n})
+            for robot, w in self.streams.writers.items():
+                w.store.refresh()
+                for info in w.store.episodes():
+                    for i in range(info.num_steps):
+                        try:
+                            tr = Transition.from_store_step(*w.store.read_step(info.episode, i))
+                        except (TransitionError, ReplayStoreError, ValueError, KeyError, TypeError) as e:
+                            skipped += 1
+                            self.guard.drop(f"stored_{getattr(e, 'reason', 'unreadable')}",
+                                            f"{robot}: episode {info.episode} step {i} not replayed: {e}")
+                            continue
+                        self.pub.publish(conv.bytes_msg(tr.replace(replayed=True).to_wire()))
+                        n += 1
+        res.success, res.message = True, json.dumps({"republished": n, "skipped": skipped})
         return res
 
     def close(self):

@@ -13,7 +13,6 @@ message "abort" to stop the run.
 from __future__ import annotations
 
 import sys
-import threading
 from dataclasses import dataclass
 
 from postbc_ros.ros.bootstrap import ensure_rclpy
@@ -28,6 +27,7 @@ from postbc_ros.core.operator_prompt import ABORT, ask_operator
 from postbc_ros.core.params import param
 from postbc_ros.ros.node_main import run_node
 from postbc_ros.ros.params import declare_params
+from postbc_ros.ros.service_call import call_service
 
 TTY = "/dev/tty"  # the launching terminal (the supervisor hands it to interactive nodes)
 HOME_SERVICE_WAIT_S = 1.0  # no arm/home within this long (no arm node): ask without homing
@@ -60,12 +60,10 @@ class ResetOperatorNode(Node):
         self.get_logger().info("serving human_reset; answer prompts on the terminal")
 
     def _go_home(self):
-        if not self._home.wait_for_service(timeout_sec=HOME_SERVICE_WAIT_S):
-            return
-        fut = self._home.call_async(Trigger.Request())
-        done = threading.Event()
-        fut.add_done_callback(lambda _f: done.set())
-        done.wait(HOME_TIMEOUT_S)
+        try:
+            call_service(self._home, Trigger.Request(), HOME_TIMEOUT_S, HOME_SERVICE_WAIT_S)
+        except TimeoutError as e:  # the operator resets by hand; the prompt still comes
+            self.get_logger().warning(f"arm/home: {e}")
 
     def _on_reset(self, _req, res):
         self._count += 1

@@ -8,7 +8,9 @@ arm/command (the arm_node safety-filters it) and record (observation, action, su
 dataset recorder (postbc_ros.data, LeRobot v3 layout) -- the same recording path as
 `postbc collect`. Device events stop / success / failure / abort end the episode through
 `episode/label`; the episode is saved with the manager's label (abort discards it). What happens
-between messages is postbc_ros.core.teleop_session; this node converts messages.
+between messages is postbc_ros.core.teleop_session; this node converts messages. A device action
+or a message it cannot use (NaN, wrong shape, malformed episode/state) is dropped and counted on
+/diagnostics (ros.diagnostics); the node stays up and the operator keeps the arm.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float32MultiArray, String
 from trajectory_msgs.msg import JointTrajectory
 
+from postbc_ros.core.episode_messages import parse_episode_state
 from postbc_ros.core.joint_tracker import JointTracker
 from postbc_ros.core.params import param
 from postbc_ros.core.teleop_session import TeleopOutput, TeleopSession
@@ -35,6 +38,7 @@ from postbc_ros.drivers.teleop import BACKENDS, make_teleop_device
 from postbc_ros.robots import DEFAULT_ROBOT, get_robot_spec, twin_robot_names
 from postbc_ros.ros import conversions as conv
 from postbc_ros.ros import qos
+from postbc_ros.ros.diagnostics import input_guard
 from postbc_ros.ros.node_main import run_node
 from postbc_ros.ros.params import declare_params
 from postbc_ros.sim import TASK_IDS
@@ -81,8 +85,10 @@ class TeleopNode(Node):
         if c.record:
             self.writer = DatasetWriter(c.dataset_dir, features_from_env(env), fps=env_fps(env), robot_type=c.robot)
             recorder = EpisodeRecorder(self.writer, c.task)
+        self.guard = input_guard(self)
         self.session = TeleopSession(device, adapter, len(get_robot_spec(c.robot).joint_names), recorder=recorder,
-                                     takeover=c.takeover, mirror=env if scripted else None, log=self.get_logger())
+                                     takeover=c.takeover, mirror=env if scripted else None, log=self.get_logger(),
+                                     guard=self.guard)
         self.lock = threading.Lock()
         self.joints = JointTracker(self.names[:-1], self.get_logger().warning, hint=JOINTS_HINT)
         self.pub_cmd = self.create_publisher(JointTrajectory, "arm/command", qos.COMMAND)
@@ -99,14 +105,17 @@ class TeleopNode(Node):
                                else f"{c.device} teleop (not recording)")
 
     def _on_episode(self, msg):
-        with self.lock:
-            self._send(self.session.on_episode(json.loads(msg.data)), t_obs=None)
+        event = self.guard.check(parse_episode_state, msg.data)
+        if event is not None:
+            with self.lock:
+                self._send(self.session.on_episode(event), t_obs=None)
 
     def _on_obs(self, msg):
-        state = conv.vector_from_msg(msg)
-        t_obs = conv.from_time(msg.header.stamp)
-        with self.lock:
-            self._send(self.session.observe(state, self.joints.q), t_obs)
+        with self.lock:  # an observation the session cannot use is dropped and counted, never raised
+            out = self.guard.check(lambda m: self.session.observe(conv.vector_from_msg(m), self.joints.q), msg,
+                                   "observation")
+            if out is not None:
+                self._send(out, conv.from_time(msg.header.stamp))
 
     def _send(self, out: TeleopOutput, t_obs: float | None):
         if out.intervention is not None:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from postbc_ros.core.policy_loop import NonFiniteChunkError
 from postbc_ros.core.transition import Transition
 
 from .policy_adapter import FrozenDiffusionPolicy, ObsHistory
@@ -129,6 +130,11 @@ class ChunkAgentBase:
         evaluates this way; Best-of-N: as `eval`). `base` samples w ~ N(0, I) exactly as the
         pretrained policy would (for baselines); `zero` decodes w = 0, the pretrained policy's
         deterministic chunk, which is what a noise-space actor with zero mean executes in `eval`.
+
+        Never returns a non-finite chunk or noise: NonFiniteChunkError (core.policy_loop) names
+        whether the observation or the agent (its networks' output) was at fault; the policy loop
+        holds the arm instead. (No fallback to the pretrained policy's chunk: with a non-finite
+        observation that is non-finite too, and a diverged actor is the learner's to fix.)
         """
         if mode not in ACT_MODES:
             raise ValueError(f"act mode must be one of {'|'.join(ACT_MODES)}, got {mode!r}")
@@ -143,7 +149,19 @@ class ChunkAgentBase:
                 self._ensure_built(feat)
             w = self._choose_noise(obs_t, feat, mode)
         chunk = self.fp.decode(obs_t, w)
-        return chunk[0].cpu().numpy(), w.reshape(self.fp.noise_shape).cpu().numpy()
+        chunk_np, w_np = chunk[0].cpu().numpy(), w.reshape(self.fp.noise_shape).cpu().numpy()
+        if not (np.isfinite(chunk_np).all() and np.isfinite(w_np).all()):
+            raise NonFiniteChunkError(f"{type(self).__name__}.act({mode}): {self._non_finite_cause(obs, w_np)}")
+        return chunk_np, w_np
+
+    def _non_finite_cause(self, obs: dict[str, np.ndarray], w: np.ndarray) -> str:
+        bad_obs = sorted(k for k in self.fp.obs_keys if np.asarray(obs[k]).dtype.kind == "f"
+                         and not np.isfinite(obs[k]).all())
+        if bad_obs:
+            return f"observation {bad_obs} holds NaN or infinite values, so does the chunk"
+        if not np.isfinite(w).all():
+            return "the agent's noise is not finite (its networks' weights or inputs diverged)"
+        return "the decoded chunk is not finite (the diffusion policy's output overflowed)"
 
     def observe(self, tr: Transition) -> None:
         """Store one executed chunk transition (its noise = the w the chunk was decoded from)."""

@@ -4,13 +4,18 @@ transitions the replay buffer has made durable and publishes what `step` returns
 - Resume: `work_dir/learner.json` (counts, weight version) and `work_dir/agent` (the full agent:
   networks, optimizers, replay contents, RNG), both written at every weight export.
 - Demonstrations (a DemoDataset directory) become chunk transitions in the agent's demo buffer
-  on a fresh start (a resumed agent has them in its saved replay).
+  on a fresh start (a resumed agent has them in its saved replay). A dataset with a NaN /
+  infinite value or an action outside the arm's action space is refused (DatasetError naming the
+  episode and frame, data.reader.check_values): NaN demonstrations made the agent's weights NaN.
 - Each online transition with steered noise is observed and followed by `utd` gradient steps.
   Human (intervention) chunks carry no noise: the replay store keeps them, the noise-space
   critics cannot train on them.
 - Every `publish_every` finished episodes (replayed history not counted), once the agent has
   taken a gradient step, the acting weights are exported as a new version (a wire "weights"
   record, postbc_ros.rl.acting_weights) and the agent is saved; metrics at every finished episode.
+  Weights that are not finite are never exported: the version is skipped, counted on `guard`
+  (reason weights_non_finite) and logged, the agent is not saved over its last good copy, and
+  learning goes on.
 """
 from __future__ import annotations
 
@@ -24,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from postbc_ros.core import wire
+from postbc_ros.core.message_guard import MessageGuard
 from postbc_ros.core.transition import Transition
-from postbc_ros.rl.acting_weights import export_acting_state
+from postbc_ros.rl.acting_weights import WeightsError, export_acting_state
 
 STATE_FILE = "learner.json"  # counts and weight version, in work_dir
 AGENT_DIR = "agent"  # the full agent, in work_dir
@@ -57,8 +63,9 @@ class LearnerOutput:
 
 class LearnerLoop:
     def __init__(self, agent, algorithm: str, work_dir: str | Path, publish_every: int = 1, utd: int = 4,
-                 demos: str = ""):
+                 demos: str = "", guard: MessageGuard | None = None):
         self.agent = agent
+        self.guard = guard or MessageGuard()  # transitions not learned from, weights not exported
         self.algorithm = algorithm
         self.work_dir = Path(work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -80,9 +87,11 @@ class LearnerLoop:
 
     def _load_demos(self, root: str) -> int:
         from postbc_ros.data import DemoDataset
+        from postbc_ros.data.reader import check_values
         from postbc_ros.rl.rollout import episode_to_transitions
 
         ds = DemoDataset(root)
+        check_values(ds)
         fp = self.agent.fp
         trs: list[Transition] = []
         for i in range(ds.num_episodes):
@@ -119,19 +128,22 @@ class LearnerLoop:
             self.episodes_since_publish += 1
             if self.episodes_since_publish >= self.publish_every and self.agent.grad_steps > 0:
                 self.episodes_since_publish = 0
-                out.weights = self.publish()
+                try:
+                    out.weights = self.publish()
+                except WeightsError as e:  # nothing exported or saved; learning goes on
+                    self.guard.drop(e.reason, f"weights not published: {e}")
             out.metrics = self.metrics(losses)
         return out
 
     # ------------------------------------------------------------ outputs
     def publish(self) -> WeightsRecord:
         """Export the acting weights as the next version; save the agent and the state for resume."""
-        self.state.version += 1
-        v = self.state.version
+        v = self.state.version + 1
         with tempfile.TemporaryDirectory() as d:
-            export_acting_state(self.agent, d, v)
+            export_acting_state(self.agent, d, v)  # WeightsError when not finite: the version is not used
             data = wire.pack_bundle(d, {"version": v, "algorithm": self.algorithm,
                                         "grad_steps": self.agent.grad_steps, "env_steps": self.agent.env_steps})
+        self.state.version = v
         self.agent.save(self.work_dir / AGENT_DIR)
         tmp = self.work_dir / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(dataclasses.asdict(self.state)))

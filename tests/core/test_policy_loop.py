@@ -257,3 +257,54 @@ def test_an_error_in_one_iteration_restarts_the_episode_and_the_worker_goes_on(c
     # decision taken after it
     assert len(rig.agent.histories) == 2
     assert rig.transitions[0].t_obs > 1.0
+
+
+@pytest.mark.parametrize("fault", ["nan_chunk", "agent_raises", "nan_setpoint"])
+def test_a_non_finite_chunk_is_never_published_the_arm_holds_and_the_next_decision_acts(fault):
+    from postbc_ros.core.policy_loop import NonFiniteChunkError
+
+    rig = Rig()
+    good_act = rig.agent.act
+
+    def bad_act(obs, mode):
+        chunk, noise = good_act(obs, mode)
+        if fault == "agent_raises":
+            raise NonFiniteChunkError("observation ['state'] holds NaN")
+        if fault == "nan_chunk":
+            chunk[1, 0] = np.nan
+        return chunk, noise
+
+    rig.run_episode()
+    rig.decide_at(1.0)  # a good chunk is being executed
+    assert len(rig.commands) == 1
+    rig.agent.act = bad_act
+    if fault == "nan_setpoint":
+        rig.agent.act = good_act
+        rig.adapter.targets = lambda acts, q: np.full((len(acts), A), np.inf)
+    rig.decide_at(1.3)
+    assert len(rig.commands) == 1 and rig.holds == [1.3] and rig.loop.schedule is None
+    assert rig.loop.guard.snapshot()["dropped"] == {"non_finite_chunk": 1}
+    rig.agent.act = good_act
+    rig.adapter.targets = FakeAdapter.targets.__get__(rig.adapter)
+    rig.decide_at(1.4)  # decided again on the next observation
+    assert len(rig.commands) == 2 and np.isfinite(rig.commands[-1][2]).all()
+    assert all(np.isfinite(tr.action).all() for tr in rig.transitions)
+
+
+def test_rejected_weights_and_human_actions_are_counted_under_their_reason():
+    class Refused(ValueError):
+        reason = "weights_non_finite"
+
+    def loader(agent, record, obs):
+        raise Refused("net.actor.0.weight holds NaN")
+
+    rig = Rig(loader=loader)
+    rig.run_episode()
+    rig.decide_at(1.0)
+    rig.loop.offer_weights(b"nan")
+    rig.decide_at(1.3)
+    assert rig.loop.agent is rig.agent and rig.loop.version == 0 and len(rig.commands) == 2
+    rig.loop.intervention(True)
+    rig.loop.human_action([np.nan, 0.0])
+    rig.loop.human_action([0.1, 0.2, 0.3])
+    assert rig.loop.guard.snapshot()["dropped"] == {"weights_non_finite": 1, "teleop_action": 2}

@@ -231,3 +231,22 @@ def test_close_discards_the_unsaved_episode_and_closes_the_device(recorder):
     assert recorder.num_frames == 1
     s.close()
     assert recorder.num_frames == 0 and dev.closed
+
+
+def test_a_nan_or_misshapen_device_action_is_dropped_counted_and_the_session_goes_on(tmp_path, recorder):
+    adapter = Adapter()
+    adapter.action_dim = 4
+    dev = Device(act(0.1, 0, 0, -1), act(np.nan, 0, 0, -1), act(0.2, 0, np.inf, -1), act(0.3, 0),
+                 TeleopCommand(action=["up"]), act(0.4, 0, 0, 1))
+    s = TeleopSession(dev, adapter, N_JOINTS, recorder=recorder)
+    s.on_episode(running(0))
+    outs = [s.observe(state(k), Q) for k in range(6)]
+    assert [o.target is not None for o in outs] == [True, False, False, False, False, True]
+    assert s.guard.snapshot()["dropped"] == {"device_action_non_finite": 2, "device_action_shape": 2}
+    # a non-finite observation is skipped too, the device unread
+    n_seen = len(dev.seen)
+    assert s.observe(np.full(len(STATE_NAMES), np.nan, np.float32), Q).target is None and len(dev.seen) == n_seen
+    s.on_episode({"episode": 0, "state": "done", "success": True, "reason": "success"})
+    ep = DemoDataset(tmp_path / "ds").episode(0)  # only the two good actions were recorded
+    np.testing.assert_allclose(ep["action"][:, 0], [0.1, 0.4], rtol=1e-6)
+    assert np.isfinite(ep["action"]).all()

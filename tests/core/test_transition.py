@@ -119,3 +119,73 @@ def test_robot_streams_write_per_robot_and_replay_everything(tmp_path: Path):
     assert [(tr.robot, tr.episode_end) for tr in again.stored()] == [("a", False), ("a", True), ("b", True)]
     assert again.episodes_begun == 0 and not warnings
     again.close()
+
+
+def _nan_header_record(tr: Transition, **scalars) -> bytes:
+    """A wire record whose JSON header holds NaN / Infinity (Python's json writes and reads them;
+    `wire.pack` refuses to, so a faulty or foreign publisher is the only source)."""
+    import json
+
+    from safetensors.numpy import save
+
+    head = json.dumps({**tr.scalars(), **scalars, "kind": "transition"}).encode()
+    body = save({k: np.ascontiguousarray(v) for k, v in tr.arrays().items()})
+    return wire._PREFIX.pack(wire.MAGIC, wire.FORMAT_VERSION, len(head)) + head + body
+
+
+@pytest.mark.parametrize("scalars, field", [({"reward": float("nan")}, "'reward'"),
+                                            ({"discount": float("inf")}, "'discount'"),
+                                            ({"t_obs": float("-inf")}, "'t_obs'")])
+def test_a_non_finite_number_is_refused_naming_the_field(scalars, field):
+    with pytest.raises(TransitionError, match=field) as e:
+        Transition.from_wire(_nan_header_record(make(), **scalars))
+    assert e.value.reason == "non_finite"
+
+
+@pytest.mark.parametrize("key", ["action", "noise", "obs/state", "next_obs/state"])
+def test_a_non_finite_array_is_refused_naming_the_array_and_index(key):
+    tr = make()
+    arrays = tr.arrays()
+    arrays[key] = arrays[key].astype(np.float32)
+    arrays[key].reshape(-1)[3] = np.nan
+    with pytest.raises(TransitionError, match=f"array '{key}' holds 1 non-finite value") as e:
+        Transition.from_wire(wire.pack_transition(tr.scalars(), arrays))
+    assert e.value.reason == "non_finite"
+    with pytest.raises(TransitionError):  # nor can one be built
+        make(action=np.full((4, 2), np.inf))
+
+
+def test_the_reason_of_each_refusal():
+    tr = make()
+    no_reward = {k: v for k, v in tr.scalars().items() if k != "reward"}
+    cases = [(wire.pack_transition(no_reward, tr.arrays()), "missing_field"),
+             (wire.pack_transition({**tr.scalars(), "extra": 1}, tr.arrays()), "unknown_field"),
+             (wire.pack_transition({**tr.scalars(), "reward": "1"}, tr.arrays()), "wrong_type"),
+             (wire.pack_transition({**tr.scalars(), "steps": 3}, tr.arrays()), "wrong_shape"),
+             (wire.pack_transition(tr.scalars(), {**tr.arrays(), "next_obs/state": np.zeros(5, np.float32)}),
+              "wrong_shape")]
+    for record, reason in cases:
+        with pytest.raises(TransitionError) as e:
+            Transition.from_wire(record)
+        assert e.value.reason == reason, (reason, e.value)
+
+
+def test_a_non_finite_step_of_an_older_store_is_skipped_when_replayed(tmp_path: Path):
+    """A store written before decoding checked values may hold a NaN step: reading it back raises
+    a named TransitionError (the replay node skips and counts it), the steps around it decode."""
+    store = ReplayStore(tmp_path / "robot1", mode="a")
+    store.begin_episode("online", {"robot": "robot1", "policy_episode": 0})
+    good = make(episode_end=False, success=None)
+    store.add_step(**good.to_store_step())
+    bad = good.to_store_step()
+    bad["action"] = np.full((4, 2), np.nan, np.float32)  # as an older node wrote it
+    store.add_step(**bad)
+    store.add_step(**good.to_store_step())
+    store.end_episode(success=True)
+    (info,) = store.episodes()
+    assert Transition.from_store_step(*store.read_step(info.episode, 0)).steps == 4
+    with pytest.raises(TransitionError, match="replay store step: array 'action'") as e:
+        Transition.from_store_step(*store.read_step(info.episode, 1))
+    assert e.value.reason == "non_finite"
+    assert Transition.from_store_step(*store.read_step(info.episode, 2)).steps == 4
+    store.close()

@@ -96,7 +96,7 @@ def test_replay_node_survives_a_full_disk_and_stores_again_when_there_is_room(tm
         out = stop_node_process(proc, signal.SIGINT, 15)
     assert proc.returncode == 0, out
     assert "robot1: transition not stored (1 so far)" in out and "free space there" in out, out
-    assert "transition rejected: transition record: missing field(s) ['reward']" in out, out
+    assert "dropped a message (missing_field): TransitionError: transition record: missing field(s) ['reward']" in out, out
     r = ReplayStore(store_dir / "robot1")
     assert not r.recovered
     got = [(e.meta["policy_episode"], e.num_steps, e.complete, e.success, e.lost_steps) for e in r.episodes()]
