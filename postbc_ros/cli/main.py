@@ -15,6 +15,7 @@ SUBCOMMAND_MODULES = [
     "bench_cmd",      # postbc bench learning
     "launch_cmd",     # postbc launch NAME arg:=value
     "demo_cmd",       # postbc demo (the README's main job on the twin)
+    "replay_cmd",     # postbc replay check DIR / postbc replay repair DIR --out NEWDIR
 ]
 
 
