@@ -31,7 +31,6 @@ from safetensors.numpy import save as st_save
 
 MAGIC = b"PBR1"
 HEADER = struct.Struct("<4sII")  # magic, payload length, crc32
-_HEADER = HEADER  # the name before the format moved here
 MAX_RECORD_BYTES = 1 << 31  # a length field above this is damage, not a record
 _ST_LEN = struct.Struct("<Q")  # safetensors: u64 little-endian length of its JSON table
 RECORD_TYPES = ("begin", "step", "end")

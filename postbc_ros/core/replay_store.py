@@ -61,8 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from postbc_ros.core.replay_format import (  # noqa: F401 - re-exported: the store's public names
-    _HEADER,
+from postbc_ros.core.replay_format import (
     HEADER,
     MAGIC,
     MAX_RECORD_BYTES,
@@ -84,6 +83,13 @@ from postbc_ros.core.replay_format import (  # noqa: F401 - re-exported: the sto
     parse_payload,
     scan_bytes,
 )
+
+__all__ = [  # the store, and the format names callers imported from here before the format moved
+    "ReplayStore", "EpisodeInfo", "QuarantineEntry", "TornTail", "scan_segment", "FORMAT", "VERSION",
+    "MAGIC", "HEADER", "MAX_RECORD_BYTES", "encode_record", "decode_payload", "parse_payload", "check_record",
+    "ReplayStoreError", "ForeignFileError", "CorruptRecordError", "TornRecordError", "BadFrameError",
+    "ChecksumError", "BadTensorTableError", "BadMetadataError",
+]
 
 FORMAT = "postbc_replay"
 VERSION = 1

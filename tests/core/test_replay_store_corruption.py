@@ -10,7 +10,6 @@ import os
 import shutil
 import struct
 import tempfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +20,9 @@ from safetensors.numpy import save as st_save
 from test_replay_store import obs_at, write_episode
 
 from postbc_ros.cli.main import main as postbc
-from postbc_ros.core.replay_format import HEADER, MAGIC, frame_payload, scan_bytes
+from postbc_ros.core.replay_format import MAGIC, frame_payload, scan_bytes
 from postbc_ros.core.replay_repair import REPAIR_REPORT, check_store, repair_store
 from postbc_ros.core.replay_store import (
-    BadFrameError,
     BadMetadataError,
     BadTensorTableError,
     ChecksumError,
@@ -441,6 +439,74 @@ def test_check_and_repair(store, clean, tmp_path, capsys):
     with pytest.raises(ReplayStoreError, match="inside the store"):
         repair_store(store, store / "fixed")
     assert digest(store) == before
+
+
+def _flip(root: Path, where: list) -> tuple[set, set]:
+    seg, start, end = find(root, 0, "step", 5, where)
+    patch(seg, end - 3, bytes([seg.read_bytes()[end - 3] ^ 0x10]))
+    return {(0, 5)}, set()
+
+
+def _bad_length(root: Path, where: list) -> tuple[set, set]:
+    seg, start, _ = find(root, 0, "step", 3, where)
+    patch(seg, start + 4, struct.pack("<I", 1 << 20))
+    return {(0, 3)}, set()
+
+
+def _crafted(table) -> callable:
+    def damage(root: Path, where: list) -> tuple[set, set]:
+        seg, start, _ = find(root, 1, "step", 7, where)
+        splice(seg, start, crafted(table, b"\0" * 16))
+        return set(), set()
+    return damage
+
+
+def _torn(ep: int) -> callable:
+    def damage(root: Path, where: list) -> tuple[set, set]:
+        with open(sorted((root / "episodes" / f"ep_{ep:08d}").glob("seg_*.rec"))[-1], "ab") as f:
+            f.write(TORN)
+        return set(), set()
+    return damage
+
+
+def _symlink(root: Path, where: list) -> tuple[set, set]:
+    seg = sorted((root / "episodes" / "ep_00000001").glob("seg_*.rec"))[-1]
+    outside = root.parent / "outside.rec"
+    shutil.move(seg, outside)
+    seg.symlink_to(outside)
+    return {(ep, i) for f, _, _, ep, kind, i in where if root / f == seg and kind == "step"}, {1}
+
+
+DAMAGE = {"bit flip": _flip, "bad length": _bad_length, "symlinked segment": _symlink,
+          "bad tensor table": _crafted({"action": {"dtype": "F32", "shape": [4], "data_offsets": [0, 99]}}),
+          "metadata list": _crafted({"__metadata__": {"record": "[1]"}}),
+          "torn tail, newest segment": _torn(2), "torn tail, older segment": _torn(0)}
+
+
+@pytest.mark.parametrize("case", list(DAMAGE))
+def test_check_and_repair_each_damage(tmp_path, capsys, case):
+    root = tmp_path / "s"
+    build(root, open_last=case.startswith("torn"))
+    where = spans(root)
+    with ReplayStore(root) as r:
+        before = content(r)
+    lost, changed = DAMAGE[case](root, where)
+    outside = root.parent / "outside.rec"
+
+    def snapshot():
+        return digest(root), outside.read_bytes() if outside.exists() else None
+
+    untouched = snapshot()
+    rc, out = cli(capsys, "replay", "check", str(root), "--json")
+    rep = json.loads(out)
+    assert rc == 1 and len(rep["quarantined"]) + len(rep["torn"]) == 1
+    (bad,) = rep["quarantined"] + rep["torn"]
+    assert bad["file"].startswith("episodes/ep_0000000") and (bad["offset"] is not None or case == "symlinked segment")
+    rc, out = cli(capsys, "replay", "repair", str(root), "--out", str(tmp_path / "new"))
+    assert rc == 0, out
+    assert snapshot() == untouched  # check and repair only read the old store (and a link's target)
+    assert cli(capsys, "replay", "check", str(tmp_path / "new"))[0] == 0
+    assert_only_lost(tmp_path / "new", {"content": before}, lost, changed)
 
 
 def test_check_on_a_clean_store_and_on_no_store(store, tmp_path, capsys):
