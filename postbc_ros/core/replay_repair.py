@@ -26,7 +26,8 @@ def check_store(root: str | Path) -> dict:
     with ReplayStore(root, mode="r") as store:
         for info in store.episodes():
             try:
-                store.records(info.episode)
+                for _ in store.records(info.episode):
+                    pass
             except ReplayStoreError as e:  # changed on disk after the scan: reported like damage
                 store.quarantined.append(QuarantineEntry(e.file or str(root), e.offset, None, type(e).__name__,
                                                          str(e), info.episode))
@@ -54,11 +55,10 @@ def repair_store(src: str | Path, out: str | Path) -> dict:
         copied, empty = 0, []
         with ReplayStore(out, mode="a", fsync="batch") as new:
             for info in old.episodes():
-                recs = old.records(info.episode)
-                if not recs:  # nothing of it is readable
+                n = new._copy_episode(info.episode, old.records(info.episode))
+                copied += n
+                if n == 0:  # nothing of it is readable
                     empty.append(info.episode)
-                    continue
-                copied += new._copy_episode(info.episode, recs)
     report = {"source": str(src), "out": str(out), "at": time.time(), "records": copied,
               "episodes": len(source["episodes"]) - len(empty), "steps": source["steps"],
               "episodes_without_readable_records": empty,

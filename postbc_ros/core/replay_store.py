@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import itertools
 import json
 import os
 import re
@@ -57,7 +58,7 @@ import warnings
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -400,6 +401,9 @@ class ReplayStore:
         ep_root = self.root / EPISODES_DIR
         if not os.path.lexists(ep_root):
             return
+        if not stat.S_ISDIR(os.lstat(ep_root).st_mode):
+            raise ForeignFileError(f"{ep_root}: no longer a directory of the store (a symlink or a file); the store "
+                                   "never follows links: move the real directory there", file=str(ep_root))
         eps: list[tuple[int, Path]] = []
         for entry in sorted(os.scandir(ep_root), key=lambda e: e.name):
             path = Path(entry.path)
@@ -831,23 +835,30 @@ class ReplayStore:
         self._cur = None
         return info
 
-    def _copy_episode(self, eid: int, payloads: list[tuple[dict, bytes]]) -> int:
+    def _copy_episode(self, eid: int, payloads: Iterable[tuple[dict, bytes]]) -> int:
         """Write episode `eid` of a repaired store from validated (fields, payload) records, byte for
-        byte as they were (the step numbers keep the gaps of quarantined steps); records written."""
+        byte as they were (the step numbers keep the gaps of quarantined steps); records written
+        (0: nothing was readable, and no episode is made)."""
         self._require_writer()
+        payloads = iter(payloads)
+        first = next(payloads, None)
+        if first is None:
+            return 0
         d = self.root / EPISODES_DIR / f"ep_{eid:08d}"
         d.mkdir()
         _fsync_dir(d.parent)
         self._cur = self._index[eid] = _EpisodeIndex(episode=eid, dir=d)
         self._disk_max_eid = max(self._disk_max_eid, eid)
         self._open_segment(0)
-        for meta, payload in payloads:
+        n = 0
+        for meta, payload in itertools.chain([first], payloads):
             self._add_record(self._cur, self._segment_path(), self._append_frame(frame_payload(payload), meta))
+            n += 1
         self._sync(force=True)
         self._fh.close()
         self._fh = None
         self._cur = None
-        return len(payloads)
+        return n
 
     # -- reading -----------------------------------------------------------------------------
     def episodes(self) -> list[EpisodeInfo]:
@@ -869,13 +880,11 @@ class ReplayStore:
             raise ReplayStoreError(f"{self.root}: episode {episode} has {len(steps)} readable steps; no step {i}")
         return self._decode(steps[i])
 
-    def records(self, episode: int) -> list[tuple[dict, bytes]]:
+    def records(self, episode: int) -> Iterator[tuple[dict, bytes]]:
         """(fields, payload bytes) of every readable record of `episode` in order (begin, steps,
-        end), each checked against its CRC; what `postbc replay repair` copies."""
+        end), one at a time, each checked against its CRC; what `postbc replay repair` copies."""
         idx = self._get(episode)
         locs = ([idx.begin] if idx.begin else []) + idx.steps + ([idx.end] if idx.end else [])
-        out = []
         for loc in locs:
             payload = self._read(loc)
-            out.append((parse_payload(payload, self._rel(loc.seg), loc.offset)[0], payload))
-        return out
+            yield parse_payload(payload, self._rel(loc.seg), loc.offset)[0], payload

@@ -568,3 +568,14 @@ def test_any_single_byte_damage_loses_only_its_record(bases, open_last, pick, wh
             want[("episode", ep)] = ("?", {}, complete0, success0) if kind == "begin" else (kind0, meta0, False, None)
         assert {k: got.get(k) for k in want} == want
         assert set(got) <= set(base["content"])
+
+
+def test_repair_leaves_out_an_episode_with_nothing_readable(store, clean, tmp_path):
+    with ReplayStore(store, mode="a") as w:
+        w.begin_episode("online")  # the writer crashed right after the begin record
+    seg = store / "episodes" / "ep_00000003" / "seg_000000.rec"
+    patch(seg, 20, bytes([seg.read_bytes()[20] ^ 1]))
+    rep = repair_store(store, tmp_path / "new")
+    assert rep["episodes_without_readable_records"] == [3] and rep["episodes"] == 3
+    assert not (tmp_path / "new" / "episodes" / "ep_00000003").exists()
+    assert_only_lost(tmp_path / "new", clean, set())
