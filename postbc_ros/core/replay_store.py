@@ -270,6 +270,10 @@ class ReplayStore:
             if mode == "a":
                 self._create_layout()
             self._owner = self._read_marker()
+            if mode == "a" and os.geteuid() != self._owner:  # its new files would be refused as foreign
+                raise ForeignFileError(f"{self.root}: the store belongs to uid {self._owner}, this writer runs as uid "
+                                       f"{os.geteuid()}; write it as its owner (or chown -R the store)",
+                                       file=str(self.root / STORE_FILE))
             self.refresh()
         except BaseException:
             self.close()  # releases the writer lock

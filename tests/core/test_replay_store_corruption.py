@@ -579,3 +579,15 @@ def test_repair_leaves_out_an_episode_with_nothing_readable(store, clean, tmp_pa
     assert rep["episodes_without_readable_records"] == [3] and rep["episodes"] == 3
     assert not (tmp_path / "new" / "episodes" / "ep_00000003").exists()
     assert_only_lost(tmp_path / "new", clean, set())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another uid needs root")
+def test_files_of_another_owner_are_refused(store, clean):
+    seg = sorted((store / "episodes" / "ep_00000002").glob("seg_*.rec"))[-1]
+    os.chown(seg, 12345, 12345)
+    with ReplayStore(store, mode="a") as w:
+        (q,) = w.quarantined
+        assert (q.file, q.error) == (str(seg.relative_to(store)), "ForeignFileError") and "uid 12345" in q.problem
+    os.chown(store / "STORE.json", 12345, 12345)
+    with pytest.raises(ForeignFileError, match="belongs to uid 12345"):
+        ReplayStore(store, mode="a")
