@@ -16,6 +16,7 @@ SUBCOMMAND_MODULES = [
     "launch_cmd",     # postbc launch NAME arg:=value
     "demo_cmd",       # postbc demo (the README's main job on the twin)
     "arm_cmd",        # postbc arm reset (the operator clears a latched arm)
+    "replay_cmd",     # postbc replay check DIR / postbc replay repair DIR --out NEWDIR
 ]
 
 

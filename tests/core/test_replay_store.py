@@ -1,5 +1,5 @@
 """Replay store: round trip, reader API (episodes, read_step), torn-tail recovery, SIGKILL of a
-writer process, failed writes."""
+writer process, failed writes (damage and foreign files: test_replay_store_corruption.py)."""
 from __future__ import annotations
 
 import os
@@ -87,14 +87,20 @@ def test_torn_tail_truncated_by_writer_and_ignored_by_reader(tmp_path: Path):
     r = ReplayStore(tmp_path)
     assert r.episodes()[0].num_steps == 4
     assert seg.stat().st_size > good  # readers never modify the store
+    assert [t.offset for t in r.torn] == [good] and not r.quarantined
     w = ReplayStore(tmp_path, mode="a")
     assert seg.stat().st_size == good and "truncated" in w.recovered[0]
+    (cut,) = w.cut  # the cut bytes were saved first
+    assert (tmp_path / cut.saved_as).read_bytes() == b"PBR1" + (500).to_bytes(4, "little") + b"\x00" * 40
     write_episode(w, 2)
     w.close()
     assert [i.num_steps for i in ReplayStore(tmp_path).episodes()] == [4, 2]
 
 
-def test_corruption_before_valid_data_is_an_error(tmp_path: Path):
+def test_corruption_before_valid_data_is_quarantined_not_cut(tmp_path: Path):
+    """A damaged record followed by valid ones (here: the last record of a rotated segment of a
+    completed episode) is reported with its file and offset and skipped; no byte is cut, and
+    opening for writing neither raises nor changes the file."""
     with ReplayStore(tmp_path, mode="a", max_segment_bytes=3000) as w:
         write_episode(w, 6)
     segs = sorted((tmp_path / "episodes" / "ep_00000000").glob("seg_*.rec"))
@@ -102,9 +108,18 @@ def test_corruption_before_valid_data_is_an_error(tmp_path: Path):
     data = bytearray(segs[0].read_bytes())
     data[-5] ^= 0xFF
     segs[0].write_bytes(bytes(data))
-    with pytest.raises(ReplayStoreError, match=r"seg_000000.rec.*CRC mismatch.*repair=True"):
-        ReplayStore(tmp_path)
-    ReplayStore(tmp_path, mode="a", repair=True).close()
+    for mode in ("r", "a"):
+        st = ReplayStore(tmp_path, mode=mode)
+        (q,) = st.quarantined
+        assert (q.file, q.error) == ("episodes/ep_00000000/seg_000000.rec", "ChecksumError")
+        assert q.offset + q.length == len(data) and "CRC-32" in q.problem
+        info = st.episodes()[0]
+        assert (info.num_steps, info.missing_steps, info.complete, info.quarantined) == (5, 1, True, 1)
+        st.close()
+        assert segs[0].read_bytes() == bytes(data)
+    with pytest.deprecated_call():  # the old repair flag truncates nothing any more
+        ReplayStore(tmp_path, mode="a", repair=True).close()
+    assert segs[0].read_bytes() == bytes(data)
 
 
 def test_not_a_store_and_no_pickle(tmp_path: Path):
