@@ -90,7 +90,8 @@ class ArmLoop:
             try:
                 q, dq, g, _stamp = self.measured()
             except Exception as e:  # noqa: BLE001
-                why = "state_unavailable" if self.ctl.monitor.have_state else "before_first_state"
+                why = ("latched" if self._hardware_fault() else
+                       "state_unavailable" if self.ctl.monitor.have_state else "before_first_state")
                 self.ctl.drop(why)
                 self._once(why, f"command dropped ({why}): {e}")
                 return
@@ -117,13 +118,26 @@ class ArmLoop:
             try:
                 q, dq, g, stamp = self.measured()
             except Exception as e:  # noqa: BLE001
-                self._apply(self.ctl.unavailable(clock(), e))
+                if not self._hardware_fault():
+                    self._apply(self.ctl.unavailable(clock(), e))
                 return None
             t = clock()
-            self._apply(self.ctl.step(t, q, dq, g, stamp))
+            if not self._hardware_fault():
+                self._apply(self.ctl.step(t, q, dq, g, stamp))
             if g is None:
                 return t, list(self.ctl.names), q
             return t, self.ctl.names + [self.ctl.gripper_joint], np.append(q, g)
+
+    def _hardware_fault(self) -> bool:
+        """Latch at once on a fault the backend reports (a servo error, a protective stop, a lost
+        link: `backend.fault`, see drivers.arm.base); True while one is latched."""
+        fault = getattr(self.backend, "fault", None)
+        if fault is None:
+            return False
+        if self.ctl.latched is None:
+            self._log.error(f"hardware fault: {fault}")
+        self._apply(self.ctl.latch("hardware_fault", f"hardware fault: {fault}"))
+        return True
 
     def activate(self, on: bool) -> None:
         """Lifecycle activate (motion allowed) / deactivate (hold)."""
@@ -148,12 +162,22 @@ class ArmLoop:
             reason = self.ctl.latched
         return f"stopped: holding, latched ({reason}); {RESET_HINT}, then arm/enable true"
 
-    def operator_reset(self) -> str:
-        """arm/operator_reset (the operator's `postbc arm reset`)."""
+    def operator_reset(self) -> tuple[bool, str]:
+        """arm/operator_reset (the operator's `postbc arm reset`): (cleared, the service's message).
+        A latched hardware fault is first cleared on the backend (`recover`, confirmed by this call)."""
         with self.lock:
+            recover = getattr(self.backend, "recover", None)
+            if recover is not None and getattr(self.backend, "fault", None) is not None:
+                try:  # the operator's reset is the confirmation a reboot / reconnect needs
+                    done = recover(confirmed=True)
+                except Exception as e:  # noqa: BLE001 -- the latch stays; the answer says why
+                    msg = f"hardware fault not cleared, still latched: {e}"
+                    self._log.error(f"operator reset: {msg}")
+                    return False, msg
+                self._log.info(f"operator reset: {done}")
             msg = self.ctl.operator_reset()
         self._log.info(f"operator reset: {msg}")
-        return msg
+        return True, msg
 
     def status_due(self, now: float) -> dict | None:
         """arm/status to publish now (changed, or STATUS_PERIOD_S since the last), else None."""

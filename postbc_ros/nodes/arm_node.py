@@ -84,7 +84,7 @@ class ArmNode(LifecycleNode):
         self.create_subscription(String, "episode/heartbeat", lambda m: self.arm.heartbeat(m.data, self.now()),
                                  qos.STATE, callback_group=io)
         for srv, name, answer in ((Trigger, "arm/stop", lambda _r: (True, self.arm.stop())),
-                                  (Trigger, "arm/operator_reset", lambda _r: (True, self.arm.operator_reset())),
+                                  (Trigger, "arm/operator_reset", lambda _r: self.arm.operator_reset()),
                                   (Trigger, "arm/home", lambda _r: self.arm.home(self.now(), self.cfg.home_speed)),
                                   (SetBool, "arm/enable", lambda r: self.arm.enable(bool(r.data)))):
             self._serve(srv, name, answer, io)

@@ -197,7 +197,7 @@ def test_stop_latches_until_an_operator_reset_and_the_next_enable():
     st = rig.loop.ctl.status(rig.t)
     assert st["latched"] and not st["enabled"] and st["holding"] and st["reason"] == "operator stop (arm/stop)"
     assert st["faults"] == {}  # a stop is not a fault
-    assert rig.loop.operator_reset().startswith("latch cleared (was: operator stop (arm/stop))")
+    assert rig.loop.operator_reset()[1].startswith("latch cleared (was: operator stop (arm/stop))")
     _stream(rig, 3)
     assert len(rig.arm.commands) == 3  # reset alone does not move the arm: disabled until enable
     assert rig.loop.enable(True) == (True, "enabled")

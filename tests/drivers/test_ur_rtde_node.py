@@ -156,26 +156,30 @@ def test_arm_node_ur_protective_stop_and_disconnect(ur_arm_node, caplog):
     time.sleep(0.5)  # commands keep arriving at 20 Hz meanwhile
     assert n_servoj(c) == n, "servoJ sent during a protective stop"
     assert not died and len(js) > n_js, "arm_node stopped running after the protective stop"
+    assert node.arm.ctl.latched and "protective stop" in node.arm.ctl.latched  # arm_node latched at once
     with pytest.raises(Exception, match="confirmation"):
         arm.reconnect()
+    assert not node.arm.enable(True)[0], "the episode manager's enable must not undo the latch"
+    ok, msg = node.arm.operator_reset()  # still stopped on the pendant: refused, still latched
+    assert not ok and "still latched" in msg and node.arm.ctl.latched
     c.clear_stops()
-    with node.arm.lock:  # the operator's confirmed reconnect, between two control periods
-        arm.reconnect(confirmed=True)
-    wait_until(lambda: n_servoj(c) > n + 10, "streaming to resume after the confirmed reconnect")
+    ok, msg = node.arm.operator_reset()  # the operator's `postbc arm reset`: the confirmed reconnect
+    assert ok and node.arm.ctl.latched is None, msg
+    assert node.arm.enable(True)[0]
+    cmd.resume_from(c.q)
+    wait_until(lambda: n_servoj(c) > n + 10, "streaming to resume after the operator reset")
 
-    # a disconnect: a fault, and the confirmed reconnect resumes streaming. The command stream pauses
-    # while the link is down: ArmLoop.command (core/arm_loop.py) lets the backend's read error out
-    # of the subscription callback, which issue 13's arm-node work handles -- not this driver.
-    cmd.running.clear()
-    time.sleep(0.2)
+    # a disconnect while commands keep coming: a fault, the node stays up, the operator reset resumes
     c.drop_network()
     f = wait_until(lambda: arm.fault, "the disconnect fault")
     assert f.kind == "disconnected"
     time.sleep(0.3)
     assert not died, "arm_node stopped running after the disconnect"
+    assert node.arm.ctl.latched and "disconnected" in node.arm.ctl.latched
     c.restore_network()
-    with node.arm.lock:
-        assert "cleared disconnected" in arm.reconnect(confirmed=True)
+    ok, msg = node.arm.operator_reset()
+    assert ok, msg
+    assert node.arm.enable(True)[0]
     n = n_servoj(c)
     cmd.resume_from(c.q)
     wait_until(lambda: n_servoj(c) > n + 10, "streaming to resume after the reconnect")

@@ -104,6 +104,18 @@ class ArmInterface(abc.ABC):
     # arm_node calls send(q, gripper)
     send = command
 
+    # -- hardware faults ---------------------------------------------------------------------
+    @property
+    def fault(self) -> ArmError | None:
+        """A latched hardware fault (the arm stopped accepting motion until an operator clears
+        it), or None. arm_node latches on it at once (core.arm_loop)."""
+        return None
+
+    def recover(self, confirmed: bool = False) -> str:
+        """Clear the latched fault after the operator confirmed (arm_node: `postbc arm reset`);
+        refused (ArmError) without confirmation. A backend without hardware faults has nothing to do."""
+        return "no hardware fault to clear"
+
     def _require_connected(self) -> None:
         if not self.is_connected():
             raise ArmError(f"{self.name}: not connected; call connect() first")

@@ -215,6 +215,10 @@ class URRtdeArm(ArmInterface):
         """Servo loop rate (Hz): the robot's own, 500 e-Series / 125 CB3."""
         return None if self.step_time is None else 1.0 / self.step_time
 
+    def recover(self, confirmed: bool = False) -> str:
+        """The operator's reset (arm_node's arm/operator_reset): `reconnect`."""
+        return self.reconnect(confirmed) if self.fault is not None else "no hardware fault to clear"
+
     def reconnect(self, confirmed: bool = False) -> str:
         """After the operator cleared the cause (pendant) and confirmed: reconnect lost links,
         re-upload the control script when it is not running, re-arm the watchdog, clear the fault.

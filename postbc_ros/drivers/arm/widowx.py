@@ -268,6 +268,15 @@ class WidowXArm(ArmInterface):
         goals = {j.primary.id: pos[j.primary.id] for j in self.cal.joints if j.primary.id not in bad}
         self._bus.sync_write(ADDR_GOAL_POSITION, 4, goals, "goal position (hold)")
 
+    @property
+    def fault(self) -> ServoFault | None:
+        """The latched servo fault (commands refused until a confirmed reboot), or None."""
+        return ServoFault(self.faults, self.port_name) if self.faults else None
+
+    def recover(self, confirmed: bool = False) -> str:
+        """The operator's reset (arm_node's arm/operator_reset): reboot the faulted servos."""
+        return self.reboot(confirmed=confirmed) if self.faults else "no hardware fault to clear"
+
     def reboot(self, ids: list[int] | None = None, confirmed: bool = False) -> str:
         """Reboot servos `ids` (default: the faulted ones) after the operator confirmed it: their
         torque drops during the reboot, so the arm must be supported or its cause removed. Clears
@@ -284,7 +293,7 @@ class WidowXArm(ArmInterface):
         if not confirmed:
             raise ArmError(f"widowx: reboot of servo(s) {names} refused: it needs the operator's confirmation. A reboot "
                            "drops their torque for a moment; support the arm and remove the cause of the fault, then call "
-                           f"reboot({ids}, confirmed=True) (arm_node: its reboot service with confirmation).")
+                           f"reboot({ids}, confirmed=True) (arm_node: the operator's `postbc arm reset` confirms it).")
         for i in ids:
             self._bus.reboot(i)
         deadline = time.monotonic() + REBOOT_TIMEOUT_S
