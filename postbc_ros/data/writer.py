@@ -238,7 +238,8 @@ class DatasetWriter:
             raise DatasetError(f"{self.root}: existing dataset is recorded at {ds.fps} fps, not {fps}; use a new folder")
         if robot_type is not None and self.info.get("robot_type") not in (None, robot_type):
             raise DatasetError(
-                f"{self.root}: existing dataset is for robot {self.info.get('robot_type')!r}, not {robot_type!r}"
+                f"{self.root}: existing dataset is for robot {self.info.get('robot_type')!r}, not {robot_type!r}; "
+                "record into a new --out folder"
             )
         self.tasks = list(ds.tasks)
         self._num_episodes = ds.num_episodes
