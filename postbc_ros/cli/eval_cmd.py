@@ -57,7 +57,7 @@ def run(args) -> int:
     from postbc_ros.cli.torch_threads import set_cpu_threads
     from postbc_ros.core.observation_contract import ContractMismatch
     from postbc_ros.learning.checkpoint import CheckpointError
-    from postbc_ros.learning.evaluate import check_policy_env, env_kwargs_for, evaluate_policy
+    from postbc_ros.learning.evaluate import check_policy_env, control_for, env_kwargs_for, evaluate_policy
     from postbc_ros.learning.policy_io import load_policy
     from postbc_ros.learning.runner import check_noise_scale
     from postbc_ros.sim import make_env_from_id
@@ -79,6 +79,8 @@ def run(args) -> int:
         print(f"postbc eval: {e}", file=sys.stderr)
         return 2
     kw = env_kwargs_for(policy) if env_name.startswith("postbc/") else {}
+    if env_name.startswith("postbc/") and control_for(policy):
+        kw["control"] = control_for(policy)  # the action space the checkpoint was trained with
     env = make_env_from_id(env_name, **kw)
     try:
         try:

@@ -20,20 +20,22 @@ log = logging.getLogger(__name__)
 
 
 def env_kwargs_for(policy: DiffusionPolicy) -> dict[str, Any]:
-    """obs_mode / image_size (and control, when its contract names the action space) the policy
-    needs from a postbc sim env."""
-    contract = getattr(policy, "contract", None)
-    control = TWIN_CONTROLS.get((contract.action.kind, contract.action.mode)) if contract is not None else None
-    kw: dict[str, Any] = {} if control is None else {"control": control}
+    """obs_mode / image_size the policy needs from a postbc sim env."""
     keys = set(policy.cfg.obs_keys)
     if "wrist" in keys:
         mode = "image_wrist"
     elif keys & {"scene", "image"}:
         mode = "image"
     else:
-        return {"obs_mode": "state", **kw}
+        return {"obs_mode": "state"}
     shape = policy.cfg.obs_shapes.get("scene") or policy.cfg.obs_shapes.get("wrist")
-    return {"obs_mode": mode, "image_size": int(shape[0]), **kw}
+    return {"obs_mode": mode, "image_size": int(shape[0])}
+
+
+def control_for(policy: DiffusionPolicy) -> str | None:
+    """The twin env `control` a loaded checkpoint's contract names (None: not recorded)."""
+    contract = getattr(policy, "contract", None)
+    return None if contract is None else TWIN_CONTROLS.get((contract.action.kind, contract.action.mode))
 
 
 def check_policy_env(policy: DiffusionPolicy, env) -> list[Mismatch]:
