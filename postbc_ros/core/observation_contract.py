@@ -30,7 +30,7 @@ ROS-free and torch-free: plain dataclasses and JSON.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 CONTRACT_VERSION = 1

@@ -64,7 +64,8 @@ def features_from_env(env) -> dict[str, dict]:
     act = env.action_space
     if len(act.shape) != 1:
         raise DatasetError(f"collect: action space must be a vector, got {act.shape}")
-    names = EE_DELTA_NAMES if act.shape[0] == 4 else [f"{JOINT_DELTA_PREFIX}{i + 1}" for i in range(act.shape[0] - 1)] + ["gripper"]
+    joint_names = [f"{JOINT_DELTA_PREFIX}{i + 1}" for i in range(act.shape[0] - 1)] + ["gripper"]
+    names = EE_DELTA_NAMES if act.shape[0] == 4 else joint_names
     feats["action"] = {"dtype": "float32", "shape": [int(act.shape[0])], "names": names}
     feats["next.success"] = {"dtype": "bool", "shape": [1], "names": None}
     feats["intervention"] = {"dtype": "bool", "shape": [1], "names": None}

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # torch is imported where tensors are handled: read_checkpoin
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+POLICY_KIND = "diffusion_policy"  # `kind` of a policy checkpoint (learning.policy_io)
 
 
 class CheckpointError(RuntimeError):

@@ -26,11 +26,17 @@ from postbc_ros.core.observation_contract import (
     ObservationContract,
     contract_from_checkpoint_config,
 )
-from postbc_ros.learning.checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, load_checkpoint, save_checkpoint
+from postbc_ros.learning.checkpoint import (
+    CONFIG_FILE,
+    POLICY_KIND,
+    WEIGHTS_FILE,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
 from postbc_ros.learning.diffusion import DiffusionPolicy, PolicyConfig
 from postbc_ros.learning.ensemble import PosteriorEnsemble
 
-POLICY_KIND = "diffusion_policy"
 ENSEMBLE_KIND = "posterior_ensemble"
 ENSEMBLE_SUBDIR = "ensemble"
 

@@ -57,10 +57,10 @@ def check_checkpoint_for(robot: str, task: str, checkpoint_dir: str | os.PathLik
     `robot`/`task`; return the warnings otherwise. The cell's obs_mode / control / image_size
     default to what the checkpoint's contract names (twin_settings_for); pass the cell's own
     when they are configured (e.g. the camera size). CheckpointError for an unreadable config."""
-    from postbc_ros.learning.checkpoint import CONFIG_FILE, CheckpointError, read_checkpoint_config
+    from postbc_ros.learning.checkpoint import CONFIG_FILE, POLICY_KIND, CheckpointError, read_checkpoint_config
 
     d = Path(checkpoint_dir)
-    config = read_checkpoint_config(d)
+    config = read_checkpoint_config(d, POLICY_KIND)
     try:
         trained = contract_from_checkpoint_config(config, str(d / CONFIG_FILE))
     except ContractError as e:

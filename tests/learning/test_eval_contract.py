@@ -108,3 +108,20 @@ def test_old_checkpoint_without_contract_evaluates_with_a_warning(widowx_checkpo
     assert _eval(["--checkpoint", str(old), "--robot", "ur5e", "--task", "reach"]) == 0
     err = capsys.readouterr().err
     assert "warning: observation contract robot_type: not checked" in err and "derived from" in err
+
+
+def test_check_checkpoint_for_reads_no_weights_and_names_a_wrong_directory(widowx_checkpoint, tmp_path):
+    from postbc_ros.learning.checkpoint import CheckpointError
+    from postbc_ros.sim.twin_contract import check_checkpoint_for
+
+    light = tmp_path / "config_only"
+    light.mkdir()
+    shutil.copy(widowx_checkpoint / "config.json", light / "config.json")
+    with pytest.raises(ContractMismatch, match="robot_type"):
+        check_checkpoint_for("ur5e", "reach", light)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        check_checkpoint_for("widowx", "reach", tmp_path / "nowhere")
+    cfg = json.loads((light / "config.json").read_text())
+    (light / "config.json").write_text(json.dumps({**cfg, "kind": "posterior_ensemble"}))
+    with pytest.raises(CheckpointError, match="'diffusion_policy' checkpoint was expected"):
+        check_checkpoint_for("widowx", "reach", light)
