@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("MUJOCO_GL", "egl")
     from postbc_ros.data import DatasetError, DatasetWriter
-    from postbc_ros.data.collect import CollectionAborted, collect_episodes, env_fps, features_from_env
+    from postbc_ros.data.collect import (CollectionAborted, collect_episodes, contract_for_env, env_fps,
+                                        features_from_env)
     from postbc_ros.drivers.teleop import TeleopError, make_teleop_device
     from postbc_ros.sim import make_env
 
@@ -68,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
             if args.device == "keyboard":
                 print(KEYBOARD_HELP, file=sys.stderr)
             device = make_teleop_device(args.device, path=args.device_path)
-        writer = DatasetWriter(args.out, features_from_env(env), fps=env_fps(env), robot_type=args.robot)
+        writer = DatasetWriter(args.out, features_from_env(env), fps=env_fps(env), robot_type=args.robot,
+                               contract=contract_for_env(env))
         before = writer.num_episodes
         results = collect_episodes(env, device, writer, args.episodes, args.task_text or args.task,
                                    seed=args.seed + before, max_steps=args.max_steps,

@@ -16,12 +16,17 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from postbc_ros.core.observation_contract import (
+    EE_DELTA_NAMES,
+    JOINT_DELTA_PREFIX,
+    ObservationContract,
+    contract_from_features,
+)
 from postbc_ros.data.lerobot_format import DatasetError
 from postbc_ros.data.writer import DatasetWriter
 
 log = logging.getLogger(__name__)
 
-EE_DELTA_NAMES = ["dx", "dy", "dz", "gripper"]
 # steps recorded after the task first succeeds: demonstrations then show the arm arriving and
 # settling (cut at the first success frame, the last actions are still ~0.8 of full speed and a
 # policy learns to drift through the goal; WidowX reach BC 0.68 -> 1.00 with 8 more steps)
@@ -37,7 +42,8 @@ def _obs_feature_name(key: str, space) -> str:
 
 def features_from_env(env) -> dict[str, dict]:
     """LeRobot features recorded for an env: its observation dict entries, the action, and the
-    per-frame labels `next.success` and `intervention`."""
+    per-frame labels `next.success` and `intervention`. The state vector's entries are named
+    after `env.state_names` when the env has them (they are part of the observation contract)."""
     import gymnasium as gym
 
     obs_space = env.observation_space
@@ -53,15 +59,39 @@ def features_from_env(env) -> dict[str, dict]:
         else:
             if len(space.shape) != 1:
                 raise DatasetError(f"collect: observation '{key}' must be a vector or an HxWx3 image, got {space.shape}")
-            feats[name] = {"dtype": "float32", "shape": list(space.shape), "names": None}
+            names = _entry_names(env, key, int(space.shape[0]))
+            feats[name] = {"dtype": "float32", "shape": list(space.shape), "names": names}
     act = env.action_space
     if len(act.shape) != 1:
         raise DatasetError(f"collect: action space must be a vector, got {act.shape}")
-    names = EE_DELTA_NAMES if act.shape[0] == 4 else [f"dq{i + 1}" for i in range(act.shape[0] - 1)] + ["gripper"]
+    joint_names = [f"{JOINT_DELTA_PREFIX}{i + 1}" for i in range(act.shape[0] - 1)] + ["gripper"]
+    names = EE_DELTA_NAMES if act.shape[0] == 4 else joint_names
     feats["action"] = {"dtype": "float32", "shape": [int(act.shape[0])], "names": names}
     feats["next.success"] = {"dtype": "bool", "shape": [1], "names": None}
     feats["intervention"] = {"dtype": "bool", "shape": [1], "names": None}
     return feats
+
+
+def _entry_names(env, key: str, dim: int) -> list[str] | None:
+    """Names of the entries of a vector observation: `state_names` for 'state' (twin envs)."""
+    names = getattr(env.unwrapped, "state_names", None) if key == "state" else None
+    if names is None:
+        return None
+    names = [str(n) for n in names]
+    return names if len(names) == dim else None
+
+
+def contract_for_env(env) -> ObservationContract:
+    """The observation contract of what `env` gives and takes: its robot (`env.unwrapped.robot`),
+    control rate, action space and every observation feature of `features_from_env`, with the
+    sources the env declares (`observation_sources`: {obs key: source}) or the naming convention's.
+    What a dataset recorded from `env` carries, and what a checkpoint evaluated on it must match."""
+    feats = features_from_env(env)
+    declared = getattr(env.unwrapped, "observation_sources", None) or {}
+    sources = {_obs_feature_name(k, env.observation_space.spaces[k]): str(v) for k, v in declared.items()
+               if k in env.observation_space.spaces}
+    robot = getattr(env.unwrapped, "robot", None)
+    return contract_from_features(None if robot is None else str(robot), feats, env_fps(env), sources=sources)
 
 
 def env_fps(env) -> float:

@@ -16,6 +16,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from postbc_ros.core.observation_contract import (
+    INFO_KEY,
+    ContractError,
+    ObservationContract,
+    contract_from_features,
+)
 from postbc_ros.data.lerobot_format import (
     EPISODES_DIR,
     INFO_PATH,
@@ -33,6 +39,43 @@ log = logging.getLogger(__name__)
 _REQUIRED_INFO = ("codebase_version", "fps", "features", "data_path")
 _EPISODE_COLUMNS = ("episode_index", "length", "dataset_from_index", "dataset_to_index",
                     "data/chunk_index", "data/file_index")
+
+
+def contract_from_info(info: dict[str, Any], where: str | os.PathLike) -> ObservationContract:
+    """The observation contract of a dataset's info.json: the recorded one, or (a dataset recorded
+    without one: older postbc_ros, LeRobot) one derived from robot_type, features and fps, whose
+    `derived_from` says so. DatasetError when the recorded one is malformed."""
+    raw = info.get(INFO_KEY)
+    if raw is not None:
+        try:
+            return ObservationContract.from_json(raw, f"{where}: field '{INFO_KEY}'")
+        except ContractError as e:
+            raise DatasetError(f"{e}; restore meta/info.json or re-record the dataset") from e
+    features = {k: v for k, v in (info.get("features") or {}).items()}
+    if "action" not in features:
+        raise DatasetError(f"{where}: no 'action' feature, so no observation contract can be derived; "
+                           "a dataset for training needs one")
+    return contract_from_features(
+        info.get("robot_type"), features, info.get("fps"),
+        derived_from=f"{where} without '{INFO_KEY}' (recorded before the observation contract or by another "
+                     "tool): joint names and action space inferred from robot_type and feature names, sources "
+                     "from feature names; re-record with `postbc collect` to store the real one")
+
+
+def read_contract(root: str | os.PathLike) -> ObservationContract:
+    """The observation contract of the dataset at `root`, from meta/info.json alone (see
+    contract_from_info); logs a warning when it had to be derived."""
+    path = Path(root) / INFO_PATH
+    try:
+        info = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: missing, so {root} is not a LeRobot dataset; pass the dataset root") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetError(f"{path}: not valid JSON ({e}); restore it or re-create the dataset") from e
+    contract = contract_from_info(info, path)
+    if contract.derived_from:
+        log.warning("observation contract derived: %s", contract.derived_from)
+    return contract
 
 
 class DemoDataset:
@@ -93,10 +136,22 @@ class DemoDataset:
                 self.num_episodes,
             )
         self.stats = self._load_stats()
+        self._contract: ObservationContract | None = None
         self._cache: OrderedDict[Path, tuple[pa.Table, dict[int, tuple[int, int]]]] = OrderedDict()
         self._cache_files = cache_files
 
     # ------------------------------------------------------------------ metadata
+
+    @property
+    def contract(self) -> ObservationContract:
+        """The dataset's observation contract (core.observation_contract): the one recorded in
+        meta/info.json, or one derived from robot_type/features/fps (`contract.derived_from` says
+        so, and a warning is logged once)."""
+        if self._contract is None:
+            self._contract = contract_from_info(self.info, self.root / INFO_PATH)
+            if self._contract.derived_from:
+                log.warning("%s: observation contract derived: %s", self.root, self._contract.derived_from)
+        return self._contract
 
     def _load_episode_rows(self) -> list[dict[str, Any]]:
         files = sorted((self.root / EPISODES_DIR).glob("chunk-*/file-*.parquet"))

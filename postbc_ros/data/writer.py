@@ -19,6 +19,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from postbc_ros.core.observation_contract import (
+    INFO_KEY,
+    ContractError,
+    ObservationContract,
+    contract_from_features,
+)
 from postbc_ros.data.lerobot_format import (
     CODEBASE_VERSION,
     DATA_PATH,
@@ -65,6 +71,11 @@ class DatasetWriter:
     bookkeeping columns (timestamp, frame_index, episode_index, index, task_index) are added.
     When `root` already holds a dataset, `features`/`fps` may be omitted; if given they must
     match the existing dataset.
+
+    `contract` (core.observation_contract) is stored in meta/info.json under "observation_contract"
+    (LeRobot readers ignore the key); without one the writer derives it from `robot_type`,
+    `features` and `fps` by the package's naming convention (`contract_from_features`), so every
+    recorder stores one. Resuming a dataset with a contract checks the new one against it.
     """
 
     def __init__(
@@ -77,6 +88,7 @@ class DatasetWriter:
         data_files_size_in_mb: float = DEFAULT_DATA_FILE_SIZE_IN_MB,
         chunks_size: int = DEFAULT_CHUNK_SIZE,
         png_compression: int = 1,
+        contract: ObservationContract | None = None,
     ) -> None:
         self.root = Path(root)
         self.png_compression = png_compression
@@ -85,14 +97,17 @@ class DatasetWriter:
         self._lock_fd: int | None = None
         self._lock()
         try:
-            self._init(features, fps, robot_type, data_files_size_in_mb, chunks_size)
+            self._init(features, fps, robot_type, data_files_size_in_mb, chunks_size, contract)
         except BaseException:
             self.close()
             raise
 
-    def _init(self, features, fps, robot_type, data_files_size_in_mb, chunks_size) -> None:
+    def _init(self, features, fps, robot_type, data_files_size_in_mb, chunks_size, contract) -> None:
+        if contract is not None and robot_type is None:
+            robot_type = contract.robot_type
         if (self.root / INFO_PATH).exists():
             self._open_existing(features, fps, robot_type)
+            self._resume_contract(features, fps, robot_type, contract)
         else:
             if features is None or fps is None:
                 raise DatasetError(
@@ -102,6 +117,7 @@ class DatasetWriter:
             for k in DEFAULT_FEATURES:
                 user.pop(k, None)
             self.features = {**user, **{k: dict(v) for k, v in DEFAULT_FEATURES.items()}}
+            contract = self._new_contract(user, fps, robot_type, contract)
             self.info = {
                 "codebase_version": CODEBASE_VERSION,
                 "robot_type": robot_type,
@@ -117,6 +133,8 @@ class DatasetWriter:
                 "video_path": None,
                 "features": self.features,
             }
+            if contract is not None:
+                self.info[INFO_KEY] = contract.to_json()
             self.tasks: list[str] = []
             self._meta_rows: list[dict[str, Any]] = []  # rows of the current meta/episodes file
             self._meta_file = (0, 0)
@@ -128,6 +146,57 @@ class DatasetWriter:
             atomic_write_json(self.root / INFO_PATH, self.info)
         self._schema = data_schema(self.features)
         self._user_features = {k: v for k, v in self.features.items() if k not in DEFAULT_FEATURES}
+
+    @property
+    def contract(self) -> ObservationContract | None:
+        """The observation contract in meta/info.json (None: a dataset recorded without one)."""
+        raw = self.info.get(INFO_KEY)
+        return None if raw is None else ObservationContract.from_json(raw, f"{self.root / INFO_PATH}: '{INFO_KEY}'")
+
+    def _new_contract(self, features: dict, fps, robot_type, contract: ObservationContract | None
+                      ) -> ObservationContract | None:
+        """The given contract, checked against the features, fps and robot; or one derived from them
+        (None for a dataset without an 'action' feature: nothing a policy could be trained on)."""
+        if contract is None and "action" not in features:
+            return None
+        derived = contract_from_features(robot_type, features, fps)
+        if contract is None:
+            return derived
+        where = f"{self.root}: the observation contract given to DatasetWriter"
+        if contract.robot_type != robot_type:
+            raise DatasetError(f"{where} is for robot {contract.robot_type!r}, robot_type is {robot_type!r}; "
+                               "pass the same robot to both")
+        mine = derived.feature_map
+        for f in contract.features:
+            have = mine.get(f.name)
+            if have is None or have.shape != f.shape or have.dtype != f.dtype:
+                raise DatasetError(f"{where} lists {f.name} as {f.dtype} {list(f.shape)}, the features have "
+                                   f"{None if have is None else (have.dtype, list(have.shape))}; build both from the same env")
+        if contract.action.dim != derived.action.dim:
+            raise DatasetError(f"{where} has a {contract.action.dim}-D action, the 'action' feature is "
+                               f"{derived.action.dim}-D; build both from the same env")
+        if contract.control_rate_hz is not None and abs(contract.control_rate_hz - float(fps)) > 1e-6 * float(fps):
+            raise DatasetError(f"{where} says {contract.control_rate_hz} Hz, fps is {fps}; pass the same rate")
+        return contract
+
+    def _resume_contract(self, features, fps, robot_type, contract: ObservationContract | None) -> None:
+        """Resuming: what is recorded now must fit the contract already in info.json."""
+        try:
+            existing = self.contract
+        except ContractError as e:
+            raise DatasetError(f"{e}; fix meta/info.json or record into a new --out folder") from e
+        if existing is None:
+            return  # an older dataset: its contract is derived when read (DemoDataset.contract)
+        if contract is None:
+            if features is None or robot_type is None or "action" not in features:
+                return
+            user = {k: v for k, v in normalize_features(features).items() if k not in DEFAULT_FEATURES}
+            contract = contract_from_features(robot_type, user, fps if fps is not None else self.fps)
+        fatal = [m for m in existing.check(contract, what="dataset") if m.fatal]
+        if fatal:
+            lines = "; ".join(str(m) for m in fatal)
+            raise DatasetError(f"{self.root}: the dataset was recorded under another observation contract ({lines}); "
+                               "record into a new --out folder")
 
     def _lock(self) -> None:
         """One writer per folder: an flock the kernel releases when the process dies (also on SIGKILL)."""
@@ -169,7 +238,8 @@ class DatasetWriter:
             raise DatasetError(f"{self.root}: existing dataset is recorded at {ds.fps} fps, not {fps}; use a new folder")
         if robot_type is not None and self.info.get("robot_type") not in (None, robot_type):
             raise DatasetError(
-                f"{self.root}: existing dataset is for robot {self.info.get('robot_type')!r}, not {robot_type!r}"
+                f"{self.root}: existing dataset is for robot {self.info.get('robot_type')!r}, not {robot_type!r}; "
+                "record into a new --out folder"
             )
         self.tasks = list(ds.tasks)
         self._num_episodes = ds.num_episodes

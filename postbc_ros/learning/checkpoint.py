@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-import torch
+if TYPE_CHECKING:  # torch is imported where tensors are handled: read_checkpoint_config needs none
+    import torch
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+POLICY_KIND = "diffusion_policy"  # `kind` of a policy checkpoint (learning.policy_io)
 
 
 class CheckpointError(RuntimeError):
@@ -33,6 +35,7 @@ def save_checkpoint(
     Files are written to temporary names and renamed, so a crash never leaves a half-written
     `model.safetensors` under the real name.
     """
+    import torch
     from safetensors.torch import save_file
 
     d = Path(directory)
@@ -58,15 +61,13 @@ def save_checkpoint(
     return d
 
 
-def load_checkpoint(directory: str | os.PathLike, kind: str | None = None) -> tuple[dict[str, torch.Tensor], dict]:
-    """Read and validate a checkpoint directory -> (tensors on CPU, config dict)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
+def read_checkpoint_config(directory: str | os.PathLike, kind: str | None = None) -> dict:
+    """Read and validate a checkpoint's config.json alone (no weights, no torch): for checks made
+    before loading, such as the observation contract."""
     d = Path(directory)
     if not d.is_dir():
         raise CheckpointError(f"checkpoint directory {d} does not exist; pass the --out directory of `postbc pretrain`")
-    cpath, wpath = d / CONFIG_FILE, d / WEIGHTS_FILE
+    cpath = d / CONFIG_FILE
     if not cpath.is_file():
         raise CheckpointError(f"{cpath} is missing; the checkpoint is incomplete — re-save or re-train it")
     try:
@@ -88,6 +89,17 @@ def load_checkpoint(directory: str | os.PathLike, kind: str | None = None) -> tu
             f"{cpath}: field 'kind' is {cfg.get('kind')!r} but a {kind!r} checkpoint was expected; "
             "point at the right directory"
         )
+    return cfg
+
+
+def load_checkpoint(directory: str | os.PathLike, kind: str | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read and validate a checkpoint directory -> (tensors on CPU, config dict)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    d = Path(directory)
+    cfg = read_checkpoint_config(d, kind)
+    wpath = d / WEIGHTS_FILE
     if not wpath.is_file():
         raise CheckpointError(f"{wpath} is missing; the checkpoint is incomplete — re-save or re-train it")
     try:

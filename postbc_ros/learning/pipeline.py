@@ -34,7 +34,7 @@ def pretrain_dataset(dataset: str | os.PathLike, out: str | os.PathLike, config:
     after training, one per budget (steps, epochs, batch size, LR schedule) and the α used.
     """
     from postbc_ros.data import DatasetError, DemoDataset
-    from postbc_ros.data.reader import check_values
+    from postbc_ros.data.reader import check_values, read_contract
     from postbc_ros.learning.checkpoint import CheckpointError
     from postbc_ros.learning.policy_io import load_ensemble, save_pretrain_result
     from postbc_ros.learning.train import pretrain
@@ -44,6 +44,7 @@ def pretrain_dataset(dataset: str | os.PathLike, out: str | os.PathLike, config:
         if Path(dataset).is_dir():  # (a missing one: load_training_data says so in its words)
             check_values(DemoDataset(dataset))  # names the episode and frame of a bad value
         data = load_training_data(dataset, config.obs_history, config.horizon, obs_keys)
+        contract = read_contract(dataset)  # the dataset's observation contract, copied into the checkpoint
     except (DatasetError, KeyError, FileNotFoundError, ValueError) as e:
         raise PretrainError(f"cannot use dataset {dataset}: {e}") from e
     try:
@@ -62,7 +63,7 @@ def pretrain_dataset(dataset: str | os.PathLike, out: str | os.PathLike, config:
         result = pretrain(data, config, progress=progress, ensemble=ensemble)
     except ValueError as e:
         raise PretrainError(str(e)) from e
-    save_pretrain_result(Path(out), result)
+    save_pretrain_result(Path(out), result, dataset_contract=contract)
     for line in budget_lines(result):
         log(line)
     return result

@@ -5,7 +5,9 @@ Policy directory:
   config.json         format_version, kind='diffusion_policy', method, policy (network config),
                       train (all hyperparameters, and under train.as_run what they came to on
                       this dataset: steps, epochs, batch size, LR schedules, the α used), normalization (stats, also in the tensors),
-                      dataset (feature spec, names, fps, sizes), obs_keys, obs_shapes, action_dim
+                      dataset (feature spec, names, fps, sizes), obs_keys, obs_shapes, action_dim,
+                      contract (core.observation_contract: the dataset's, restricted to the features
+                      the policy reads, with its chunking; absent in older checkpoints)
   ensemble/           (PostBC) the posterior ensemble, kind='posterior_ensemble'
 """
 from __future__ import annotations
@@ -17,11 +19,24 @@ from typing import Any, Mapping
 
 import torch
 
-from postbc_ros.learning.checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, load_checkpoint, save_checkpoint
+from postbc_ros.core.observation_contract import (
+    CHECKPOINT_KEY,
+    Chunking,
+    ContractError,
+    ObservationContract,
+    contract_from_checkpoint_config,
+)
+from postbc_ros.learning.checkpoint import (
+    CONFIG_FILE,
+    POLICY_KIND,
+    WEIGHTS_FILE,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
 from postbc_ros.learning.diffusion import DiffusionPolicy, PolicyConfig
 from postbc_ros.learning.ensemble import PosteriorEnsemble
 
-POLICY_KIND = "diffusion_policy"
 ENSEMBLE_KIND = "posterior_ensemble"
 ENSEMBLE_SUBDIR = "ensemble"
 
@@ -38,6 +53,7 @@ def save_policy(
     train_cfg: Mapping[str, Any] | None = None,
     dataset_info: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    contract: ObservationContract | None = None,
 ) -> Path:
     tensors = _prefixed(policy, "model")
     tensors.update(_prefixed(ema_model if ema_model is not None else policy, "ema"))
@@ -59,7 +75,33 @@ def save_policy(
     }
     if extra:
         config["extra"] = dict(extra)
+    if contract is not None:
+        config[CHECKPOINT_KEY] = contract.to_json()
     return save_checkpoint(directory, tensors, config, POLICY_KIND)
+
+
+def checkpoint_contract(config: Mapping[str, Any], where: str | os.PathLike = CONFIG_FILE) -> ObservationContract:
+    """The observation contract of a policy checkpoint's config: the stored one, or (older
+    checkpoints) one derived from its obs shapes and dataset fields, `derived_from` saying so."""
+    try:
+        return contract_from_checkpoint_config(config, str(where))
+    except ContractError as e:
+        raise CheckpointError(f"{e}; re-save the checkpoint with `postbc pretrain`") from e
+
+
+def policy_contract(policy_cfg, dataset_contract: ObservationContract, feature_names: Mapping[str, str]
+                    ) -> ObservationContract:
+    """The dataset's contract narrowed to what a policy trained on it reads (`feature_names`:
+    policy obs key -> dataset feature) and acts with (its chunking)."""
+    missing = [k for k in policy_cfg.obs_keys if k not in feature_names]
+    if missing:
+        raise CheckpointError(f"policy observation keys {missing} have no dataset feature name "
+                              f"(feature_names: {dict(feature_names)}); the training data lost them")
+    chunking = Chunking(int(policy_cfg.horizon), int(policy_cfg.n_action_steps), int(policy_cfg.obs_history))
+    try:
+        return dataset_contract.restricted_to([feature_names[k] for k in policy_cfg.obs_keys], chunking)
+    except ContractError as e:
+        raise CheckpointError(f"the dataset's observation contract does not cover the policy's inputs: {e}") from e
 
 
 def _load_into(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], prefix: str, where: Path) -> None:
@@ -112,6 +154,8 @@ def load_policy(
     _load_into(policy, tensors, "ema" if use_ema else "model", d)
     policy.method = config["method"]
     policy.checkpoint_config = config
+    policy.contract = checkpoint_contract(config, d / CONFIG_FILE)
+    policy.checkpoint_dir = str(d)
     return policy.to(resolve_device(device)).eval()
 
 
@@ -144,8 +188,11 @@ def load_ensemble(directory: str | os.PathLike, device: str | torch.device | Non
     return ens.to(resolve_device(device)).eval(), cfg
 
 
-def save_pretrain_result(directory: str | os.PathLike, result) -> Path:
-    """Write a `PretrainResult` (policy + EMA + optional ensemble) to `directory`."""
+def save_pretrain_result(directory: str | os.PathLike, result,
+                         dataset_contract: ObservationContract | None = None) -> Path:
+    """Write a `PretrainResult` (policy + EMA + optional ensemble) to `directory`; with the
+    dataset's observation contract, the checkpoint records what it was trained on (without one,
+    e.g. training on arrays, loading derives a contract and says so)."""
     data = result.data
     dataset_info = {
         "source": data.source,
@@ -157,7 +204,11 @@ def save_pretrain_result(directory: str | os.PathLike, result) -> Path:
     }
     extra = {"info": result.info, "final_loss": result.losses[-1] if result.losses else None}
     train = asdict(result.train_cfg) | {"as_run": dict(result.as_run)}
-    d = save_policy(directory, result.policy, result.ema.model, result.train_cfg.method, train, dataset_info, extra)
+    contract = None
+    if dataset_contract is not None:
+        contract = policy_contract(result.policy.cfg, dataset_contract, data.feature_names)
+    d = save_policy(directory, result.policy, result.ema.model, result.train_cfg.method, train, dataset_info, extra,
+                    contract)
     if result.ensemble is not None:
         save_ensemble(Path(directory) / ENSEMBLE_SUBDIR, result.ensemble,
                       {"bootstrap": result.train_cfg.bootstrap, "covariance": result.train_cfg.covariance})

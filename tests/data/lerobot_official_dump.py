@@ -42,6 +42,7 @@ def main(root: str, out: str, horizon: int | None = None, obs_history: int | Non
     dump["meta.num_episodes"] = np.array(ds.num_episodes)
     dump["meta.num_frames"] = np.array(ds.num_frames)
     dump["meta.fps"] = np.array(ds.fps)
+    dump["meta.robot_type"] = np.array(str(ds.meta.robot_type))
     for k, st in ds.meta.stats.items():
         for s, v in st.items():
             dump[f"stats/{k}/{s}"] = np.asarray(v)

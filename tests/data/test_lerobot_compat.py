@@ -50,6 +50,9 @@ def test_official_reader_loads_our_dataset(tmp_path):
     _official("lerobot_official_dump.py", root, tmp_path / "dump.npz", 3, 2, tmp_path=tmp_path)
     d = np.load(tmp_path / "dump.npz")
     assert int(d["meta.num_episodes"]) == 3 and int(d["meta.num_frames"]) == sum(lengths)
+    # the observation contract rides in meta/info.json under a key the official reader ignores
+    assert str(d["meta.robot_type"]) == "widowx"
+    assert DemoDataset(root).info["observation_contract"]["robot_type"] == "widowx"
     for key in FEATURES:
         want = np.concatenate([np.stack([np.asarray(f[key]) for f in e]) for e in eps])
         got = d[key].reshape(want.shape)
@@ -94,3 +97,28 @@ def test_we_read_a_dataset_written_by_lerobot(tmp_path):
     wr.save_episode("open the drawer", success=True)
     ds2 = DemoDataset(root)
     assert ds2.num_episodes == 4 and ds2.episode(3)["task_index"].tolist() == [1]
+
+
+def test_official_reader_loads_a_dataset_recorded_by_postbc_collect(tmp_path):
+    """`postbc collect` (images, markers-free twin) writes robot_type and the observation contract;
+    LeRobot's reader still loads it, with the same frames."""
+    import argparse
+
+    from postbc_ros.cli import collect_cmd
+
+    root = tmp_path / "collected"
+    parser = argparse.ArgumentParser(prog="postbc")
+    collect_cmd.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["collect", "--robot", "ur5e", "--task", "reach", "--episodes", "1", "--scripted",
+                              "--obs-mode", "image", "--image-size", "24", "--max-steps", "6", "--out", str(root),
+                              "--no-progress"])
+    assert args.func(args) == 0
+    ours = DemoDataset(root)
+    assert ours.robot_type == "ur5e" and ours.contract.derived_from is None
+    assert ours.contract.feature("observation.images.scene").source == "camera:scene"
+    _official("lerobot_official_dump.py", root, tmp_path / "dump.npz", tmp_path=tmp_path)
+    d = np.load(tmp_path / "dump.npz")
+    assert str(d["meta.robot_type"]) == "ur5e" and int(d["meta.num_frames"]) == ours.num_frames
+    frames = ours.frames()
+    assert np.array_equal(d["observation.state"], frames["observation.state"])
+    assert np.array_equal(d["observation.images.scene"], frames["observation.images.scene"])

@@ -123,3 +123,28 @@ def test_saved_ensemble_can_be_reused_for_an_alpha_sweep(trained):
     other = windows_from_episodes(random_episodes(2, 6, action_dim=2), obs_history=2, horizon=4)
     with pytest.raises(ValueError, match="ensemble"):
         pretrain(other, cfg, progress=False, ensemble=ens)
+
+
+def test_checkpoint_contract_round_trip(trained, tmp_path):
+    """save_pretrain_result narrows the dataset's contract to the policy's inputs, adds its
+    chunking; load_policy exposes it. Inputs the contract lacks are an error naming them."""
+    import dataclasses
+
+    from postbc_ros.core.observation_contract import ActionSpace, Chunking, FeatureSpec, ObservationContract
+
+    res, _ = trained
+    ds_contract = ObservationContract(
+        "widowx", ("waist",), ActionSpace("joint", "delta", 3, ("dq1", "dq2", "gripper"), "rad/step", 0.1), 10.0,
+        (FeatureSpec("observation.state", (5,), "float32", "joint_states"),
+         FeatureSpec("observation.images.scene", (8, 8, 3), "image", "camera:scene")))
+    data = dataclasses.replace(res.data, feature_names={"state": "observation.state"})
+    save_pretrain_result(tmp_path / "c", dataclasses.replace(res, data=data), dataset_contract=ds_contract)
+    got = load_policy(tmp_path / "c", device="cpu").contract
+    assert got.robot_type == "widowx" and [f.name for f in got.features] == ["observation.state"]
+    assert got.chunking == Chunking(horizon=4, n_action_steps=2, obs_history=2)
+    assert json.loads((tmp_path / "c" / "config.json").read_text())["contract"] == got.to_json()
+    with pytest.raises(CheckpointError, match="policy observation keys \\['state'\\] have no dataset feature name"):
+        save_pretrain_result(tmp_path / "d", res, dataset_contract=ds_contract)
+    bad = dataclasses.replace(res.data, feature_names={"state": "observation.joints"})
+    with pytest.raises(CheckpointError, match="observation.joints"):
+        save_pretrain_result(tmp_path / "e", dataclasses.replace(res, data=bad), dataset_contract=ds_contract)

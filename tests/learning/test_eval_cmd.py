@@ -31,7 +31,10 @@ def test_eval_cmd_runs_episodes_in_the_twin(tmp_path, capsys):
     args = p.parse_args(["eval", "--checkpoint", str(tmp_path / "ck"), "--env", "postbc/WidowXReach-v0",
                          "--episodes", "2", "--max-steps", "5", "--json", "--quiet", "--device", "cpu"])
     assert args.func(args) == 0
-    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    cap = capsys.readouterr()
+    out = json.loads(cap.out.strip().splitlines()[-1])
+    # trained on arrays: no recorded observation contract, so a derived one is checked, with a warning
+    assert "warning: observation contract robot_type: not checked" in cap.err and "derived from" in cap.err
     assert out["episodes"] == 2 and 0.0 <= out["success_rate"] <= 1.0
     assert 1 <= out["mean_length"] <= 5 and len(out["per_episode"]) == 2
     assert out["method"] == "bc"
