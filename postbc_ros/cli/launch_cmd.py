@@ -57,6 +57,10 @@ def run(args) -> int:
     except (KeyError, ValueError, FileNotFoundError) as e:
         print(f"postbc launch: {e}")
         return 2
+    problem = checkpoint_problem(graph.arguments) if args.graph == "finetune" else None
+    if problem:
+        print(f"postbc launch: {problem}")
+        return 2
     if args.print_only:
         print(json.dumps(graph.describe(), indent=2, sort_keys=True))
         print(policy_table(graph), file=sys.stderr)
@@ -79,3 +83,20 @@ def policy_table(graph) -> str:
     rows = [("node", "on exit", "why")] + [(n.fqn, n.on_exit.summary(), n.on_exit.reason) for n in graph.nodes]
     w0, w1 = (max(len(r[i]) for r in rows) for i in (0, 1))
     return "\n".join(f"{a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows)
+
+
+def checkpoint_problem(arguments: dict[str, str]) -> str | None:
+    """Why the finetune graph's checkpoint cannot drive this cell (its observation contract against
+    the robot and task), or None; contract warnings are printed. Checked before any node starts."""
+    from postbc_ros.core.observation_contract import ContractError, ContractMismatch
+    from postbc_ros.learning.checkpoint import CheckpointError
+    from postbc_ros.sim.twin_contract import check_checkpoint_for
+
+    if not arguments.get("checkpoint"):
+        return None  # the policy node names the missing parameter
+    try:
+        for w in check_checkpoint_for(arguments["robot"], arguments["task"], arguments["checkpoint"]):
+            print(f"postbc launch: observation contract: {w}")
+    except (ContractError, ContractMismatch, CheckpointError) as e:
+        return f"checkpoint {arguments['checkpoint']}: {e}"
+    return None

@@ -30,6 +30,7 @@ from postbc_ros.core.params import param  # noqa: E402
 from postbc_ros.core.policy_loop import PolicyLoop, PolicyLoopConfig  # noqa: E402
 from postbc_ros.rl.acting_weights import apply_weights_record  # noqa: E402
 from postbc_ros.rl.registry import ALGORITHMS, load_node_policy, make_agent  # noqa: E402
+from postbc_ros.sim.twin_contract import check_checkpoint_for  # noqa: E402
 from postbc_ros.robots import DEFAULT_ROBOT, twin_robot_names  # noqa: E402
 from postbc_ros.ros import conversions as conv, qos  # noqa: E402
 from postbc_ros.ros.diagnostics import guarded, input_guard  # noqa: E402
@@ -67,15 +68,16 @@ CONFIG = PolicyConfig
 class PolicyNode(Node):
     """Messages in and out of a PolicyLoop over the checkpoint's agent and the env's action adapter."""
 
-    def __init__(self):
+    def __init__(self, **node_options):
         import torch
         torch.set_num_threads(1)
-        super().__init__("policy")
+        super().__init__("policy", **node_options)
         self.p = p = declare_params(self, PolicyConfig)
+        for w in check_checkpoint_for(p.robot, p.task, p.checkpoint, control=p.control):  # ContractMismatch: refused
+            self.get_logger().warning(f"observation contract: {w}")
         self.policy, device = load_node_policy(p.checkpoint, p.device)
         cfg = self.policy.cfg
-        fps = float(self.policy.checkpoint_config.get("dataset", {}).get("fps") or DEFAULT_FPS)
-        self.dt = float(p.dt) or 1.0 / fps
+        self.dt = float(p.dt) or 1.0 / float(self.policy.checkpoint_config.get("dataset", {}).get("fps") or DEFAULT_FPS)
         algorithm = "dsrl" if p.mode == "pretrained" else p.mode
         agent = make_agent(algorithm, self.policy, device=device, seed=int(p.seed))
         adapter = ActionAdapter(p.robot, p.task, p.control)
@@ -87,8 +89,9 @@ class PolicyNode(Node):
                                     robot_id=p.robot_id, mode=p.mode, explore=bool(p.explore))
         self.loop = loop = PolicyLoop(
             agent, adapter, loop_cfg, clock=self.now, joint_positions=lambda: self.joints.q,
-            publish_command=self._publish_command, publish_hold=self._publish_hold,
-            publish_transition=self._publish_transition, load_weights=self._load_weights, log=self.get_logger(),
+            publish_command=self._publish_command, publish_hold=lambda: self.pub_cmd.publish(JointTrajectory(
+                joint_names=self.names)), publish_transition=lambda tr: self.pub_tr.publish(conv.bytes_msg(tr.to_wire())),
+            load_weights=self._load_weights, log=self.get_logger(),
             weights_loaded=lambda head: self._status(loaded_at=self.now()), guard=input_guard(self))
         self.pub_cmd = self.create_publisher(JointTrajectory, "arm/command", qos.COMMAND)
         self.pub_tr = self.create_publisher(UInt8MultiArray, "replay/transitions", qos.STREAM)
@@ -131,12 +134,6 @@ class PolicyNode(Node):
         for pt, t in zip(msg.points, times):
             pt.time_from_start = conv.to_duration(t - t_obs)
         self.pub_cmd.publish(msg)
-
-    def _publish_hold(self):
-        self.pub_cmd.publish(JointTrajectory(joint_names=self.names))  # no points: hold
-
-    def _publish_transition(self, tr):
-        self.pub_tr.publish(conv.bytes_msg(tr.to_wire()))
 
     def close(self):
         self.loop.close()

@@ -1,0 +1,46 @@
+"""A WidowX checkpoint does not drive the UR5e: `postbc launch finetune` refuses it before any
+node starts, and the policy node refuses it on its own (it may be started by other launchers),
+each naming the robot mismatch. The contract itself: tests/core/test_observation_contract.py."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from postbc_ros.cli.main import main
+
+
+def test_postbc_launch_finetune_refuses_a_checkpoint_of_another_robot(tiny_checkpoint, tmp_path, capsys):
+    rc = main(["launch", "finetune", f"checkpoint:={tiny_checkpoint / 'policy'}", "robot:=ur5e",
+               f"output_dir:={tmp_path / 'run'}"])
+    out = capsys.readouterr().out
+    assert rc == 2
+    assert "trained on robot widowx, this cell runs ur5e" in out and "postbc pretrain" in out
+    assert not (tmp_path / "run" / "launch").exists()  # nothing was started
+
+
+def test_launch_accepts_the_matching_robot(tiny_checkpoint, tmp_path, capsys):
+    rc = main(["launch", "--print", "finetune", f"checkpoint:={tiny_checkpoint / 'policy'}", "robot:=widowx",
+               f"output_dir:={tmp_path / 'run'}"])
+    assert rc == 0, capsys.readouterr().out
+
+
+def test_the_policy_node_refuses_a_checkpoint_of_another_robot(tiny_checkpoint):
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.parameter import Parameter
+
+    from postbc_ros.core.observation_contract import ContractMismatch
+    from postbc_ros.nodes.policy_node import PolicyNode
+    from postbc_ros.ros.probe import unique_domain
+
+    ctx = Context()
+    rclpy.init(context=ctx, domain_id=unique_domain())
+    try:
+        with pytest.raises(ContractMismatch, match="trained on robot widowx, this cell runs ur5e"):
+            PolicyNode(context=ctx, parameter_overrides=[
+                Parameter("checkpoint", value=str(tiny_checkpoint / "policy")), Parameter("robot", value="ur5e"),
+                Parameter("mode", value="pretrained")])
+    finally:
+        rclpy.try_shutdown(context=ctx)
