@@ -25,6 +25,7 @@ import numpy as np
 MOTION_EPS = 2e-3  # rad: a joint-state sample that moved a joint more than this is motion
 QUIET_S = 1.0  # s without motion that count as "the arm holds"
 ORPHAN_WAIT_S = 10.0  # s the node processes get to exit once their launcher is gone
+EXIT_POLL_S = 0.05  # s between checks of which node processes are alive
 START_TIMEOUT_S = 120.0  # s for the graph to start, load the policy and move the arm
 _STARTED = re.compile(r"\[launch\] started (\S+) \((\w+)\) pid (\d+)")
 
@@ -65,6 +66,8 @@ class GraphRun:
         self.graph, self.args, self.run_dir, self.domain, self.ns = graph, dict(args), Path(run_dir), domain, ns
         self.pids: dict[str, int] = {}  # fqn -> pid of its latest start
         self.starts: dict[str, int] = {}  # fqn -> how often the launcher started it
+        self.exits: dict[int, float] = {}  # pid -> monotonic time its exit was seen
+        self._closed = threading.Event()
         self.left: list[int] = []  # node processes found alive after the launcher was gone (killed then)
         self.log_lines: list[str] = []
         self.samples: list[tuple[float, np.ndarray]] = []  # (monotonic arrival, measured q) of the twin
@@ -84,6 +87,7 @@ class GraphRun:
         self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         threading.Thread(target=self._pump, daemon=True).start()
+        threading.Thread(target=self._watch_exits, daemon=True).start()
         self._start_probe()
         return self
 
@@ -138,6 +142,7 @@ class GraphRun:
         if self.probe is not None:
             self.probe.close()
             self.probe = None
+        self._closed.set()
         self.left = self.orphans()
         for pid in self.left:
             _signal(pid, signal.SIGKILL)
@@ -165,6 +170,18 @@ class GraphRun:
 
     def alive(self, fqn: str) -> bool:
         return fqn in self.pids and _alive(self.pids[fqn])
+
+    def exited_within(self, fqn: str, t0: float) -> float | None:
+        """Seconds from `t0` until node `fqn`'s latest process exited (None while it runs)."""
+        pid = self.pids.get(fqn)
+        return None if pid not in self.exits else max(0.0, self.exits[pid] - t0)
+
+    def _watch_exits(self) -> None:
+        while not self._closed.is_set():
+            for pid in list(self.pids.values()):
+                if pid not in self.exits and not _alive(pid):
+                    self.exits[pid] = time.monotonic()
+            time.sleep(EXIT_POLL_S)
 
     def launcher_alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

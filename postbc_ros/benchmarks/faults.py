@@ -31,12 +31,16 @@ from typing import Callable
 
 from postbc_ros.benchmarks import fault_injections as inj
 from postbc_ros.benchmarks.fault_graph import GraphRun, dataset_frames, replay_counts
+from postbc_ros.core.arm_controller import STATE_TIMEOUT_S
+from postbc_ros.robots import DEFAULT_ROBOT
 
+GRAPH_STOP_S = 5.0  # s for the supervisor to stop a graph whose hardware (the twin) died, arm first
 SLACK_S = 0.35  # s beyond the bounding timeout: two 20 Hz control periods + DDS delivery + sampling
 SETTLE_S = 1.5  # s of normal running (transitions stored) before a fault
 NO_STATE_S = 2.0  # command_before_state: s of commands before the first measured state ...
 WITH_STATE_S = 5.0  # ... and s of commands after it (arm_node connects, then moves)
-ROBOT = "widowx"
+COMMAND_AHEAD_S = 0.1  # s after receipt each of its commands is to be reached (a point already due is stale)
+ROBOT = DEFAULT_ROBOT  # the suite runs on the default arm's twin
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,11 @@ class Fault:
     name: str
     inject: Callable[[GraphRun], float]
     expect: str  # "hold" | "continue" | "shutdown"
-    bound: str = "watchdog_timeout"  # arm_node parameter that bounds the hold
+    bound: str | float = "watchdog_timeout"  # arm_node parameter (or a fixed time, s) that bounds the hold
     node: str = ""  # fqn of the node a "continue" fault hits (alive or restarted afterwards)
     graph: str = "finetune"
-    held_by: str = "motion"  # "motion": the twin stops moving; "status": arm/status says it holds
+    held_by: str = "motion"  # "motion": the twin stops moving; "status": arm/status says it holds;
+    # "exit": the twin is gone (it was the hardware): arm_node held and exited (its close() holds)
     latched: bool = False  # the hold must last to the end of the window (no node may undo it)
     window_s: float = 6.0
     check: Callable[[GraphRun, float], tuple[bool, str]] | None = None  # a fault's own condition
@@ -70,13 +75,13 @@ FAULTS = [
     Fault("kill9_replay_buffer", inj.kill_node("replay_buffer"), "continue", node="/replay_buffer"),
     Fault("kill9_episode_manager", inj.kill_node("episode_manager"), "hold", bound="heartbeat_timeout",
           latched=True),
-    Fault("kill9_sim_camera", inj.kill_node("sim"), "hold", bound="state_timeout", held_by="status"),
+    Fault("kill9_sim_camera", inj.kill_node("sim"), "shutdown", bound=GRAPH_STOP_S, held_by="exit"),
     Fault("kill9_teleop", inj.kill_node("teleop"), "hold", graph="collect"),
     Fault("sigterm_supervisor", inj.signal_launcher(signal.SIGTERM), "shutdown"),
     Fault("sigint_supervisor", inj.signal_launcher(signal.SIGINT), "shutdown"),
     Fault("kill9_supervisor", inj.signal_launcher(signal.SIGKILL), "shutdown"),
     Fault("arm_stop_then_next_episode", inj.arm_stop, "hold", window_s=14.0, latched=True),
-    Fault("frozen_controller_state", inj.freeze_twin, "hold", bound="state_timeout", held_by="status"),
+    Fault("frozen_controller_state", inj.freeze_twin, "hold", bound=STATE_TIMEOUT_S, held_by="status", latched=True),
     Fault("malformed_label", inj.publish_label, "continue", node="/robot1/episode_manager"),
     Fault("transition_without_reward", inj.bad_transition("no_reward"), "continue", node="/replay_buffer"),
     Fault("nan_transition", inj.bad_transition("nan"), "continue", node="/replay_buffer"),
@@ -127,14 +132,17 @@ def run_fault(f: Fault, checkpoint: Path, work: Path, domain: int) -> dict:
     with g:
         _watch_extra(g)
         g.wait_moving()
-        bound = row["watchdog_s"] = g.parameter(f"/{g.ns}/arm", f.bound)  # as the running arm_node has it
+        bound = row["watchdog_s"] = (g.parameter(f"/{g.ns}/arm", f.bound) if isinstance(f.bound, str)
+                                     else float(f.bound))  # a parameter as the running arm_node has it
         time.sleep(SETTLE_S)
         before = _counts(f, out)
         t0 = f.inject(g)
         time.sleep(max(0.0, t0 + f.window_s - time.monotonic()))
         t_end = time.monotonic()
         if f.held_by == "status":
-            within = g.first_status(t0, lambda s: s.get("holding") or s.get("latched"))
+            within = g.first_status(t0, lambda s: s.get("latched"))
+        elif f.held_by == "exit":
+            within = g.exited_within(f"/{g.ns}/arm", t0)
         else:
             within = g.held_within(t0, t_end)
         row["arm_held_within_s"] = None if within is None else round(within, 3)
@@ -195,6 +203,7 @@ def run_command_before_state(work: Path, domain: int) -> dict:
     """arm_node alone on the ros2_control backend: commands arrive before any measured state (and
     go on after the state appears); the node must stay up and send nothing before it has a state."""
     import numpy as np
+    from builtin_interfaces.msg import Duration
     from sensor_msgs.msg import JointState
     from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -222,7 +231,8 @@ def run_command_before_state(work: Path, domain: int) -> dict:
         t0 = time.monotonic()
         first_state = t0 + NO_STATE_S  # the measured state appears only after NO_STATE_S of commands
         while time.monotonic() < first_state + WITH_STATE_S:
-            cmd.publish(JointTrajectory(joint_names=names, points=[JointTrajectoryPoint(positions=(q + 0.05).tolist())]))
+            cmd.publish(JointTrajectory(joint_names=names, points=[JointTrajectoryPoint(  # reached one period ahead
+                positions=(q + 0.05).tolist(), time_from_start=Duration(nanosec=int(COMMAND_AHEAD_S * 1e9)))]))
             if time.monotonic() >= first_state:
                 hw.publish(conv.joint_state_msg(names, q, time.time()))
             time.sleep(0.05)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -47,6 +48,9 @@ def test_processes_with_finds_a_live_process_by_its_command_line(tmp_path):
     marker = str(tmp_path / "launch")
     p = subprocess.Popen([sys.executable, "-c", "import time, sys; time.sleep(30)", marker])
     try:
+        t_end = time.monotonic() + 10.0  # a loaded machine may take a moment to show the new process
+        while p.pid not in processes_with(marker) and time.monotonic() < t_end:
+            time.sleep(0.05)
         assert p.pid in processes_with(marker)
     finally:
         p.kill()

@@ -11,7 +11,6 @@ confirmed reconnect resumes streaming.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import threading
@@ -25,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fake_rtde import CONTROLLERS, FakeController, FakeRTDEControlInterface, FakeRTDEReceiveInterface  # noqa: E402
 
 from postbc_ros.robots import get_robot_spec  # noqa: E402
+from postbc_ros.ros.probe import unique_domain  # noqa: E402
 
 SPEC = get_robot_spec("ur5e")
 HOST = "10.0.0.7"
@@ -34,21 +34,15 @@ WATCHDOG_TEST_HZ = 2.0  # see the fixture
 WAIT_S = 30.0  # DDS discovery and lifecycle autostart on a loaded 2-core machine
 
 
-def _unique_domain() -> int:
-    spec = importlib.util.spec_from_file_location("ur_node_harness", Path(__file__).parents[1] / "ros" / "harness.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.unique_domain()
-
-
-def wait_until(cond, what: str, timeout: float = WAIT_S):
+def wait_until(cond, what: str, timeout: float = WAIT_S, state=None):
+    """cond() once truthy; else fail naming `what` and, when given, `state()` (the arm's status)."""
     t_end = time.monotonic() + timeout
     while time.monotonic() < t_end:
         v = cond()
         if v:
             return v
         time.sleep(0.01)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}" + (f"; {state()}" if state else ""))
 
 
 def n_servoj(c) -> int:
@@ -101,7 +95,7 @@ def ur_arm_node(monkeypatch):
     CONTROLLERS.clear()
     c = CONTROLLERS[HOST] = FakeController(SPEC.home)
     ctx = Context()
-    rclpy.init(context=ctx, domain_id=_unique_domain())
+    rclpy.init(context=ctx, domain_id=unique_domain())
     params = [Parameter("robot", value="ur5e"), Parameter("backend", value="ur_rtde"), Parameter("host", value=HOST),
               Parameter("autostart", value=True), Parameter("control_rate", value=RATE_HZ)]
     node = ArmNode(context=ctx, parameter_overrides=params)
@@ -156,6 +150,8 @@ def test_arm_node_ur_protective_stop_and_disconnect(ur_arm_node, caplog):
     time.sleep(0.5)  # commands keep arriving at 20 Hz meanwhile
     assert n_servoj(c) == n, "servoJ sent during a protective stop"
     assert not died and len(js) > n_js, "arm_node stopped running after the protective stop"
+    def status():
+        return {"arm": node.arm.ctl.status(time.monotonic()), "fault": arm.fault, "servoJ": n_servoj(c)}
     assert node.arm.ctl.latched and "protective stop" in node.arm.ctl.latched  # arm_node latched at once
     with pytest.raises(Exception, match="confirmation"):
         arm.reconnect()
@@ -167,7 +163,7 @@ def test_arm_node_ur_protective_stop_and_disconnect(ur_arm_node, caplog):
     assert ok and node.arm.ctl.latched is None, msg
     assert node.arm.enable(True)[0]
     cmd.resume_from(c.q)
-    wait_until(lambda: n_servoj(c) > n + 10, "streaming to resume after the operator reset")
+    wait_until(lambda: n_servoj(c) > n + 10, "streaming to resume after the operator reset", state=status)
 
     # a disconnect while commands keep coming: a fault, the node stays up, the operator reset resumes
     c.drop_network()
@@ -182,7 +178,7 @@ def test_arm_node_ur_protective_stop_and_disconnect(ur_arm_node, caplog):
     assert node.arm.enable(True)[0]
     n = n_servoj(c)
     cmd.resume_from(c.q)
-    wait_until(lambda: n_servoj(c) > n + 10, "streaming to resume after the reconnect")
+    wait_until(lambda: n_servoj(c) > n + 10, "streaming to resume after the reconnect", state=status)
     cmd.stop.set()
     cmd.thread.join(2.0)
     assert not died

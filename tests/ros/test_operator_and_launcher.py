@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -67,13 +68,26 @@ def test_a_node_exits_cleanly_on_sigterm_and_on_sigint_even_if_started_ignoring_
     assert time.monotonic() - t0 < 5.0
 
 
-def test_postbc_launch_prefixes_logs_reports_dead_nodes_and_shuts_down_on_sigint(tmp_path):
-    """finetune graph with a missing checkpoint: policy and learner die and are reported, the
-    rest keeps running until Ctrl-C, which stops every node cleanly."""
+def test_postbc_launch_refuses_a_missing_checkpoint_before_starting_anything(tmp_path):
+    cmd = [sys.executable, "-m", "postbc_ros.cli.main", "launch", "finetune", f"checkpoint:={tmp_path / 'missing'}",
+           f"output_dir:={tmp_path / 'run'}"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+    assert done.returncode == 2
+    assert "does not exist; pass the --out directory of `postbc pretrain`" in done.stdout
+    assert not (tmp_path / "run").exists()
+
+
+def test_postbc_launch_prefixes_logs_reports_dead_nodes_and_shuts_down_on_sigint(tmp_path, tiny_checkpoint):
+    """finetune graph whose checkpoint has corrupt weights (its config, which the launcher checks,
+    is fine): policy and learner die and are reported, the rest keeps running until Ctrl-C, which
+    stops every node cleanly."""
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_checkpoint / "policy", broken)
+    (broken / "model.safetensors").write_bytes(b"not safetensors")
     dom = unique_domain()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", "postbc_ros.cli.main", "launch", "finetune", f"domain_id:={dom}",
-           f"checkpoint:={tmp_path / 'missing'}", f"output_dir:={tmp_path / 'run'}", "camera_rate:=0"]
+           f"checkpoint:={broken}", f"output_dir:={tmp_path / 'run'}", "camera_rate:=0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
                             start_new_session=True)
     lines: list[str] = []
@@ -89,7 +103,7 @@ def test_postbc_launch_prefixes_logs_reports_dead_nodes_and_shuts_down_on_sigint
             break
     text = "".join(lines)
     assert "[launch] process /robot1/policy (policy_node) died: exit code 1" in text, text
-    assert "[robot1/policy]" in text and "missing" in text  # the node's own error, prefixed
+    assert "[robot1/policy]" in text and "model.safetensors" in text  # the node's own error, prefixed
     assert "[robot1/sim]" in text
     os.killpg(proc.pid, signal.SIGINT)
     rest = proc.communicate(timeout=40)[0]

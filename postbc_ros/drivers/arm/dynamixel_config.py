@@ -19,6 +19,7 @@ from postbc_ros.drivers.arm.dynamixel_table import (
     ADDR_DRIVE_MODE, ADDR_HOMING_OFFSET, ADDR_MAX_POSITION_LIMIT, ADDR_MIN_POSITION_LIMIT, ADDR_OPERATING_MODE,
     ADDR_SECONDARY_ID, DRIVE_REVERSE, DRIVE_TIME_PROFILE, MODELS, NO_SECONDARY_ID, OP_MODES, ServoModel,
 )
+from postbc_ros.robots.widowx import NAME as WIDOWX
 
 GRIPPER_MODES = ("pwm", "current_based_position")  # effort-limited modes (xs_sdk: pwm for the WX250s)
 PROFILE_TYPES = ("velocity", "time")  # Drive Mode bit 2
@@ -99,7 +100,7 @@ class WidowXCalibration:
         return (DRIVE_REVERSE if s.reverse else 0) | (DRIVE_TIME_PROFILE if self.profile_type == "time" else 0)
 
 
-def load_widowx_calibration(path: str | Path | None, joint_names: list[str], rig: str = "widowx") -> WidowXCalibration:
+def load_widowx_calibration(path: str | Path | None, joint_names: list[str], rig: str = WIDOWX) -> WidowXCalibration:
     """Parse and validate a motors.yaml; errors name the file and field."""
     import yaml
 

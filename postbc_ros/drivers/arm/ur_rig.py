@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from postbc_ros.drivers.arm.base import CalibrationError, require_calibration_file
+from postbc_ros.robots.ur5e import NAME as UR5E
 
 RIG_FILE = "rtde.yaml"
 HOST_PLACEHOLDER = "SET_ME"  # what calibration/ur5e/rtde.yaml ships with; refused like an empty host
@@ -46,7 +47,7 @@ def check_host(host: object, where: str) -> str:
     return h
 
 
-def load_ur_rig(path: str | Path | None = None, rig: str = "ur5e") -> URRig:
+def load_ur_rig(path: str | Path | None = None, rig: str = UR5E) -> URRig:
     """Read `path` (default calibration/<rig>/rtde.yaml); errors name the file, field and fix."""
     import yaml
 
