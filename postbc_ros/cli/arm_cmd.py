@@ -1,4 +1,5 @@
-"""`postbc arm reset [--ns /robot1] [--domain N]`: the operator's reset of a latched arm.
+"""`postbc arm reset [--ns /robot1] [--domain N]`: the operator's reset of a latched arm;
+`postbc arm configure-widowx [--port P] [--confirm-torque-off]`: the WidowX EEPROM, xs_sdk's way.
 
 arm_node latches on `arm/stop` and on every fault (lost heartbeat or supervisor, frozen or
 out-of-limits measured state, following error, ...) and refuses `arm/enable` until this reset; no
@@ -81,3 +82,32 @@ def register(sub) -> None:
                    help=f"ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID, else {DEFAULT_DOMAIN_ID} as postbc launch)")
     r.add_argument("--timeout", type=float, default=SERVICE_WAIT_S, help="seconds to look for the service")
     r.set_defaults(func=run_reset)
+    w = actions.add_parser("configure-widowx", help="write the WidowX servos' EEPROM settings the way Interbotix's "
+                           "xs_sdk sets them (shadows in reverse Drive Mode with a Secondary ID, operating modes, limits): "
+                           "what the widowx backend refuses to run without")
+    w.add_argument("--port", default="", help="U2D2 serial device ('' = calibration/widowx/motors.yaml)")
+    w.add_argument("--confirm-torque-off", action="store_true",
+                   help="servos that hold the arm must drop their torque to take EEPROM writes: support the arm first")
+    w.set_defaults(func=run_configure_widowx)
+
+
+def run_configure_widowx(args: argparse.Namespace) -> int:
+    """Connect the widowx backend with EEPROM writing allowed, say what it changed, disconnect
+    (no arm node may be running on the same port)."""
+    from postbc_ros.drivers.arm import ArmError, make_arm
+    from postbc_ros.robots.widowx import NAME as WIDOWX
+
+    arm = make_arm(WIDOWX, WIDOWX, port=args.port, configure_eeprom=True,
+                   eeprom_torque_off_confirmed=bool(args.confirm_torque_off))
+    try:
+        arm.connect()
+    except ArmError as e:
+        print(f"postbc arm configure-widowx: {e}")
+        return 1
+    try:
+        for w in arm.warnings:
+            print(f"warning: {w}")
+        print("\n".join(f"wrote {x}" for x in arm.eeprom_written) or "EEPROM already as xs_sdk sets it; nothing written")
+    finally:
+        arm.disconnect()
+    return 0

@@ -126,3 +126,15 @@ def test_ftdi_latency_timer_warns_with_the_fix(tmp_path: Path, caplog):
         assert check_latency_timer(bus.port, tmp_path) is None
         with make_arm("widowx", "widowx", port=bus.port, latency_sysfs=tmp_path) as arm:
             assert not any("latency" in w for w in arm.warnings)
+
+
+def test_postbc_arm_configure_widowx_writes_the_eeprom_and_a_second_run_finds_nothing(capsys):
+    from postbc_ros.cli.main import main
+
+    with widowx_bus(configured=False, present=POSE) as bus:
+        assert main(["arm", "configure-widowx", "--port", bus.port]) == 0
+        out = capsys.readouterr().out
+        assert "wrote" in out and "secondary_id" in out
+        assert bus.servos[3].table[A_SECONDARY_ID] == 2 and bus.servos[5].table[A_DRIVE_MODE] == 1
+        assert main(["arm", "configure-widowx", "--port", bus.port]) == 0
+        assert "nothing written" in capsys.readouterr().out

@@ -153,9 +153,11 @@ class WidowXArm(ArmInterface):
         if not self.configure_eeprom:
             raise ArmError(
                 f"widowx on {self.port_name}: servo EEPROM differs from what this arm needs (Interbotix xs_sdk / wx250s "
-                f"settings in {cal.source}): {listing}. Nothing was written. Fix: connect once with configure_eeprom=True "
-                f"(writes these fields; servos {sorted(targets)} are torqued off for it"
-                + (f", and {held} hold the arm now: support it and also pass eeprom_torque_off_confirmed=True" if held else "")
+                f"settings in {cal.source}): {listing}. Nothing was written. Fix: run `postbc arm configure-widowx --port "
+                f"{self.port_name}` once (the driver's configure_eeprom=True: writes these fields; servos {sorted(targets)} "
+                "are torqued off for it"
+                + (f", and {held} hold the arm now: support it and add --confirm-torque-off "
+                   "(eeprom_torque_off_confirmed=True)" if held else "")
                 + "), or set them with Dynamixel Wizard / Interbotix's xs_sdk, or correct motors.yaml if the arm is "
                 "deliberately configured otherwise.")
         if held and not self.eeprom_torque_off_confirmed:
