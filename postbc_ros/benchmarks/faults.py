@@ -132,10 +132,11 @@ def run_fault(f: Fault, checkpoint: Path, work: Path, domain: int) -> dict:
     with g:
         _watch_extra(g)
         g.wait_moving()
-        bound = row["watchdog_s"] = (g.parameter(f"/{g.ns}/arm", f.bound) if isinstance(f.bound, str)
-                                     else float(f.bound))  # a parameter as the running arm_node has it
         time.sleep(SETTLE_S)
         before = _counts(f, out)
+        g.wait_moving()  # the fault hits a moving arm (a policy between chunks or at its goal holds anyway)
+        bound = row["watchdog_s"] = (g.parameter(f"/{g.ns}/arm", f.bound) if isinstance(f.bound, str)
+                                     else float(f.bound))  # a parameter as the running arm_node has it
         t0 = f.inject(g)
         time.sleep(max(0.0, t0 + f.window_s - time.monotonic()))
         t_end = time.monotonic()
