@@ -127,7 +127,8 @@ def hidraw_tree(root, devices):
     for n, (hid_id, name) in devices.items():
         d = sys_class / f"hidraw{n}" / "device"
         d.mkdir(parents=True)
-        (d / "uevent").write_text(f"DRIVER=hid-generic\nHID_ID={hid_id}\nHID_NAME={name}\nHID_PHYS=usb-0000:00:14.0-2/input{n}\n")
+        (d / "uevent").write_text(f"DRIVER=hid-generic\nHID_ID={hid_id}\nHID_NAME={name}\n"
+                                  f"HID_PHYS=usb-0000:00:14.0-2/input{n}\n")
         os.mkfifo(dev / f"hidraw{n}")
     return str(sys_class), str(dev)
 

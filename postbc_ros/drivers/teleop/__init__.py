@@ -44,4 +44,5 @@ def make_teleop_device(name: str, *, env=None, seed: int | None = None, path: st
     raise ValueError(f"unknown teleop device {name!r}; choose one of {BACKENDS}")
 
 
-__all__ = ["ACTION_DIM", "BACKENDS", "DEADMAN_BACKENDS", "TeleopCommand", "TeleopDevice", "TeleopError", "make_teleop_device"]
+__all__ = ["ACTION_DIM", "BACKENDS", "DEADMAN_BACKENDS", "TeleopCommand", "TeleopDevice", "TeleopError",
+           "make_teleop_device"]

@@ -2,13 +2,13 @@
 
     struct js_event { __u32 time; __s16 value; __u8 type; __u8 number; };  (little-endian)
 type 0x01 button, 0x02 axis, OR 0x80 for the synthetic events sent at open (initial state).
-Xbox-style layout (xpad): axis 0/1 left stick x/y, 3/4 right stick x/y (up is negative).
+Xbox-style layout (xpad): axis 0/1 left stick x/y, 3/4 right stick x/y (up is negative), 2/5 triggers.
 Left stick: +x forward, +y left; right stick up/down: +z/-z.
 Buttons: A success, B failure, X toggle gripper, Y intervene, Back abort, Start start/stop.
 
 Dead-man (`deadman=True`, the default): the arm moves only while the enable input is held
 (`TeleopCommand.enabled`). `deadman_button` picks it: "LB" (default; evdev BTN_TL 0x136, js button
-4 under xpad / hid-playstation), "RB" (BTN_TR 0x137, button 5), "LT" / "L2" (trigger, evdev ABS_Z,
+4 under xpad), "RB" (BTN_TR 0x137, button 5), "LT" / "L2" (trigger, evdev ABS_Z,
 js axis 2), "RT" / "R2" (ABS_RZ, axis 5), or a js button number. A trigger counts as held beyond
 `TRIGGER_HELD` of its travel. The joystick API replays the held buttons and axes at open
 (JS_EVENT_INIT), so the state is right from the first read.
@@ -47,7 +47,8 @@ def deadman_input(spec: str | int) -> tuple[str, int]:
         n = int(key)
         used = {BUTTON_GRIPPER: "gripper", BUTTON_START: "start/stop", **BUTTON_EVENTS}
         if n in used:
-            raise ValueError(f"gamepad dead-man button {n} is the {used[n]} button; pick LB, RB, LT, RT or a free button")
+            raise ValueError(f"gamepad dead-man button {n} is the {used[n]} button; "
+                             "pick LB, RB, LT, RT or a free button")
         return "button", n
     raise ValueError(f"gamepad dead-man {spec!r}: use one of {', '.join(DEADMAN_INPUTS)} or a js button number")
 

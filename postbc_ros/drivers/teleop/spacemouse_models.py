@@ -35,7 +35,8 @@ SPACEMOUSE_MODELS: dict[tuple[int, int], str] = {
 }
 UDEV_FIX = ('give your user access with a udev rule, e.g. /etc/udev/rules.d/99-spacemouse.rules: '
             'KERNEL=="hidraw*", ATTRS{idVendor}=="256f", MODE="0666" (and a line with "046d" and your '
-            'model\'s ATTRS{idProduct} for the older ones), then `sudo udevadm control --reload && sudo udevadm trigger`')
+            'model\'s ATTRS{idProduct} for the older ones), then '
+            '`sudo udevadm control --reload && sudo udevadm trigger`')
 
 
 def hidraw_devices(sys_class: str = "/sys/class/hidraw") -> list[tuple[str, int, int, str]]:
