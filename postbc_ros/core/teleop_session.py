@@ -14,6 +14,17 @@ operator's intervene toggle, then the human's actions are published as intervent
 scripted operator a kinematic mirror of the scene (`mirror`, a twin task env) is set from each
 observation: the operator plans from it as it would from the env.
 
+Dead-man: the device's reading says whether its enable button is held (`TeleopCommand.enabled`;
+always True for the keyboard and the scripted operator). The human's commands move the arm only
+while it is held; every observation read while it is released -- in record mode, or during a
+takeover -- gives an explicit hold instead (`TeleopOutput.hold`: an empty arm/command trajectory,
+which the arm node executes as "hold here"), so a release stops the arm within one control period
+and a takeover started without the button stops the policy's motion and moves nothing. Nothing is
+recorded while released (the demonstration pauses; the arm stands still), and when the button is
+held again the commands restart from the measured joints (the adapter re-anchors) rather than
+from where they were before the pause. Episode events (labels, the intervene toggle) work with
+the button released.
+
 A device action that is not a finite vector of the action space's length (a NaN from a driver, a
 glitching axis) is dropped and counted on the session's MessageGuard (reasons
 `device_action_shape`, `device_action_non_finite`):
@@ -50,6 +61,7 @@ class TeleopOutput:
     intervention: bool | None = None  # teleop/intervention: the takeover state changed to this
     label: dict | None = None  # episode/label: {"stop", "success", "abort"} from the device
     target: np.ndarray | None = None  # arm/command: [1, n_joints + 1] setpoints (joints, gripper)
+    hold: bool = False  # arm/command: an explicit hold (empty trajectory): the dead-man is released
     action: np.ndarray | None = None  # teleop/action: the human's action while taking over
 
 
@@ -87,6 +99,8 @@ class TeleopSession:
         self.active_ep: int | None = None  # the episode being driven (and recorded)
         self.pending: tuple[dict, np.ndarray] | None = None  # (obs, action) awaiting its outcome
         self.intervening = False
+        self.enabled: bool | None = None  # the device's dead-man as last read (None: not read yet)
+        self.anchored = False  # the adapter's commands start from the measured joints (reset since the last hold)
         self.saved = 0
 
     def on_success(self, flag: bool) -> None:
@@ -119,6 +133,7 @@ class TeleopSession:
             self.active_ep = e["episode"]
             self.device.reset()
             self.adapter.reset(q)
+            self.anchored = True
             self.pending = None
             if self.recorder is not None:
                 self.recorder.discard()
@@ -137,23 +152,40 @@ class TeleopSession:
                 out.intervention = self.intervening
                 if self.intervening:
                     self.adapter.reset(q)
+                    self.anchored = True
                 self.log.info("human takeover" if self.intervening else "policy resumes")
             if not self.intervening:
                 return out
         if cmd.stop or cmd.success or cmd.failure or cmd.abort:
             out.label = {"stop": cmd.stop, "success": True if cmd.success else (False if cmd.failure else None),
                          "abort": cmd.abort}
+        if not self._deadman(bool(cmd.enabled)):  # released: the arm holds, nothing is recorded
+            out.hold = True
+            return out
         if cmd.action is None:
             return out
         action = self.guard.check(self._device_action, cmd.action, "device_action")
         if action is None:  # dropped and counted: no setpoint, nothing recorded
             return out
+        if not self.anchored:  # held again after a hold: commands start where the arm stands
+            self.adapter.reset(q)
+            self.anchored = True
         out.target = self.adapter.targets(action[None], q)
         if self.intervening:
             out.action = action
         if self.recorder is not None:
             self.pending = (obs, action)
         return out
+
+    def _deadman(self, enabled: bool) -> bool:
+        """Track the dead-man (log its changes); a release un-anchors the commands."""
+        if enabled != self.enabled:
+            self.log.info("enable button held: the operator drives the arm" if enabled
+                          else "enable button released: the arm holds")
+        self.enabled = enabled
+        if not enabled:
+            self.anchored = False
+        return enabled
 
     def _device_action(self, raw) -> np.ndarray:
         """The device's action as a finite float32 vector of the adapter's action length."""

@@ -10,7 +10,8 @@ dataset recorder (postbc_ros.data, LeRobot v3 layout) -- the same recording path
 `episode/label`; the episode is saved with the manager's label (abort discards it). What happens
 between messages is postbc_ros.core.teleop_session; this node converts messages. A device action
 or a message it cannot use (NaN, wrong shape, malformed episode/state) is dropped and counted on
-/diagnostics (ros.diagnostics); the node stays up and the operator keeps the arm.
+/diagnostics (ros.diagnostics); the node stays up and the operator keeps the arm. `deadman`: the arm
+moves only while the enable button is held, else each observation sends a hold (empty arm/command).
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import json
 import sys
 import threading
 from dataclasses import dataclass
+
+import numpy as np
 
 from postbc_ros.ros.bootstrap import ensure_rclpy
 
@@ -63,6 +66,9 @@ class TeleopConfig:
                            "then the human drives and the steps are flagged as interventions in the replay buffer")
     seed: int = param(0, "seed of the scripted operator", range=(0, SEED_MAX))
     gripper_joint: str = param("gripper", "name of the gripper joint in JointTrajectory")
+    deadman: bool = param(True, "spacemouse/gamepad: the arm moves only while the enable button is held")
+    deadman_button: str = param("", "enable button: spacemouse left|right|bit, gamepad LB|RB|LT|RT|js button "
+                                "('' = left / LB)")
 
 
 CONFIG = TeleopConfig
@@ -80,7 +86,8 @@ class TeleopNode(Node):
         if scripted:
             device = make_teleop_device("scripted", env=env, seed=int(c.seed))
         else:
-            device = make_teleop_device(c.device, path=c.device_path or None)
+            device = make_teleop_device(c.device, path=c.device_path or None, deadman=c.deadman,
+                                        deadman_button=c.deadman_button)
         self.writer = recorder = None
         if c.record:
             self.writer = DatasetWriter(c.dataset_dir, features_from_env(env), fps=env_fps(env), robot_type=c.robot)
@@ -122,8 +129,9 @@ class TeleopNode(Node):
             self.pub_intervention.publish(Bool(data=out.intervention))
         if out.label is not None:
             self.pub_label.publish(String(data=json.dumps(out.label)))
-        if out.target is not None:
-            self.pub_cmd.publish(conv.trajectory_msg(self.names, out.target, t_obs, self.dt, start_index=1))
+        if out.target is not None or out.hold:  # a hold: no points
+            target = out.target if out.target is not None else np.empty((0, len(self.names)))
+            self.pub_cmd.publish(conv.trajectory_msg(self.names, target, t_obs, self.dt, start_index=1))
         if out.action is not None:
             self.pub_action.publish(Float32MultiArray(data=[float(x) for x in out.action]))
 

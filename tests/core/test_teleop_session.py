@@ -250,3 +250,44 @@ def test_a_nan_or_misshapen_device_action_is_dropped_counted_and_the_session_goe
     ep = DemoDataset(tmp_path / "ds").episode(0)  # only the two good actions were recorded
     np.testing.assert_allclose(ep["action"][:, 0], [0.1, 0.4], rtol=1e-6)
     assert np.isfinite(ep["action"]).all()
+
+
+def released(*a, **events):
+    return TeleopCommand(action=np.array(a, dtype=np.float32), enabled=False, **events)
+
+
+def test_the_arm_moves_only_while_the_deadman_is_held_and_a_release_holds_at_once(tmp_path, recorder):
+    adapter = Adapter()
+    dev = Device(released(0.9, 0, 0, -1), act(0.1, 0, 0, -1), act(0.2, 0, 0, -1), released(0.9, 0, 0, -1),
+                 released(0.9, 0, 0, -1, stop=True), act(0.3, 0, 0, 1))
+    s = TeleopSession(dev, adapter, N_JOINTS, recorder=recorder)
+    s.on_episode(running(0))
+    outs = [s.observe(state(k), Q + k) for k in range(6)]
+    # not held at the start: a hold, no motion; held: setpoints; released: a hold in the very next period
+    assert [o.hold for o in outs] == [True, False, False, True, True, False]
+    assert [o.target is not None for o in outs] == [False, True, True, False, False, True]
+    assert outs[4].label == {"stop": True, "success": None, "abort": False}  # events work released
+    # held again: the commands restart from the joints measured then (the arm held there)
+    assert len(adapter.resets) == 3 and np.allclose(adapter.resets[1], Q + 1) and np.allclose(adapter.resets[2], Q + 5)
+    np.testing.assert_allclose(outs[5].target, [list(Q + 5 + 0.3) + [1.0]])
+    s.on_episode({"episode": 0, "state": "done", "success": True, "reason": "success"})
+    ep = DemoDataset(tmp_path / "ds").episode(0)  # the paused periods are not recorded
+    np.testing.assert_allclose(ep["action"][:, 0], [0.1, 0.2, 0.3], rtol=1e-6)
+
+
+def test_a_takeover_without_the_deadman_moves_nothing():
+    adapter = Adapter()
+    dev = Device(released(0.5, 0, 0, -1), released(0.5, 0, 0, -1, intervene=True), released(0.5, 0, 0, -1),
+                 act(0.1, 0, 0, -1), act(0.2, 0, 0, -1), released(0.2, 0, 0, -1),
+                 released(0.2, 0, 0, -1, intervene=True), released(0.2, 0, 0, -1))
+    s = TeleopSession(dev, adapter, N_JOINTS, takeover=True)
+    s.on_episode(running(0))
+    outs = [s.observe(state(k), Q) for k in range(8)]
+    assert [o.intervention for o in outs] == [None, True, None, None, None, None, False, None]
+    # the policy drives (no hold) until the takeover; taken over without the button: the arm holds (the
+    # policy's trajectory in flight is cleared by the hold) and no human action reaches the replay buffer
+    assert [o.hold for o in outs] == [False, True, True, False, False, True, False, False]
+    assert [o.target is not None for o in outs] == [False, False, False, True, True, False, False, False]
+    assert [o.action is not None for o in outs] == [False, False, False, True, True, False, False, False]
+    np.testing.assert_allclose(outs[4].action, [0.2, 0, 0, -1])
+    assert len(adapter.resets) == 3  # the episode, the takeover, the button held again after the hold

@@ -4,6 +4,12 @@ A device is read once per control step with the current observation (only the sc
 looks at it). Motion is an `ee_delta` action [dx, dy, dz, gripper] in [-1, 1] (gripper -1 open,
 +1 closed), the env's action space for teleoperation. Buttons are edge-triggered events: a flag
 is True in exactly one `read()` per press.
+
+`enabled` is the dead-man / enable state, a level (not an event): True while the operator holds
+the device's enable button (SpaceMouse, gamepad with `deadman=True`), always True for devices
+without one (keyboard: every motion is a momentary key press; scripted: no human). The device
+reports it with every read; the teleop session (core.teleop_session) lets the arm move only
+while it is True and holds it otherwise.
 """
 from __future__ import annotations
 
@@ -24,7 +30,8 @@ class TeleopCommand:
     action: ee_delta action, or None when the device produced no motion command this step.
     start/stop: begin/end an episode; success/failure: end it with that label; abort: discard
     the episode in flight and stop collecting; intervene: the human takes over (during policy
-    rollouts; recorded per frame).
+    rollouts; recorded per frame). enabled: the dead-man / enable button is held (or the device
+    has none) -- a state, not an event.
     """
 
     action: np.ndarray | None = None
@@ -34,9 +41,14 @@ class TeleopCommand:
     failure: bool = False
     abort: bool = False
     intervene: bool = False
+    enabled: bool = True
 
     def events(self) -> list[str]:
-        return [f.name for f in fields(self) if f.name != "action" and getattr(self, f.name)]
+        """The button events of this read (the action and the enable state are not events)."""
+        return [f.name for f in fields(self) if f.name not in _NOT_EVENTS and getattr(self, f.name)]
+
+
+_NOT_EVENTS = ("action", "enabled")
 
 
 @dataclass
@@ -48,8 +60,8 @@ class _Events:
     def fire(self, name: str) -> None:
         self.flags[name] = True
 
-    def pop(self, action: np.ndarray | None) -> TeleopCommand:
-        cmd = TeleopCommand(action=action, **self.flags)
+    def pop(self, action: np.ndarray | None, enabled: bool = True) -> TeleopCommand:
+        cmd = TeleopCommand(action=action, enabled=bool(enabled), **self.flags)
         self.flags = {}
         return cmd
 

@@ -9,6 +9,11 @@ Keys (printed by `postbc collect --device keyboard`):
 
 A terminal reports key presses, not releases: each press moves one control step along its axis
 (held keys auto-repeat), so a read returns the presses since the previous read, clipped to [-1, 1].
+
+No dead-man: `enabled` is always True. Every motion is a momentary key press, so when the operator
+lets go of the keys the next read (one control period later) has zero motion; a terminal cannot
+report a key being held (no release events), so a held enable key cannot be read, and a toggled
+one would stay "enabled" after the operator looked away -- weaker than the presses themselves.
 """
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Scripted operator: the sim's multimodal scripted policy acting through the teleop interface,
-so `postbc collect --scripted` records exactly like a human session (same recorder, same files)."""
+so `postbc collect --scripted` records exactly like a human session (same recorder, same files).
+No human, no dead-man: `enabled` is always True."""
 from __future__ import annotations
 
 from typing import Any
