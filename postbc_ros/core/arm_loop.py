@@ -21,6 +21,7 @@ import numpy as np
 
 from postbc_ros.core.arm_controller import RESET_HINT, ArmController, Decision
 
+CONTROL_STALL_S = 0.5  # s without a control period (wall time) that is a fault
 HOME_TOLERANCE = 0.02  # rad: arm/home succeeds once every joint is this close to home
 HOME_DEADLINE_FACTOR = 3.0  # arm/home fails after this many times the planned move's duration ...
 HOME_DEADLINE_MARGIN_S = 5.0  # ... plus this margin (s)
@@ -45,6 +46,7 @@ class ArmLoop:
         self.backend = None
         self._logged: set[str] = set()  # problems already logged (once per kind)
         self._status_key = None
+        self._last_control = np.inf  # wall time of the last control period (inf: none yet)
         self._status_at = -np.inf
 
     def _once(self, key: str, msg: str) -> None:
@@ -113,6 +115,7 @@ class ArmLoop:
         joint state (t, joint names (+ gripper when the backend has one), positions), or None when
         no backend is connected or it has no state now."""
         with self.lock:
+            self._last_control = self._clock()
             if self.backend is None:
                 return None
             try:
@@ -127,6 +130,16 @@ class ArmLoop:
             if g is None:
                 return t, list(self.ctl.names), q
             return t, self.ctl.names + [self.ctl.gripper_joint], np.append(q, g)
+
+    def stalled(self) -> None:
+        """Called from a wall-clock timer: control periods that stopped coming for longer than
+        CONTROL_STALL_S (the clock they run on stopped -- a twin's /clock, a hung simulator -- or
+        the executor is starved) are a fault: hold, latch. A stall before the first period is none."""
+        with self.lock:
+            gap = self._clock() - self._last_control
+            if self.backend is not None and self.ctl.active and gap > CONTROL_STALL_S:
+                self._apply(self.ctl.latch("control_stalled", f"no control period for {gap:.2f} s (> "
+                                           f"{CONTROL_STALL_S} s): the clock or the state source stopped"))
 
     def _hardware_fault(self) -> bool:
         """Latch at once on a fault the backend reports (a servo error, a protective stop, a lost

@@ -1,10 +1,8 @@
 """arm_node: the safety-filtered arm controller (a ROS 2 lifecycle node; interfaces in docs/interfaces.md).
 
 configure = connect the backend, activate = allow motion, deactivate = hold, cleanup = disconnect;
-`autostart` walks itself to active (the twin). Every setpoint from `arm/command` goes through
-`core.safety.filter_command`; a watchdog holds on stale commands. `arm/stop` and every fault latch
-until `arm/operator_reset` (`postbc arm reset`); `supervised` follows episode/heartbeat;
-POSTBC_SUPERVISOR_PID: latch when `postbc launch` dies. `core.arm_controller` decides, `core.arm_loop` executes.
+`autostart` walks itself to active (the twin). `core.arm_controller` decides (safety filter, watchdog,
+latches, supervision), `core.arm_loop` executes on the backend; this node converts messages.
 """
 from __future__ import annotations
 
@@ -17,6 +15,7 @@ from postbc_ros.ros.bootstrap import ensure_rclpy
 ensure_rclpy()
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup  # noqa: E402
+from rclpy.clock import Clock, ClockType  # noqa: E402
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
@@ -33,9 +32,11 @@ from postbc_ros.robots import DEFAULT_ROBOT, get_robot_spec, robot_names  # noqa
 from postbc_ros.ros import conversions as conv, qos  # noqa: E402
 from postbc_ros.ros.node_main import run_node  # noqa: E402
 from postbc_ros.ros.params import declare_params  # noqa: E402
+from postbc_ros.ros.service_call import serve  # noqa: E402
 
 AUTOSTART_DELAY_S = 0.2  # autostart configures + activates this long after the node starts spinning
 EXECUTOR_THREADS = 4  # the control timer, and commands / services beside an arm/home that waits for the arm
+STALL_CHECK_S = 0.1  # s (wall) between checks that control periods still come (on a twin they run on its /clock)
 
 
 @dataclass
@@ -44,8 +45,7 @@ class ArmConfig:
     backend: str = param("fake", "arm backend", choices=BACKEND_NAMES)
     safety_rig: str = param("", "calibration/<rig>/safety.yaml ('' = <robot>, or <robot>_twin for a twin backend)")
     control_rate: float = param(20.0, "setpoints per second sent to the backend (Hz)", range=(1.0, 500.0))
-    watchdog_timeout: float = param(0.5, "hold when no fresh command came for this long (s)", range=(0.01, 10.0),
-                                    live=True)
+    watchdog_timeout: float = param(0.5, "s without a fresh command before holding", range=(0.01, 10.0), live=True)
     autostart: bool = param(False, "configure + activate by itself once spinning")
     supervised: bool = param(False, "move only while episode/heartbeat says an episode runs (latch when lost)")
     heartbeat_timeout: float = param(0.5, "supervised: heartbeat lost after (s)", range=(0.05, 10.0), live=True)
@@ -87,18 +87,14 @@ class ArmNode(LifecycleNode):
                                   (Trigger, "arm/operator_reset", lambda _r: self.arm.operator_reset()),
                                   (Trigger, "arm/home", lambda _r: self.arm.home(self.now(), self.cfg.home_speed)),
                                   (SetBool, "arm/enable", lambda r: self.arm.enable(bool(r.data)))):
-            self._serve(srv, name, answer, io)
+            serve(self, srv, name, answer, io)
         self.create_timer(self.period, self._control, callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_timer(STALL_CHECK_S, lambda: (self.arm.stalled(), self._status()), callback_group=io,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
         if self.cfg.autostart:
             self._auto = self.create_timer(AUTOSTART_DELAY_S, lambda: (
                 self._auto.cancel(), self.trigger_configure(), self.trigger_activate()), callback_group=io)
         self.get_logger().info(f"{self.cfg.robot} arm, backend {self.cfg.backend}, limits {self.limits.source}")
-
-    def _serve(self, srv, name, answer, group):
-        def cb(req, res):
-            res.success, res.message = answer(req)
-            return res
-        self.create_service(srv, name, cb, callback_group=group)
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -138,6 +134,9 @@ class ArmNode(LifecycleNode):
         measured = self.arm.control(self.now)  # (t, names, positions)
         if measured is not None:
             self.pub_js.publish(conv.joint_state_msg(measured[1], measured[2], measured[0]))
+        self._status()
+
+    def _status(self):
         if (status := self.arm.status_due(self.now())) is not None:
             self.pub_status.publish(String(data=json.dumps(status)))
 

@@ -384,3 +384,32 @@ def test_status_is_due_on_every_change_and_every_second():
     st = rig.loop.status_due(rig.t + 0.2)
     assert st["latched"] and st["reason"] == "operator stop (arm/stop)"
     assert rig.loop.status_due(rig.t + 0.3) is None and rig.loop.status_due(rig.t + 1.3) is not None
+
+
+def test_control_periods_that_stop_coming_latch_the_arm():
+    """On a twin the control timer runs on the twin's /clock: a hung simulator stops it. The node's
+    wall-clock check (arm_node's steady timer) makes that a fault instead of silence."""
+    from postbc_ros.core.arm_loop import CONTROL_STALL_S
+
+    rig = _moving_rig()
+    _stream(rig, 2)
+    rig.loop.stalled()  # periods come: nothing
+    assert rig.loop.ctl.latched is None
+    rig.t += CONTROL_STALL_S * 0.8
+    rig.loop.stalled()
+    assert rig.loop.ctl.latched is None
+    rig.t += CONTROL_STALL_S * 0.4  # no control period for 1.2 x the bound
+    rig.loop.stalled()
+    assert rig.loop.ctl.latched.startswith("no control period for") and rig.loop.ctl.faults == {"control_stalled": 1}
+    n = len(rig.arm.commands)
+    _stream(rig, 3)
+    assert len(rig.arm.commands) == n  # latched: nothing sent until the operator resets
+
+
+def test_no_stall_before_the_first_control_period():
+    rig = Rig(arm_cls=FaultyArm)
+    rig.loop.connect(rig.arm)
+    rig.loop.activate(True)
+    rig.t += 10.0
+    rig.loop.stalled()
+    assert rig.loop.ctl.latched is None
