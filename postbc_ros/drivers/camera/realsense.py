@@ -259,7 +259,7 @@ class RealSenseCamera(Camera):
                    "hardware_clock": f"the device's hardware clock mapped to the host, minus latency {self.latency * 1e3:.1f} ms",
                    "system_time": f"librealsense's host arrival time minus latency {self.latency * 1e3:.1f} ms (no device time)",
                    "arrival": f"the arrival time minus latency {self.latency * 1e3:.1f} ms (timestamp domain {domain})"}[source]
-            self.log(logging.INFO if source in ("global_time", "hardware_clock") else logging.WARNING, f"realsense: frames stamped from {how}")
+            self.log(logging.INFO if source in ("global_time", "hardware_clock") else logging.WARNING, f"realsense: frames stamped ({source}) from {how}")
         img = np.asanyarray(color.get_data()).copy()
         return Frame(img, stamp, self._intr, frame_number=int(color.get_frame_number()), device_stamp=device_ms / 1000.0,
                      stamp_source=source, depth=depth)
