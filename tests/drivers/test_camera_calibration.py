@@ -88,16 +88,17 @@ def test_quaternion_round_trip():
 def test_shipped_calibrations_load(rig, cam):
     c = load_camera_calibration(rig, cam)
     assert (c.intrinsics.width, c.intrinsics.height) == (640, 480) and c.extrinsics is not None
+    assert c.measured is False  # nominal (real rigs) or model-derived (twins): a RealSense keeps its factory intrinsics
 
 
 def test_save_load_round_trip(tmp_path: Path):
     cal = CameraCalibration("wrist", CameraIntrinsics.from_pinhole(320, 240, 300, 301, 160, 120, D=[0.1, 0.01, 0, 0, 0]),
                             "wrist_optical", Extrinsics("gripper", np.array([0.01, 0.02, 0.03]), np.array([0, 0, 0, 1.0]), "test"),
-                            Latency(0.031, 0.002, "led"))
+                            Latency(0.031, 0.002, "led"), measured=True)
     p = save_camera_calibration(tmp_path / "rig" / "camera_wrist.yaml", cal)
     back = load_camera_calibration("rig", "wrist", calibration_dir=tmp_path)
     np.testing.assert_allclose(back.intrinsics.K, cal.intrinsics.K)
-    assert back.latency == cal.latency and back.frame_id == "wrist_optical"
+    assert back.latency == cal.latency and back.frame_id == "wrist_optical" and back.measured is True
     d = yaml.safe_load(p.read_text())  # camera_info_manager field names
     assert {"image_width", "camera_matrix", "distortion_coefficients", "projection_matrix", "rectification_matrix"} <= set(d)
 
@@ -108,6 +109,7 @@ def test_save_load_round_trip(tmp_path: Path):
     (lambda d: d.update(distortion_model="fisheye9000"), "distortion_model"),
     (lambda d: d["extrinsics"].update(rotation_xyzw=[0, 0, 0, 2]), "extrinsics"),
     (lambda d: d["latency"].update(mean_s=30), "latency.mean_s"),
+    (lambda d: d.update(measured="yes"), "measured"),
 ])
 def test_bad_camera_yaml_named(tmp_path: Path, mutate, field):
     src = Path(__file__).resolve().parents[2] / "calibration/widowx/camera_scene.yaml"
@@ -159,3 +161,17 @@ def test_command_line_helper_writes_yaml(tmp_path: Path):
     assert main(files + ["--square", "0.025", "--out", str(out)]) == 0
     cal = load_camera_calibration(out)
     assert cal.intrinsics.fx == pytest.approx(500.0, rel=0.01) and cal.frame_id == "scene_camera_optical_frame"
+    assert cal.measured is True  # calibrated on this camera: overrides a RealSense's factory intrinsics
+
+
+def test_measured_flag_absent_means_nominal(tmp_path: Path):
+    """A camera_info_manager YAML from another tool has no `measured`: it counts as nominal."""
+    src = Path(__file__).resolve().parents[2] / "calibration/widowx/camera_scene.yaml"
+    d = yaml.safe_load(src.read_text())
+    del d["measured"]
+    p = tmp_path / "camera_x.yaml"
+    p.write_text(yaml.safe_dump(d))
+    assert load_camera_calibration(p).measured is False
+    d["measured"] = True
+    p.write_text(yaml.safe_dump(d))
+    assert load_camera_calibration(p).measured is True

@@ -1,7 +1,8 @@
 """Camera backends behind `Camera`, chosen by name with `make_camera(backend, **params)`:
 ``realsense`` (librealsense), ``opencv`` (cv2.VideoCapture), ``sim`` (MuJoCo twin render).
 `calibration=` (a CameraCalibration, or (rig, camera) to load calibration/<rig>/camera_<camera>.yaml)
-supplies intrinsics and the measured latency."""
+supplies the measured latency and intrinsics: a RealSense keeps its factory intrinsics unless the
+file's intrinsics are `measured: true`."""
 from __future__ import annotations
 
 import importlib
@@ -29,8 +30,9 @@ def __getattr__(name: str):
 
 
 def make_camera(backend: str, calibration: "CameraCalibration | tuple[str, str] | None" = None, **params: Any) -> Camera:
-    """Build (not start) a camera backend; calibration fills `intrinsics` and `latency`
-    unless given explicitly (the sim camera derives intrinsics from the model)."""
+    """Build (not start) a camera backend; calibration fills `latency` and `intrinsics` unless
+    given explicitly (the sim camera derives intrinsics from the model; a RealSense uses its
+    factory intrinsics unless the file's are measured)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown camera backend {backend!r}; choose one of {sorted(BACKENDS)}")
     mod, cls = BACKENDS[backend].split(":")
@@ -41,7 +43,7 @@ def make_camera(backend: str, calibration: "CameraCalibration | tuple[str, str] 
         calibration = load_camera_calibration(*calibration)
     if calibration is not None:
         params.setdefault("latency", calibration.latency.mean_s)
-        if backend != "sim":
+        if backend == "opencv" or (backend == "realsense" and calibration.measured):
             params.setdefault("intrinsics", calibration.intrinsics)
     return klass(**params)
 

@@ -1,16 +1,27 @@
 """Camera device interface: `Camera.start() / read() -> Frame / stop()` for every backend.
 
-A `Frame` carries the RGB image, its capture stamp (time.monotonic seconds: arrival time
-minus the rig's calibrated latency -- time is data) and the intrinsics, so a consumer never
-has to guess which calibration belongs to which image. `read()` never hangs: a camera that
-stops delivering raises `CameraError` after `timeout` seconds.
+A `Frame` carries the RGB image, its capture stamp and the intrinsics, so a consumer never has
+to guess which calibration belongs to which image. The stamp is the capture time in ONE clock,
+`time.monotonic()` seconds, and the driver is the only place that accounts for the rig's
+calibrated latency (time is data): it subtracts `latency` from a host arrival time exactly once,
+or not at all when the device itself says when the frame was captured (RealSense global time).
+Consumers (camera_node) only change the clock (monotonic -> ROS time); they never subtract again.
+
+`read()` never hangs: a camera that stops delivering raises `CameraError` after `timeout`
+seconds, and once reads have failed for `disconnect_after_s` the camera reports `disconnected`
+(camera/supervisor.py then reopens it with backoff).
 """
 from __future__ import annotations
 
 import abc
+import logging
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
+
+LOG = logging.getLogger("postbc_ros.drivers.camera")
+DISCONNECT_AFTER_S = 2.0  # reads failing for this long (no frame at all) -> the camera is `disconnected`
 
 
 class CameraError(RuntimeError):
@@ -72,33 +83,71 @@ class CameraIntrinsics:
 
 @dataclass(frozen=True)
 class Frame:
-    """One RGB image (H x W x 3, uint8) with its capture stamp and intrinsics."""
+    """One RGB image (H x W x 3, uint8) with its capture stamp (time.monotonic seconds, latency
+    already accounted for) and intrinsics; `depth` (H x W uint16, millimetres, aligned to the
+    colour image, 0 = no data) when the camera streams depth."""
 
     image: np.ndarray
     stamp: float
     intrinsics: CameraIntrinsics | None
     frame_number: int | None = None
     device_stamp: float | None = None  # the device's own clock [s], when it has one
+    stamp_source: str = "arrival"  # how `stamp` was obtained: global_time | hardware_clock | system_time | arrival | render
+    depth: np.ndarray | None = None
+
+
+def _default_log(level: int, msg: str) -> None:
+    LOG.log(level, msg)
 
 
 class Camera(abc.ABC):
-    """Common camera API; usable as a context manager."""
+    """Common camera API; usable as a context manager. Subclasses implement `_start`, `_read`,
+    `stop` and `intrinsics`; `start`/`read` here keep the disconnect bookkeeping. `log(level,
+    message)` (logging levels) tells the operator what the driver decided (intrinsics and stamp
+    source, global time); a node points it at its own logger."""
 
     name = "camera"
+    intrinsics_source = "none"  # where `intrinsics` came from (shown to the operator)
 
-    def __init__(self, timeout: float = 1.0, latency: float = 0.0) -> None:
+    def __init__(self, timeout: float = 1.0, latency: float = 0.0, disconnect_after_s: float = DISCONNECT_AFTER_S) -> None:
         if not timeout > 0:
             raise CameraError(f"{self.name}: timeout must be > 0 seconds, got {timeout!r}")
+        if not 0 <= latency < 5:
+            raise CameraError(f"{self.name}: latency must be 0 .. 5 seconds, got {latency!r}")
+        if not disconnect_after_s > 0:
+            raise CameraError(f"{self.name}: disconnect_after_s must be > 0 seconds, got {disconnect_after_s!r}")
         self.timeout = float(timeout)
         self.latency = float(latency)
+        self.disconnect_after_s = float(disconnect_after_s)
+        self.disconnected = False
+        self._last_good = time.monotonic()
+        self.log = _default_log
+
+    def start(self) -> None:
+        """Open the device and start streaming (again, after `stop`, to reopen)."""
+        self._start()
+        self.disconnected = False
+        self._last_good = time.monotonic()
+
+    def read(self, timeout: float | None = None) -> Frame:
+        """The newest frame (newer than the previous one); CameraError after `timeout` seconds.
+        Reads failing for `disconnect_after_s` set `disconnected`."""
+        try:
+            f = self._read(self.timeout if timeout is None else float(timeout))
+        except CameraError:
+            if time.monotonic() - self._last_good >= self.disconnect_after_s:
+                self.disconnected = True
+            raise
+        self._last_good = time.monotonic()
+        return f
 
     @abc.abstractmethod
-    def start(self) -> None:
+    def _start(self) -> None:
         """Open the device and start streaming."""
 
     @abc.abstractmethod
-    def read(self, timeout: float | None = None) -> Frame:
-        """Next frame (newer than the previous one); CameraError after `timeout` seconds."""
+    def _read(self, timeout: float) -> Frame:
+        """Next frame; CameraError after `timeout` seconds."""
 
     @abc.abstractmethod
     def stop(self) -> None:

@@ -4,7 +4,10 @@ The file is a camera_info_manager / camera_calibration_parsers YAML (so ROS tool
 unchanged: image_width, image_height, camera_name, camera_matrix, distortion_model,
 distortion_coefficients, rectification_matrix, projection_matrix) plus two postbc_ros
 sections: ``extrinsics`` (hand-eye: pose of the camera optical frame in `parent_frame`) and
-``latency`` (measured capture-to-arrival delay, subtracted from frame stamps).
+``latency`` (measured capture-to-arrival delay, subtracted once by the camera driver when it
+stamps from the arrival time), and ``measured`` (true when the intrinsics were calibrated on this
+camera, e.g. by `postbc calibrate intrinsics`; false for nominal values -- a RealSense then keeps
+its factory intrinsics). A file without ``measured`` counts as not measured.
 
 Helpers compute them: `calibrate_intrinsics` (cv2.calibrateCamera on chessboard views) and
 `calibrate_hand_eye` (cv2.calibrateHandEye).
@@ -64,6 +67,7 @@ class CameraCalibration:
     extrinsics: Extrinsics | None = None
     latency: Latency = field(default_factory=lambda: Latency(0.0))
     source: str = "<in-memory>"
+    measured: bool = False  # intrinsics calibrated on this camera (else nominal: factory intrinsics win)
 
 
 def rotmat_to_quat_xyzw(R: np.ndarray) -> np.ndarray:
@@ -139,7 +143,11 @@ def calibration_from_dict(d: dict, source: str) -> CameraCalibration:
             raise CameraCalibrationError(f"{source}: field 'latency': needs mean_s (seconds), optional std_s, method") from None
         if not 0 <= lat.mean_s < 5:
             raise CameraCalibrationError(f"{source}: field 'latency.mean_s': {lat.mean_s} s is implausible (expected 0 .. 5 s)")
-    return CameraCalibration(str(d.get("camera_name", "")), intr, str(d.get("frame_id", "")), ext, lat, source)
+    measured = d.get("measured", False)
+    if not isinstance(measured, bool):
+        raise CameraCalibrationError(f"{source}: field 'measured': must be true (intrinsics calibrated on this camera) "
+                                     f"or false (nominal), got {measured!r}")
+    return CameraCalibration(str(d.get("camera_name", "")), intr, str(d.get("frame_id", "")), ext, lat, source, measured)
 
 
 def camera_calibration_path(rig: str, camera: str, calibration_dir: str | Path | None = None) -> Path:
@@ -180,6 +188,7 @@ def save_camera_calibration(path: str | Path, cal: CameraCalibration) -> Path:
         "rectification_matrix": {"rows": 3, "cols": 3, "data": [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]},
         "projection_matrix": {"rows": 3, "cols": 4, "data": [float(x) for x in intr.projection().ravel()]},
         "frame_id": cal.frame_id,
+        "measured": bool(cal.measured),
     }
     if cal.extrinsics is not None:
         e = cal.extrinsics
@@ -335,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         old = load_camera_calibration(out)
         old_ext, old_lat = old.extrinsics, old.latency
     save_camera_calibration(out, CameraCalibration(args.name, res.intrinsics, args.frame_id or f"{args.name}_camera_optical_frame",
-                                                   old_ext, old_lat, str(out)))
+                                                   old_ext, old_lat, str(out), measured=True))
     print(f"{out}: fx={res.intrinsics.fx:.2f} fy={res.intrinsics.fy:.2f} cx={res.intrinsics.cx:.2f} cy={res.intrinsics.cy:.2f} "
           f"rms={res.rms:.3f} px from {len(res.used)}/{len(images)} images")
     return 0

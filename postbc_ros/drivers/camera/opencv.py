@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 
-from postbc_ros.drivers.camera.base import Camera, CameraError, CameraIntrinsics, Frame, check_rgb
+from postbc_ros.drivers.camera.base import DISCONNECT_AFTER_S, Camera, CameraError, CameraIntrinsics, Frame, check_rgb
 
 
 class OpenCVCamera(Camera):
@@ -18,11 +18,13 @@ class OpenCVCamera(Camera):
     name = "opencv"
 
     def __init__(self, source: int | str = 0, width: int | None = None, height: int | None = None, fps: float | None = None,
-                 intrinsics: CameraIntrinsics | None = None, timeout: float = 1.0, latency: float = 0.0) -> None:
-        super().__init__(timeout, latency)
+                 intrinsics: CameraIntrinsics | None = None, timeout: float = 1.0, latency: float = 0.0,
+                 disconnect_after_s: float = DISCONNECT_AFTER_S) -> None:
+        super().__init__(timeout, latency, disconnect_after_s)
         self.source = int(source) if isinstance(source, str) and source.isdigit() else source
         self.width, self.height, self.fps = width, height, fps
         self._intr = intrinsics
+        self.intrinsics_source = "calibration file" if intrinsics is not None else "none"
         self._cap = None
         self._thread: threading.Thread | None = None
         self._cond = threading.Condition()
@@ -36,7 +38,7 @@ class OpenCVCamera(Camera):
     def intrinsics(self) -> CameraIntrinsics | None:
         return self._intr
 
-    def start(self) -> None:
+    def _start(self) -> None:
         import cv2
 
         cap = cv2.VideoCapture(self.source)
@@ -60,7 +62,7 @@ class OpenCVCamera(Camera):
         n = 0
         while self._running:
             ok, bgr = self._cap.read()
-            t = time.monotonic() - self.latency
+            t = time.monotonic() - self.latency  # capture = arrival minus the calibrated latency (the only subtraction)
             if not ok or bgr is None:
                 with self._cond:
                     self._error = f"opencv camera {self.source!r}: stream ended or device disappeared after {n} frames"
@@ -76,10 +78,9 @@ class OpenCVCamera(Camera):
                 self._cond.notify_all()
             n += 1
 
-    def read(self, timeout: float | None = None) -> Frame:
+    def _read(self, timeout: float) -> Frame:
         if self._cap is None:
             raise CameraError("opencv camera: not started; call start() first")
-        timeout = self.timeout if timeout is None else timeout
         with self._cond:
             ok = self._cond.wait_for(lambda: self._seq > self._returned or self._error is not None, timeout)
             if self._seq > self._returned:

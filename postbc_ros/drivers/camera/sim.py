@@ -32,6 +32,7 @@ class SimCamera(Camera):
                  task: str | None = None, timeout: float = 1.0, latency: float = 0.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(timeout, latency)
+        self.intrinsics_source = "twin model (camera fovy)"
         self._twin = twin
         self._robot, self._task = robot, task
         self.camera = camera
@@ -49,7 +50,7 @@ class SimCamera(Camera):
     def intrinsics(self) -> CameraIntrinsics | None:
         return self._intr
 
-    def start(self) -> None:
+    def _start(self) -> None:
         if self._twin is None:
             if self._robot is None:
                 raise CameraError("sim camera: pass a Twin (twin=...) or the robot name to build one")
@@ -59,12 +60,13 @@ class SimCamera(Camera):
         self._intr = twin_camera_intrinsics(self._twin, self.camera, self.width, self.height)
         self._started = True
 
-    def read(self, timeout: float | None = None) -> Frame:
+    def _read(self, timeout: float) -> Frame:
         if not self._started:
             raise CameraError("sim camera: not started; call start() first")
         img = check_rgb(self._twin.render(self.camera, (self.height, self.width)), self.name)
         self._n += 1
-        return Frame(img.copy(), self._clock() - self.latency, self._intr, frame_number=self._n, device_stamp=self._twin.time)
+        return Frame(img.copy(), self._clock() - self.latency, self._intr, frame_number=self._n, device_stamp=self._twin.time,
+                     stamp_source="render")
 
     def stop(self) -> None:
         self._started = False
