@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
         for c in checks:
             print(c.line())
         bad = [c for c in checks if not c.ok]
-        print(f"\n{len(checks) - len(bad)} of {len(checks)} checks passed" + (f"; fix the {len(bad)} marked \u2717" if bad else ""))
+        tail = f"; fix the {len(bad)} marked \u2717" if bad else ""
+        print(f"\n{len(checks) - len(bad)} of {len(checks)} checks passed{tail}")
     return 1 if any(not c.ok for c in checks) else 0
 
 

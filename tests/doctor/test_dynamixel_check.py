@@ -58,8 +58,8 @@ def test_factory_servos_list_every_mismatch():
     with widowx_bus(configured=False) as bus:
         e = by_name(check_servos("widowx", CAL, bus.port))["widowx: servo EEPROM"]
     assert not e.ok
-    for expected in ("servo 3 (shoulder shadow) drive_mode = 0, expected 1", "servo 5 (elbow shadow) secondary_id = 255, expected 4",
-                     "servo 9 (gripper) operating_mode = 3, expected 16"):
+    for expected in ("servo 3 (shoulder shadow) drive_mode = 0, expected 1",
+                     "servo 5 (elbow shadow) secondary_id = 255, expected 4", "servo 9 (gripper) operating_mode = 3, expected 16"):
         assert expected in e.detail
 
 
