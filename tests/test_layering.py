@@ -20,6 +20,7 @@ LAYERS = {
     "sim": 1, "rl": 1, "drivers": 1,
     "ros": 2,
     "graph": 3, "benchmarks": 3,
+    "doctor": 3,
     "nodes": 4, "cli": 4,
 }
 

@@ -46,6 +46,7 @@ MODULE_TO_KEY = {
     "rtde_control": "python3-ur-rtde-pip",
     "rtde_receive": "python3-ur-rtde-pip",
     "rtde_io": "python3-ur-rtde-pip",
+    "dashboard_client": "python3-ur-rtde-pip",  # ur_rtde's DashboardClient (postbc doctor)
     "pyrealsense2": "python3-pyrealsense2-pip",
 }
 # imported only on one install path or by optional features, each guarded where imported
