@@ -5,7 +5,7 @@ Layers, bottom to top (README "Layout"):
   0  resources, robots, core, data, learning   ROS-free, hardware-free building blocks
   1  sim, rl, drivers                          twins, finetuners, device interfaces
   2  ros                                       rclpy glue only
-  3  graph, benchmarks                         the node graphs, the benchmarks
+  3  graph, benchmarks, doctor                 the node graphs, the benchmarks, the device checks
   4  nodes, cli                                thin shells on top
 """
 from __future__ import annotations

@@ -189,10 +189,9 @@ def _servo_checks(names, cal: WidowXCalibration, bus: DxlPort) -> list[Check]:
         eeprom = passed(names[1], "Drive Mode, Operating Mode, Secondary ID, Position Limits and shadow Homing Offsets "
                         f"as {cal.source} expects") if not bad else failed(
             names[1], "; ".join(map(str, bad)),
-            "write them the way xs_sdk does: connect once with WidowXArm(configure_eeprom=True) "
-            "(postbc_ros.drivers.arm.widowx; servos that hold the arm are torqued off for it only with "
-            "eeprom_torque_off_confirmed=True: support the arm), or with Dynamixel Wizard / Interbotix's xs_sdk; "
-            "or correct motors.yaml if the arm is deliberately configured otherwise")
+            "write them the way xs_sdk does: `postbc arm configure-widowx` (servos that hold the arm are torqued "
+            "off for it only with --confirm-torque-off: support the arm), or with Dynamixel Wizard / Interbotix's "
+            "xs_sdk; or correct motors.yaml if the arm is deliberately configured otherwise")
     return [servos, eeprom, _hardware_errors(names[2], cal, bus, sorted(models))]
 
 
