@@ -51,7 +51,7 @@ def test_flags_an_eeprom_mismatch_with_the_fix():
     e = c["widowx: servo EEPROM"]
     assert not e.ok
     assert e.detail == "servo 3 (shoulder shadow) secondary_id = 255, expected 2"
-    assert "configure_eeprom=True" in e.fix
+    assert "postbc arm configure-widowx" in e.fix
 
 
 def test_factory_servos_list_every_mismatch():
