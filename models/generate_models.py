@@ -314,7 +314,7 @@ def marker_geoms(markers: tuple[MarkerSpec, ...], body: str) -> str:
             continue
         c, t = m.card_side / 2, MARKER_THICKNESS / 2
         out.append(
-            f'      <body name="marker_{m.name}" pos="{f(*m.face)}">\n'
+            f'      <body name="marker_{m.name}" pos="{f(*m.face)}" xyaxes="{f(*m.xyaxes)}">\n'
             f'        <geom name="marker_{m.name}" type="box" size="{f(c, c, t)}" pos="{f(0, 0, -t)}" '
             f'material="aruco_{m.marker_id}" mass="0" {VISUAL}/>\n'
             f'        <site name="marker_{m.name}" pos="0 0 0" size="0.002" rgba="0 0 0 0"/>\n'

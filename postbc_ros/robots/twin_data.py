@@ -31,14 +31,16 @@ MARKER_IDS = {"object": 0, "goal": 1, "obstacle": 2}
 @dataclass(frozen=True)
 class MarkerSpec:
     """One ArUco marker on a twin task object: its feature name, the MJCF body carrying it, its
-    id in ARUCO_DICTIONARY, its black-square side [m] and the centre of its printed face in the
-    body frame [m] (face normal = body +z; image up = body +y)."""
+    id in ARUCO_DICTIONARY, its black-square side [m], the centre of its printed face in the body
+    frame [m] and the directions of the print's right and up in the body frame (MJCF `xyaxes`;
+    the face normal is their cross product; default: lying flat, up = body +y)."""
 
     name: str
     body: str
     marker_id: int
     size: float
     face: tuple[float, float, float]
+    xyaxes: tuple[float, float, float, float, float, float] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
     @property
     def card_side(self) -> float:
@@ -117,8 +119,9 @@ class TwinData:
         """The marker map of `task` (object -> marker id, size, placement), in feature order.
 
         Cards lie on the objects' top faces (puck, cylinder, push goal disc; above the floating
-        reach goal); the bowl and the obstacle post have no usable top face, so their card lies
-        on the table beside them, on the camera's (+x) side, fixed to them."""
+        reach goal); the bowl has no usable top face, so its card lies on the table beside it, on
+        the scene camera's (+x) side; the obstacle post's top is seen edge-on by the scene camera,
+        so its card is stuck upright on the post's camera (+x) side, at a quarter of its height."""
         p = self.task
         side = MARKER_SIDE * self.operator_scale
         card = side * (MARKER_CELLS + 2 * MARKER_MARGIN_CELLS) / MARKER_CELLS
@@ -133,8 +136,9 @@ class TwinData:
             ob = p.obstacle
             if ob is None:
                 raise ValueError(f"{self.arm_model}: task reach_obstacle needs TaskParams.obstacle")
-            return (spec("goal", "goal", (0.0, 0.0, p.reach_tol + t)),
-                    spec("obstacle", "obstacle", (ob.radius + MARKER_TAB_GAP + card / 2, 0.0, t)))
+            upright = MarkerSpec("obstacle", "obstacle", MARKER_IDS["obstacle"], side,
+                                 (ob.radius + t, 0.0, ob.height / 4), (0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+            return (spec("goal", "goal", (0.0, 0.0, p.reach_tol + t)), upright)
         if task == "push":  # goal disc: half height 0.0005 above its body (models/generate_models.py)
             return (spec("object", "object", (0.0, 0.0, p.puck_half_height + t)),
                     spec("goal", "goal", (0.0, 0.0, 0.0005 + t)))
