@@ -53,7 +53,7 @@ def aruco_dictionary(name: str):
 #: cv2.aruco corner refinement methods by name. The corners feed solvePnP, whose depth error grows
 #: with the corner error: on the twins' 640x480 frames (markers 20-40 px wide) "apriltag" (edge
 #: fit of the quad) gives 1-2 mm mean position error where "subpix" leaves a 6-13 mm depth bias and
-#: "none" 9-19 mm (bench/bench_markers.py, docs/perception.md)
+#: "none" 9-19 mm (measured on 30 rendered frames per arm; docs/perception.md)
 CORNER_REFINEMENT = {"apriltag": "CORNER_REFINE_APRILTAG", "subpix": "CORNER_REFINE_SUBPIX",
                      "contour": "CORNER_REFINE_CONTOUR", "none": "CORNER_REFINE_NONE"}
 DEFAULT_REFINEMENT = "apriltag"

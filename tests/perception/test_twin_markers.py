@@ -12,8 +12,9 @@ from postbc_ros.robots import get_twin
 from postbc_ros.sim import make_env
 from postbc_ros.sim.twin import models_dir
 
-#: [m] largest error of a visible marker's position on the twins' 640x480 frames (measured: mean
-#: 1-2 mm, p95 3-5 mm, bench/results/markers_twin.json); a wrong intrinsics/extrinsics or a
+#: [m] largest error of a visible marker's position on the reset frames (arm home; over whole scripted
+#: episodes, gripper occlusions included: mean 0.8-2.4 mm, p95 2-6.5 mm, max 12 mm,
+#: bench/results/markers_twin.json); a wrong intrinsics/extrinsics or a
 #: texture flipped on the card costs centimetres
 TWIN_POS_TOL = 0.010
 FRAMES = 4
