@@ -12,7 +12,10 @@ Files written
                              floor, light
 - <arm_model>.xml            complete twin: table scene + arm + gripper + scene/wrist cameras
 - <prefix>_<task>.xml        twin + the task's objects (reach/push/pick_place; reach_obstacle where
-                             the arm's TaskParams has an obstacle: docs/coverage_tasks.md)
+                             the arm's TaskParams has an obstacle: docs/coverage_tasks.md), each
+                             object labelled with its ArUco marker card (TwinData.markers(task))
+- markers/<dict>_<id>.png    the marker textures, drawn here by cv2.aruco.generateImageMarker
+                             (no downloaded assets; docs/perception.md)
 (file names and task geometry: each robot module's `TWIN`, named by its registry entry)
 
 Collision groups: arm geoms contype=2 conaffinity=1 (no arm self-collision), world and object
@@ -30,11 +33,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from postbc_ros.robots import TaskParams, TwinData, ur5e, widowx  # noqa: E402
+from postbc_ros.robots.twin_data import (  # noqa: E402
+    ARUCO_DICTIONARY, MARKER_CELLS, MARKER_MARGIN_CELLS, MARKER_THICKNESS, MarkerSpec,
+)
 from postbc_ros.sim.task_params import TASKS  # noqa: E402
 
 ARM = 'contype="2" conaffinity="1"'
 WORLD = 'contype="1" conaffinity="3"'
 VISUAL = 'contype="0" conaffinity="0"'
+MARKER_PX_PER_CELL = 16  # texture pixels per marker cell (8 cells with the quiet zone: 128 px)
 
 
 def f(*xs) -> str:
@@ -262,30 +269,84 @@ def ur5e_xml() -> str:
 
 
 # ----------------------------------------------------------------------------------- tasks
-def task_objects(p: TaskParams, task: str) -> str:
-    """Worldbody of the task's objects, sized by one arm's task geometry `p`."""
+def marker_texture_file(marker_id: int) -> str:
+    """Texture file (under models/) of one marker."""
+    return f"markers/{ARUCO_DICTIONARY.lower()}_{marker_id}.png"
+
+
+def marker_textures() -> dict[str, bytes]:
+    """File name under models/ -> PNG of every marker id the twins use: the black square drawn by
+    cv2.aruco.generateImageMarker with a white quiet zone of MARKER_MARGIN_CELLS cells."""
+    import cv2
+
+    dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, ARUCO_DICTIONARY))
+    ids = sorted({m.marker_id for robot in (widowx, ur5e) for task in TASKS
+                  if task != "reach_obstacle" or robot.TWIN.task.obstacle is not None
+                  for m in robot.TWIN.markers(task)})
+    out = {}
+    for i in ids:
+        img = cv2.aruco.generateImageMarker(dictionary, i, MARKER_CELLS * MARKER_PX_PER_CELL, borderBits=1)
+        pad = MARKER_MARGIN_CELLS * MARKER_PX_PER_CELL
+        img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
+        ok, png = cv2.imencode(".png", img)
+        assert ok, f"cv2.imencode failed for marker {i}"
+        out[marker_texture_file(i)] = png.tobytes()
+    return out
+
+
+def marker_assets(markers: tuple[MarkerSpec, ...]) -> str:
+    """<asset> entries: one texture + material per marker id of a task."""
+    return "".join(
+        f'    <texture name="aruco_{i}" type="2d" file="{marker_texture_file(i)}"/>\n'
+        f'    <material name="aruco_{i}" texture="aruco_{i}" specular="0" reflectance="0"/>\n'
+        for i in sorted({m.marker_id for m in markers}))
+
+
+def marker_geoms(markers: tuple[MarkerSpec, ...], body: str) -> str:
+    """The marker cards carried by `body`: a thin textured box whose top face is the printed
+    marker (visual only, massless) and a site at the centre of that face (the ground truth of the
+    marker's position), in a child body welded to `body` at that face: a massless geom in `body`
+    itself would change the order of its principal axes of inertia, and with it the rounding of
+    the physics; in a child body the scene's physics stays bit-identical."""
+    out = []
+    for m in markers:
+        if m.body != body:
+            continue
+        c, t = m.card_side / 2, MARKER_THICKNESS / 2
+        out.append(
+            f'      <body name="marker_{m.name}" pos="{f(*m.face)}" xyaxes="{f(*m.xyaxes)}">\n'
+            f'        <geom name="marker_{m.name}" type="box" size="{f(c, c, t)}" pos="{f(0, 0, -t)}" '
+            f'material="aruco_{m.marker_id}" mass="0" {VISUAL}/>\n'
+            f'        <site name="marker_{m.name}" pos="0 0 0" size="0.002" rgba="0 0 0 0"/>\n'
+            f'      </body>\n')
+    return "".join(out)
+
+
+def task_objects(p: TaskParams, task: str, markers: tuple[MarkerSpec, ...] = ()) -> str:
+    """Worldbody of the task's objects, sized by one arm's task geometry `p`, with `markers`."""
+    mk = lambda body: marker_geoms(markers, body)  # noqa: E731
     if task == "reach":
         return f"""    <body name="goal" mocap="true" pos="{f(*p.workspace_center, 0.1)}">
       <geom name="goal_marker" type="sphere" size="{p.reach_tol:g}" rgba="0.1 0.85 0.2 0.6" {VISUAL}/>
-    </body>
+{mk("goal")}    </body>
 """
     if task == "reach_obstacle":
         # a fixed post (mocap: moved per layout, never by contact) that collides with the arm;
         # drawn translucent so that the scene camera still sees the arm behind it
         ob = p.obstacle
-        return task_objects(p, "reach") + f"""    <body name="obstacle" mocap="true" pos="{f(*p.obstacle.low, 0.0)}">
+        return task_objects(p, "reach", markers) + f"""    <body name="obstacle" mocap="true" pos="{f(*p.obstacle.low, 0.0)}">
       <geom name="obstacle" type="cylinder" size="{f(ob.radius, ob.height / 2)}" pos="{f(0, 0, ob.height / 2)}" rgba="0.45 0.45 0.5 0.45" {WORLD}/>
-    </body>
+{mk("obstacle")}    </body>
 """
     if task == "push":
         r, h = p.puck_radius, p.puck_half_height
         return f"""    <body name="goal" mocap="true" pos="{f(*p.workspace_center, 0.0005)}">
       <geom name="goal_marker" type="cylinder" size="{f(p.push_tol, 0.0005)}" rgba="0.1 0.85 0.2 0.8" {VISUAL}/>
-    </body>
+{mk("goal")}    </body>
     <body name="object" pos="{f(*p.workspace_center, h)}">
       <freejoint name="object_joint"/>
       <geom name="object" type="cylinder" size="{f(r, h)}" mass="{p.puck_mass:g}" rgba="0.9 0.15 0.1 1" friction="0.6 0.005 0.0001" condim="4" {WORLD}/>
-    </body>
+{mk("object")}    </body>
 """
     if task == "pick_place":
         r, h = p.obj_radius, p.obj_half_height
@@ -301,21 +362,24 @@ def task_objects(p: TaskParams, task: str) -> str:
             )
         return f"""    <body name="goal" mocap="true" pos="{f(*p.workspace_center, 0.0)}">
       <geom name="bowl_bottom" type="cylinder" size="{f(br + wall, 0.003)}" pos="0 0 0.003" rgba="0.2 0.35 0.8 1" {WORLD}/>
-{''.join(walls)}    </body>
+{''.join(walls)}{mk("goal")}    </body>
     <body name="object" pos="{f(*p.workspace_center, h)}">
       <freejoint name="object_joint"/>
       <geom name="object" type="cylinder" size="{f(r, h)}" mass="{p.obj_mass:g}" rgba="0.95 0.8 0.1 1" friction="1.5 0.01 0.001" condim="4" {WORLD}/>
-    </body>
+{mk("object")}    </body>
 """
     raise ValueError(task)
 
 
 def task_xml(twin: TwinData, task: str) -> str:
+    markers = twin.markers(task)
     return f"""<mujoco model="{twin.task_model_prefix}_{task}">
   <!-- Generated by models/generate_models.py. Do not edit by hand. -->
   <include file="{twin.model_file()}"/>
+  <asset>
+{marker_assets(markers)}  </asset>
   <worldbody>
-{task_objects(twin.task, task)}  </worldbody>
+{task_objects(twin.task, task, markers)}  </worldbody>
 </mujoco>
 """
 
@@ -337,6 +401,10 @@ def main() -> None:
     out = model_files()
     for name, text in out.items():
         (HERE / name).write_text(text)
+        print("wrote", HERE / name)
+    (HERE / "markers").mkdir(exist_ok=True)
+    for name, png in marker_textures().items():
+        (HERE / name).write_bytes(png)
         print("wrote", HERE / name)
 
 

@@ -8,6 +8,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: fiducial family of every twin marker (OpenCV cv2.aruco predefined dictionary name): 4x4 bits,
+#: 50 ids, the most robust family at the few tens of pixels a marker covers in a scene camera
+ARUCO_DICTIONARY = "DICT_4X4_50"
+#: black square side [m] of every marker of an arm at operator_scale 1 (WidowX); an arm's markers
+#: scale with its operator_scale (the UR5e's scene camera stands ~1.5x farther away): ~30 px wide
+#: in the 640x480 scene camera, which cv2.aruco detects and localises to a few mm
+MARKER_SIDE = 0.03
+#: white quiet zone around the black square, in marker cells (a 4x4 marker is 6 cells wide with
+#: its border); the printed card is (6 + 2 * margin) / 6 times the black square
+MARKER_MARGIN_CELLS = 1
+MARKER_CELLS = 6
+#: thickness of the marker card [m] (a printed label: visual only, massless)
+MARKER_THICKNESS = 0.001
+#: gap [m] between a table-side marker card and the centre-line radius it labels (bowl: inner
+#: radius, its 12 mm wall included; obstacle: post radius)
+MARKER_TAB_GAP = 0.02
+#: marker ids, one per role, the same on every arm (the real cell prints the same ids)
+MARKER_IDS = {"object": 0, "goal": 1, "obstacle": 2}
+
+
+@dataclass(frozen=True)
+class MarkerSpec:
+    """One ArUco marker on a twin task object: its feature name, the MJCF body carrying it, its
+    id in ARUCO_DICTIONARY, its black-square side [m], the centre of its printed face in the body
+    frame [m] and the directions of the print's right and up in the body frame (MJCF `xyaxes`;
+    the face normal is their cross product; default: lying flat, up = body +y)."""
+
+    name: str
+    body: str
+    marker_id: int
+    size: float
+    face: tuple[float, float, float]
+    xyaxes: tuple[float, float, float, float, float, float] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+    @property
+    def card_side(self) -> float:
+        """Side of the printed card (black square + white quiet zone) [m]."""
+        return self.size * (MARKER_CELLS + 2 * MARKER_MARGIN_CELLS) / MARKER_CELLS
+
 
 @dataclass(frozen=True)
 class ObstacleParams:
@@ -75,3 +114,35 @@ class TwinData:
     def model_file(self, task: str | None = None) -> str:
         """File name under models/ of the arm alone (task None) or of the arm with `task`'s objects."""
         return f"{self.arm_model}.xml" if task is None else f"{self.task_model_prefix}_{task}.xml"
+
+    def markers(self, task: str) -> tuple[MarkerSpec, ...]:
+        """The marker map of `task` (object -> marker id, size, placement), in feature order.
+
+        Cards lie on the objects' top faces (puck, cylinder, push goal disc; above the floating
+        reach goal); the bowl has no usable top face, so its card lies on the table beside it, on
+        the scene camera's (+x) side; the obstacle post's top is seen edge-on by the scene camera,
+        so its card is stuck upright on the post's camera (+x) side, at a quarter of its height."""
+        p = self.task
+        side = MARKER_SIDE * self.operator_scale
+        card = side * (MARKER_CELLS + 2 * MARKER_MARGIN_CELLS) / MARKER_CELLS
+        t = MARKER_THICKNESS
+
+        def spec(name: str, body: str, face) -> MarkerSpec:
+            return MarkerSpec(name, body, MARKER_IDS[name], side, tuple(float(x) for x in face))
+
+        if task == "reach":
+            return (spec("goal", "goal", (0.0, 0.0, p.reach_tol + t)),)
+        if task == "reach_obstacle":
+            ob = p.obstacle
+            if ob is None:
+                raise ValueError(f"{self.arm_model}: task reach_obstacle needs TaskParams.obstacle")
+            upright = MarkerSpec("obstacle", "obstacle", MARKER_IDS["obstacle"], side,
+                                 (ob.radius + t, 0.0, ob.height / 4), (0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+            return (spec("goal", "goal", (0.0, 0.0, p.reach_tol + t)), upright)
+        if task == "push":  # goal disc: half height 0.0005 above its body (models/generate_models.py)
+            return (spec("object", "object", (0.0, 0.0, p.puck_half_height + t)),
+                    spec("goal", "goal", (0.0, 0.0, 0.0005 + t)))
+        if task == "pick_place":
+            return (spec("object", "object", (0.0, 0.0, p.obj_half_height + t)),
+                    spec("goal", "goal", (p.bowl_radius + MARKER_TAB_GAP + card / 2, 0.0, t)))
+        raise ValueError(f"{self.arm_model}: no marker map for task {task!r}")

@@ -4,6 +4,11 @@ coverage variant reach_obstacle (docs/coverage_tasks.md) for every arm whose twi
 Sparse 0/1 reward, `terminated` on success, truncation at a short horizon (10 Hz control):
 the setting of the PostBC paper's finetuning experiments. Observations are a dict
 (docs/interfaces.md): "state" always, "scene" / "wrist" images in the image modes.
+
+obs_mode "state" is privileged (object and goal positions read out of MuJoCo: simulation-only
+studies); "markers" is what a real cell observes: proprioception + the poses of the ArUco markers
+on the task objects, found by the perception pipeline (postbc_ros.perception) in the rendered
+scene camera frame with the twin camera's calibration file, the code path a real cell runs.
 """
 from __future__ import annotations
 
@@ -13,12 +18,14 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from postbc_ros.core.observation_assembler import marker_state, marker_state_names
 from postbc_ros.robots import DEFAULT_ROBOT, get_robot, get_twin
 from postbc_ros.sim.ik import DLSIK, yaw_rotation
 from postbc_ros.sim.task_params import HORIZONS, base_task
 from postbc_ros.sim.twin import TASKS, Twin
 
-OBS_MODES = ("state", "image", "image_wrist")
+OBS_MODES = ("state", "image", "image_wrist", "markers")
+MARKER_CAMERA = "scene"  # the camera whose frames the markers mode runs the perception on
 CONTROLS = ("ee_delta", "joint_delta")
 
 # re-anchor the commanded tool point to the measured one when they drift this far apart
@@ -65,6 +72,9 @@ class TwinTaskEnv(gym.Env):
         self._r_down = np.array(self.twin.twin_data.grasp_rotation)  # gripper down at yaw 0
         self._ee_low = np.asarray(self.params.ee_low)
         self._ee_high = np.asarray(self.params.ee_high)
+        self.marker_specs = self.twin.twin_data.markers(task)
+        self.marker_observations: dict = {}  # markers mode: name -> MarkerObservation of the last frame
+        self._perception = self._marker_perception() if obs_mode == "markers" else None
 
         n_act = 4 if control == "ee_delta" else 7
         self.action_space = spaces.Box(-1.0, 1.0, shape=(n_act,), dtype=np.float32)
@@ -97,6 +107,8 @@ class TwinTaskEnv(gym.Env):
     @property
     def state_names(self) -> list[str]:
         """Names of the entries of obs["state"]."""
+        if self.obs_mode == "markers":
+            return marker_state_names(self.twin.joint_names, [m.name for m in self.marker_specs])
         names = [f"q_{n}" for n in self.twin.joint_names] + ["gripper", "ee_x", "ee_y", "ee_z"]
         if self.obs_mode == "state":
             points = self._point_names()
@@ -105,6 +117,21 @@ class TwinTaskEnv(gym.Env):
             # relative to the tool give a real cell): the policy need not learn the subtraction
             names += [f"{p}_rel_{a}" for p in points for a in "xyz"]
         return names
+
+    def _marker_perception(self):
+        """The perception pipeline of a real cell, on the twin camera's own calibration file."""
+        from postbc_ros.perception import MarkerConfig, MarkerPerception, load_camera_geometry
+        from postbc_ros.robots.twin_data import ARUCO_DICTIONARY
+
+        geometry = load_camera_geometry(get_robot(self.robot).twin_rig, MARKER_CAMERA)
+        markers = [MarkerConfig(m.name, m.marker_id, m.size) for m in self.marker_specs]
+        return MarkerPerception(geometry, markers, ARUCO_DICTIONARY)
+
+    def marker_ground_truth(self) -> dict[str, np.ndarray]:
+        """Centre of each marker's printed face in the base frame, read out of MuJoCo (privileged:
+        for checking the perception, never for the policy)."""
+        d, m = self.twin.data, self.twin.model
+        return {s.name: d.site_xpos[m.site(f"marker_{s.name}").id].copy() for s in self.marker_specs}
 
     def _point_names(self) -> list[str]:
         if self.task == "reach_obstacle":
@@ -196,6 +223,12 @@ class TwinTaskEnv(gym.Env):
     def _state(self) -> np.ndarray:
         tw = self.twin
         ee = tw.ee_pose()[0]
+        if self.obs_mode == "markers":
+            g = self._perception.geometry
+            frame = tw.render(MARKER_CAMERA, (g.height, g.width))
+            self.marker_observations = self._perception.process(frame, tw.time)
+            return marker_state(tw.joint_positions(), tw.gripper_position(), ee,
+                                [self.marker_observations[m.name] for m in self.marker_specs])
         parts = [tw.joint_positions(), [tw.gripper_position()], ee]
         if self.obs_mode == "state":
             points = [self._point_getters()[n]() for n in self._point_names()]
@@ -238,6 +271,8 @@ class TwinTaskEnv(gym.Env):
         self._q_cmd = self.twin.joint_positions()
         self._pos_cmd = self.twin.ee_pose()[0]
         self._grip_cmd = 0.0
+        if self._perception is not None:
+            self._perception.reset()  # the objects moved: last episode's poses are void
         return self._obs(), {"success": False}
 
     def step(self, action):
@@ -270,7 +305,8 @@ def make_env(
 ) -> gym.Env:
     """Twin task env (docs/interfaces.md). robot: a registered arm with a twin
     (`postbc_ros.robots.robot_names(with_twin=True)`); task: reach | push | pick_place;
-    obs_mode: state | image | image_wrist; control: ee_delta | joint_delta."""
+    obs_mode: state (privileged) | image | image_wrist | markers (proprioception + marker poses
+    from the scene camera, docs/perception.md); control: ee_delta | joint_delta."""
     try:
         robot = get_robot(robot).name
         get_twin(robot)
