@@ -18,6 +18,7 @@ PKG = Path(__file__).resolve().parents[1] / "postbc_ros"
 LAYERS = {
     "__init__": 0, "resources": 0, "robots": 0, "core": 0, "data": 0, "learning": 0,
     "sim": 1, "rl": 1, "drivers": 1,
+    "calibrate": 1,
     "ros": 2,
     "graph": 3, "benchmarks": 3,
     "nodes": 4, "cli": 4,

@@ -17,6 +17,7 @@ SUBCOMMAND_MODULES = [
     "demo_cmd",       # postbc demo (the README's main job on the twin)
     "arm_cmd",        # postbc arm reset (the operator clears a latched arm)
     "replay_cmd",     # postbc replay check DIR / postbc replay repair DIR --out NEWDIR
+    "calibrate_cmd",  # postbc calibrate board|intrinsics|hand-eye-capture|hand-eye|latency|widowx-offsets
 ]
 
 
