@@ -3,6 +3,7 @@ synthesised from them (projected corners + noise -> solvePnP), eye-in-hand and e
 CLI on a capture folder of rendered images; the wrist-link transforms against the MuJoCo twins."""
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -156,3 +157,49 @@ def test_cli_solves_a_capture_folder_and_writes_measured_extrinsics(tmp_path, ca
     assert main(["calibrate", "hand-eye", "--rig", "widowx", "--camera", "wrist", "--mode", "eye_in_hand",
                  "--capture-dir", str(cap), "--calibration-dir", str(calib)]) == 2
     assert "samples[0].image" in capsys.readouterr().err
+
+
+def test_live_capture_records_joint_states_and_frames(tmp_path):
+    """hand-eye-capture through the driver interfaces: a fake arm and a camera rendering the board
+    from the arm's pose; the folder it writes solves to the known X."""
+    from postbc_ros.calibrate.capture import capture_hand_eye
+    from postbc_ros.calibrate.hand_eye import read_capture, samples_from_capture
+    from postbc_ros.drivers.arm import make_arm
+    from postbc_ros.drivers.camera.base import Camera, Frame
+
+    arm = make_arm("fake", "widowx", tau=1e-4)
+    arm.connect()
+
+    class BoardCamera(Camera):
+        def start(self):
+            pass
+
+        def stop(self):
+            pass
+
+        @property
+        def intrinsics(self):
+            return None
+
+        def read(self, timeout=None):
+            T = np.linalg.inv(fk4(arm.read_state().q) @ X_WRIST) @ BOARD_ON_TABLE
+            return Frame(np.repeat(render_view(T)[:, :, None], 3, axis=2), 0.0, None)
+
+    poses = iter(arm_poses(7, seed=5, scale=0.5))
+    answers = []
+
+    def operator(prompt):  # the operator moves the arm, then presses Enter
+        answers.append(prompt)
+        if "ends early" in prompt and len(answers) <= 6:
+            q = next(poses)
+            arm.command(q)
+            time.sleep(0.01)
+            return ""
+        return "q"
+
+    p = capture_hand_eye(arm, BoardCamera(), tmp_path, 10, "widowx", "eye_in_hand", SPEC, operator, lambda s: None)
+    doc = read_capture(tmp_path)
+    assert p.name == "poses.json" and len(doc["samples"]) == 6 and answers[0].startswith("Step 1/10")
+    samples, skipped = samples_from_capture(tmp_path, K_TRUE, D_TRUE, get_robot_spec("widowx").fk)
+    res = solve_hand_eye(samples, "eye_in_hand")
+    assert not skipped and rot_err_deg(res.X, X_WRIST) < ROT_TOL_DEG and np.linalg.norm(res.X[:3, 3] - X_WRIST[:3, 3]) < TRANS_TOL_M
