@@ -19,6 +19,7 @@ LAYERS = {
     "__init__": 0, "resources": 0, "robots": 0, "core": 0, "data": 0, "learning": 0,
     "sim": 1, "rl": 1, "drivers": 1,
     "perception": 1,
+    "calibrate": 1,
     "ros": 2,
     "graph": 3, "benchmarks": 3,
     "doctor": 3,
