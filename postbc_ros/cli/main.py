@@ -17,11 +17,8 @@ SUBCOMMAND_MODULES = [
     "demo_cmd",       # postbc demo (the README's main job on the twin)
     "arm_cmd",        # postbc arm reset (the operator clears a latched arm)
     "replay_cmd",     # postbc replay check DIR / postbc replay repair DIR --out NEWDIR
-<<<<<<< HEAD
     "doctor_cmd",     # postbc doctor [--rig NAME] [--json] (devices, calibration, ROS environment)
-=======
     "calibrate_cmd",  # postbc calibrate board|intrinsics|hand-eye-capture|hand-eye|latency|widowx-offsets
->>>>>>> calibrate
 ]
 
 
