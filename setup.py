@@ -20,6 +20,7 @@ NODES = [
     "reset_operator_node",
     "teleop_node",
     "sim_node",
+    "observation_node",
 ]
 
 
