@@ -2,7 +2,7 @@
 
 Capture folder (written by `postbc calibrate hand-eye-capture`, or by hand):
 
-    <dir>/poses.json   {"format": "postbc-hand-eye-capture", "version": 1, "robot": "widowx",
+    <dir>/poses.json   {"format": "postbc-hand-eye-capture", "version": 1, "robot": <robot name>,
                         "mode": "eye_in_hand" | "eye_to_hand", "board": {BoardSpec fields},
                         "samples": [{"image": "000.png", "q": [6 joint angles, rad]}, ...]}
     <dir>/000.png ...  the camera image of each sample (taken with the arm at rest at `q`)

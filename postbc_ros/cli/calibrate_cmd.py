@@ -16,6 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from postbc_ros.robots.widowx import NAME as WIDOWX
+
 EXIT_FAILED = 2  # calibration refused (bad input, too few views, implausible result): nothing written
 
 
@@ -298,7 +300,7 @@ def cmd_widowx_offsets(args, ask=input) -> int:
     from postbc_ros.robots import get_robot_spec
 
     path = rig_dir(args.rig, args.calibration_dir) / "motors.yaml"
-    names = get_robot_spec("widowx").joint_names
+    names = get_robot_spec(WIDOWX).joint_names
     cal = load_widowx_calibration(path, names, args.rig)
     print(f"WidowX offsets for {path}. Stop every program using the arm (postbc launch, xs_sdk) first: this opens "
           f"{args.port or cal.port} itself.")
@@ -367,7 +369,7 @@ def register(sub) -> None:
     la.set_defaults(func=cmd_latency)
 
     w = cs.add_parser("widowx-offsets", help="WidowX joint zero offsets + gripper ticks into motors.yaml")
-    w.add_argument("--rig", default="widowx")
+    w.add_argument("--rig", default=WIDOWX)
     w.add_argument("--port", default=None, help="serial port (default: motors.yaml's)")
     w.add_argument("--calibration-dir", default=None)
     w.add_argument("--dry-run", action="store_true", help="print the new motors.yaml instead of writing it")

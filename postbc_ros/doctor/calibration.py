@@ -13,6 +13,8 @@ from pathlib import Path
 import yaml
 
 from postbc_ros.doctor.check import Check, failed, passed
+from postbc_ros.robots.ur5e import ENTRY as UR5E
+from postbc_ros.robots.widowx import ENTRY as WIDOWX
 
 CAMERA_FIX = ("postbc calibrate intrinsics, then postbc calibrate hand-eye and postbc calibrate latency "
               "(each writes calibration/{rig}/camera_{cam}.yaml with measured: true)")
@@ -26,7 +28,7 @@ def _measured(path: Path) -> bool:
 
 def check_calibration(rig: str, backend: str | None, joint_names: list[str], real: bool,
                       calibration_dir: Path | None = None) -> list[Check]:
-    """`backend`: the rig's arm backend ('widowx', 'ur_rtde', or None for none); `real`: a real
+    """`backend`: the rig's arm backend (the registry entry's real_backend, or None for none); `real`: a real
     rig (measured stamps required) rather than a twin."""
     from postbc_ros.core.safety import load_safety_limits
     from postbc_ros.drivers.camera.calibration import load_camera_calibration
@@ -60,14 +62,14 @@ def check_calibration(rig: str, backend: str | None, joint_names: list[str], rea
         name = f"{rig}: {p.name}"
         if loads(name, p, lambda p=p: load_camera_calibration(p), CAMERA_FIX.format(rig=rig, cam=cam)):
             out.append(_stamp(name, p, real, CAMERA_FIX.format(rig=rig, cam=cam)))
-    if backend == "widowx":
+    if backend == WIDOWX.real_backend:
         from postbc_ros.drivers.arm.dynamixel_config import load_widowx_calibration
 
         p = d / "motors.yaml"
         if loads(f"{rig}: {p.name}", p, lambda: load_widowx_calibration(p, joint_names, rig),
                  "copy calibration/widowx/motors.yaml from the postbc_ros sources and set your arm's servo ids"):
             out.append(_stamp(f"{rig}: {p.name}", p, real, MOTORS_FIX))
-    elif backend == "ur_rtde":
+    elif backend == UR5E.real_backend:
         from postbc_ros.drivers.arm.ur_rig import HOST_FIX, RIG_FILE, load_ur_rig
 
         p = d / RIG_FILE

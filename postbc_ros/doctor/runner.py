@@ -11,8 +11,10 @@ from postbc_ros.doctor.realsense import check_realsense
 from postbc_ros.doctor.ros_env import check_ros
 from postbc_ros.doctor.teleop import check_teleop
 from postbc_ros.doctor.ur import check_ur
+from postbc_ros.robots.ur5e import ENTRY as UR5E
+from postbc_ros.robots.widowx import ENTRY as WIDOWX
 
-ARM_CHECKS = {"widowx": "dynamixel", "ur_rtde": "ur"}  # real backend -> its device checks
+ARM_CHECKS = {WIDOWX.real_backend: "dynamixel", UR5E.real_backend: "ur"}  # real backend -> its device checks
 
 
 def known_rigs() -> dict[str, tuple[object, bool]]:
@@ -48,9 +50,9 @@ def run_doctor(rig: str | None = None, calibration_dir: Path | None = None, env:
         joints = list(entry.make_spec().joint_names)
         if real:
             any_real = True
-            if entry.real_backend == "widowx":
+            if entry.real_backend == WIDOWX.real_backend:
                 checks += check_widowx(r, joints, calibration_dir)
-            elif entry.real_backend == "ur_rtde":
+            elif entry.real_backend == UR5E.real_backend:
                 checks += check_ur(r, calibration_dir=calibration_dir)
         checks += check_calibration(r, entry.real_backend, joints, real, calibration_dir)
     if any_real:

@@ -171,7 +171,7 @@ def test_live_capture_records_joint_states_and_frames(tmp_path):
     arm.connect()
 
     class BoardCamera(Camera):
-        def start(self):
+        def _start(self):
             pass
 
         def stop(self):
@@ -181,7 +181,7 @@ def test_live_capture_records_joint_states_and_frames(tmp_path):
         def intrinsics(self):
             return None
 
-        def read(self, timeout=None):
+        def _read(self, timeout):
             T = np.linalg.inv(fk4(arm.read_state().q) @ X_WRIST) @ BOARD_ON_TABLE
             return Frame(np.repeat(render_view(T)[:, :, None], 3, axis=2), 0.0, None)
 
