@@ -272,6 +272,11 @@ class ShaftServo(DxlServo):
     def update(self) -> None:
         self._refresh_present()
 
+    @property
+    def shaft_velocity(self) -> float:
+        """Native ticks/s, as last set."""
+        return self._vel
+
     def set_shaft(self, native: float, velocity: float) -> None:
         """The shaft's position (native ticks) and velocity (native ticks/s), as the model measured them."""
         self.native, self._vel = float(native), float(velocity)
