@@ -20,6 +20,7 @@ NODES = [
     "reset_operator_node",
     "teleop_node",
     "sim_node",
+    "wire_twin_node",
 ]
 
 

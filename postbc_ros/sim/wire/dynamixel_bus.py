@@ -36,6 +36,7 @@ Written from the ROBOTIS Protocol 2.0 / X-series e-Manual, independently of dyna
 """
 from __future__ import annotations
 
+import collections
 import os
 import select
 import struct
@@ -294,6 +295,8 @@ class DxlBus:
         tty.setraw(self.master)
         tty.setraw(self.slave)
         self.port = os.ttyname(self.slave)
+        self.record = True  # keep `log` and `goal_writes` (tests); False bounds memory in a long run (the twin)
+        self.counts: collections.Counter[int] = collections.Counter()  # instruction -> packets received
         self.log: list[tuple[int, int, bytes]] = []  # (id, instruction, params) received
         self.rejected: list[tuple[int, int, int]] = []  # (id, addr, error) of refused broadcast writes
         self.goal_writes: list[tuple[int, int]] = []  # (addressed id, goal) of every goal-position write
@@ -391,7 +394,9 @@ class DxlBus:
                     self._send(dxl_id, ERR_CRC)
                 continue
             params = unstuff(pkt[8:-2])
-            self.log.append((dxl_id, inst, params))
+            self.counts[inst] += 1
+            if self.record:
+                self.log.append((dxl_id, inst, params))
             self._handle(dxl_id, inst, params)
 
     def _followers(self, dxl_id: int) -> list[DxlServo]:
@@ -400,7 +405,7 @@ class DxlBus:
 
     def _write(self, dxl_id: int, addr: int, data: bytes) -> int | None:
         """Write addressed to `dxl_id`: its own error byte (None if no such primary id)."""
-        if addr <= A_GOAL_POS and A_GOAL_POS + 4 <= addr + len(data):
+        if self.record and addr <= A_GOAL_POS and A_GOAL_POS + 4 <= addr + len(data):
             self.goal_writes.append((dxl_id, int.from_bytes(data[A_GOAL_POS - addr : A_GOAL_POS - addr + 4], "little", signed=True)))
         for s in self._followers(dxl_id):
             s.write(addr, data)

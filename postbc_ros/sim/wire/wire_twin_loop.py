@@ -15,7 +15,8 @@ converts messages and calls:
   poses land); None when no joint state is fresher than JOINT_STATE_MAX_AGE_S (no stale observation),
 * `reset_scene()`: the next scene layout (seeded as sim_node's TwinLoop) with the arm left where
   the driver holds it (the human reset moves objects, not the arm; arm/home moved the arm),
-* `frame_due(rate)`: whether the scene camera renders now.
+* `frame_due(rate)`: whether the scene camera renders now,
+* `traffic()`: the instructions the bus received, by kind (the node logs it at shutdown).
 """
 from __future__ import annotations
 
@@ -24,13 +25,19 @@ from typing import Any, Mapping
 import numpy as np
 
 from postbc_ros.core.twin_loop import FRAME_TIME_SLACK, LAYOUT_DECIMALS, RESET_SEED_STRIDE
-from postbc_ros.sim.wire.dynamixel_bus import ShaftServo
+from postbc_ros.sim.wire.dynamixel_bus import (
+    INST_BULK_READ, INST_BULK_WRITE, INST_PING, INST_READ, INST_REBOOT, INST_SYNC_READ, INST_SYNC_WRITE, INST_WRITE,
+    ShaftServo,
+)
 from postbc_ros.sim.wire.servo_bridge import ServoBridge, ServoGripper, ServoJoint, initial_registers
 from postbc_ros.sim.wire.widowx_chain import widowx_bus
 
 BRIDGE_PERIOD_S = 0.02  # s of physics between two goal/present exchanges (the twin's setpoint update period)
 MAX_CATCHUP_S = 0.1  # s: the most physics run in one advance() after a stall
 JOINT_STATE_MAX_AGE_S = 0.25  # s: older measured joint states make no observation
+INSTRUCTION_NAMES = {INST_PING: "PING", INST_READ: "READ", INST_WRITE: "WRITE", INST_REBOOT: "REBOOT",
+                     INST_SYNC_READ: "SYNC_READ", INST_SYNC_WRITE: "SYNC_WRITE", INST_BULK_READ: "BULK_READ",
+                     INST_BULK_WRITE: "BULK_WRITE"}
 JOINT_PREFIX, GRIPPER_LABEL = "q_", "gripper"  # labels of the proprioceptive entries of the state vector
 
 
@@ -42,6 +49,7 @@ class WireTwinLoop:
         env.reset(seed=self.seed)
         self.twin = self.task.twin
         self.bus = widowx_bus(present=initial_registers(self.twin, joints, gripper), servo_class=ShaftServo)
+        self.bus.record = False  # counts only: a session streams packets for hours
         self.bridge = ServoBridge(self.twin, self.bus, joints, gripper)
         self.joint_names, self.gripper_joint = [j.name for j in joints], gripper_joint
         self.control_dt = float(self.twin.control_dt)
@@ -62,6 +70,12 @@ class WireTwinLoop:
     def close(self) -> None:
         self.bus.close()
         self.env.close()
+
+    def traffic(self) -> str:
+        """What the bus received so far, by instruction (e.g. "SYNC_READ 1520, SYNC_WRITE 760, ...")."""
+        with self.bus.lock:
+            counts = dict(self.bus.counts)
+        return ", ".join(f"{INSTRUCTION_NAMES.get(i, hex(i))} {n}" for i, n in sorted(counts.items(), key=lambda x: -x[1]))
 
     def advance(self, now: float) -> bool:
         if now - self.time > MAX_CATCHUP_S:
