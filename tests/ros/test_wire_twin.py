@@ -26,6 +26,7 @@ pytest.importorskip("dynamixel_sdk")
 
 ROOT = Path(__file__).resolve().parents[2]
 EPISODES = 2
+EPISODE_TIME_LIMIT_S = 12.0  # a scripted reach takes ~3 s; a failed one must not run the collect default (60 s)
 RUN_TIMEOUT_S = 70.0  # start (~5 s) + two scripted reach episodes (~4 s each) + resets, on a loaded CI machine
 EXIT_TIMEOUT_S = 30.0  # Ctrl-C: the arm holds and disconnects, then the rest stop (grace 8 s each)
 TICKS_PER_RAD = 4096 / (2 * np.pi)  # a joint angle read from a servo is a whole number of encoder ticks
@@ -40,7 +41,7 @@ def test_collect_runs_the_real_robot_graph_through_the_widowx_driver(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "postbc_ros.cli.main", "launch", "collect", "robot:=widowx", "sim:=false",
            "wire_twin:=true", "device:=scripted", "task:=reach", f"episodes:={EPISODES}", f"output_dir:={out}",
-           f"domain_id:={unique_domain()}", "camera_rate:=2"]
+           f"episode_time_limit:={EPISODE_TIME_LIMIT_S}", f"domain_id:={unique_domain()}", "camera_rate:=2"]
     env = dict(os.environ, PYTHONPATH=str(ROOT), MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"), OMP_NUM_THREADS="1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines: list[str] = []
