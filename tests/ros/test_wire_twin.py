@@ -62,9 +62,13 @@ def test_collect_runs_the_real_robot_graph_through_the_widowx_driver(tmp_path):
         rc = proc.wait(timeout=EXIT_TIMEOUT_S)
         reader.join(timeout=5)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:  # a failed wait: Ctrl-C first (a SIGKILLed launcher orphans its nodes)
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=EXIT_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     text = log()
     assert rc == 0, text[-20000:]
     assert "backend widowx" in text and "connected (widowx)" in text, text[-20000:]
