@@ -21,6 +21,7 @@ NODES = [
     "teleop_node",
     "sim_node",
     "observation_node",
+    "wire_twin_node",
 ]
 
 

@@ -18,6 +18,8 @@ Topics (relative to each robot's namespace; the same whatever the arm):
   episode/state                                      std_msgs/String JSON (episode manager, latched)
   episode/label                                      std_msgs/String JSON (operator / teleop labels)
   human_reset                                        std_srvs/Trigger (reset operator or twin)
+  reset_scene                                        std_srvs/Trigger (wire_twin:=true: the twin's scene reset,
+                                                     called by the scripted reset operator)
 Global: /replay/transitions, /replay/stored, /replay/sync, /learner/weights, /learner/metrics.
 """
 from __future__ import annotations
@@ -37,6 +39,8 @@ BOOL = ("true", "false")
 ROS2_CONTROL = "ros2_control"  # arm backend built by arm_node itself (postbc_ros.ros.ros2_control_arm)
 TWIN_CONTROL_RATE = 20.0  # Hz: the twin runs at 10 Hz, 20 Hz setpoints suffice
 REAL_EPISODE_TIME_LIMIT = 60.0  # s: default episode limit on a real robot (no task horizon)
+WIRE_TWIN_BACKENDS = ("widowx",)  # arm backends with a wire-level twin (ur_rtde's RTDE twin: not yet)
+WIRE_TWIN_CAMERAS = ("auto", "sim")  # camera backends the wire twin serves (it renders; RealSense device: not yet)
 
 # What the supervisor does when a node exits on its own (docs/fault_policy.md; `postbc launch --print`).
 EXIT_POLICIES: dict[str, ExitPolicy] = {
@@ -57,6 +61,8 @@ EXIT_POLICIES: dict[str, ExitPolicy] = {
                                        "the restart"),
     "reset_operator_node": ExitPolicy(RESTART, "the operator's prompt reopens the terminal; episodes wait for "
                                                "the human reset meanwhile"),
+    "wire_twin_node": ExitPolicy(STOP_GRAPH, "it is the cell's hardware: a restarted twin puts a new bus and "
+                                             "scene under the running driver"),
     "teleop_node": ExitPolicy(RESTART, "takeover is optional in a finetune graph: after a spent budget the "
                                        "policy runs on without it", exhausted=IGNORE),
 }
@@ -69,6 +75,8 @@ COMMON_ARGS = [
     LaunchArg("robot", DEFAULT_ROBOT, "arm model (postbc_ros.robots registry)", robot_names),
     LaunchArg("task", "reach", "twin task (sim:=true) or task label (real robot)", TASKS),
     LaunchArg("sim", "true", "true: MuJoCo twin (sim_node); false: real arm + camera + operator", BOOL),
+    LaunchArg("wire_twin", "false", "with sim:=false: the real-robot graph against the wire-level twin (its "
+              "Dynamixel bus on a pty under the real driver; camera, success and scripted resets from the twin)", BOOL),
     LaunchArg("namespaces", "robot1", "comma-separated robot namespaces; one set of robot nodes each"),
     LaunchArg("arm_backend", "auto",
               "arm backend; auto = ros2_control on the twin, the vendor driver on a real arm",
@@ -131,6 +139,27 @@ def _ns_list(args: dict[str, str]) -> list[str]:
     return names
 
 
+def _wire_twin(args: dict[str, str]) -> bool:
+    """True for the real-robot graph against the wire-level twin; refuses what it cannot serve."""
+    if args["wire_twin"] != "true":
+        return False
+    if args["sim"] == "true":
+        raise ValueError("wire_twin:=true runs the real-robot graph through the real drivers: add sim:=false")
+    if _arm_backend(args) not in WIRE_TWIN_BACKENDS:
+        raise ValueError(f"wire_twin:=true: arm backend {_arm_backend(args)!r} has no wire-level twin yet; "
+                         f"there is one for {list(WIRE_TWIN_BACKENDS)} (robot:=widowx)")
+    if args["camera_backend"] not in WIRE_TWIN_CAMERAS:
+        raise ValueError(f"wire_twin:=true: camera_backend:={args['camera_backend']} cannot be fed by the twin yet "
+                         f"(the RealSense software device is not there); use one of {list(WIRE_TWIN_CAMERAS)}: "
+                         "the twin renders the scene camera")
+    return True
+
+
+def _twin_judges(args: dict[str, str]) -> bool:
+    """The twin's success detector ends episodes (the twin, or the wire-level twin's stand-in for a sensor)."""
+    return args["sim"] == "true" or args["wire_twin"] == "true"
+
+
 def _arm_backend(args: dict[str, str]) -> str:
     if args["arm_backend"] != "auto":
         return args["arm_backend"]
@@ -160,7 +189,8 @@ def _robot_nodes(args: dict[str, str], ns: str, index: int, supervised: bool = F
     the graph has an episode manager, whose heartbeat the arm requires)."""
     robot = args["robot"]
     entry = get_robot(robot)
-    sim = args["sim"] == "true"
+    sim, wire = args["sim"] == "true", _wire_twin(args)
+    port_link = f"{args['output_dir']}/wire_twin/{ns}.port"  # wire twin: the pty's link, arm_node's port
     nodes: list[NodeSpec] = []
     if sim:
         get_twin(robot)  # a robot without a twin: a clear error naming the robots that have one
@@ -171,12 +201,18 @@ def _robot_nodes(args: dict[str, str], ns: str, index: int, supervised: bool = F
         }, remappings=[("joint_states", "hw/joint_states"),
                        ("joint_trajectory", "hw/joint_trajectory_controller/joint_trajectory"),
                        ("reset_scene", "human_reset")]))
+    elif wire:  # the cell's hardware is the twin: bus on a pty, camera, success; a scripted operator resets
+        nodes.append(_node("wire_twin_node", "wire_twin", ns, args, {
+            "robot": robot, "task": args["task"], "seed": int(args["seed"]) + 1000 * index, "port_link": port_link,
+            "camera_size": int(args["camera_size"]), "camera_rate": float(args["camera_rate"])}))
+        nodes.append(_node("reset_operator_node", "reset_operator", ns, args, {"input": "scripted"}))
     else:
         backend = "realsense" if args["camera_backend"] == "auto" else args["camera_backend"]
         nodes.append(_node("camera_node", "camera", ns, args, {"backend": backend, "rig": entry.rig}))
         nodes.append(_node("reset_operator_node", "reset_operator", ns, args, {}, interactive=True))
     nodes.append(_node("arm_node", "arm", ns, args, {
         "robot": robot, "backend": _arm_backend(args), "safety_rig": entry.twin_rig if sim else entry.rig,
+        **({"port": port_link} if wire else {}),  # the wire twin activates it, as an operator would
         # the twin walks itself to active; a real arm waits for `ros2 lifecycle set ... activate`
         "autostart": sim, **({"supervised": True} if supervised else {}),
         **({"control_rate": TWIN_CONTROL_RATE} if sim else {}),
@@ -188,7 +224,7 @@ def _time_limit(args: dict[str, str]) -> float:
     t = float(args["episode_time_limit"])
     if t > 0:
         return t
-    if args["sim"] == "true":
+    if _twin_judges(args):
         from postbc_ros.sim.task_params import CONTROL_DT, HORIZONS
 
         return round(HORIZONS[args["task"]] * CONTROL_DT, 3)
@@ -206,7 +242,7 @@ def finetune_graph(args: dict[str, str]) -> list[NodeSpec]:
         }, remappings=[("replay/transitions", "/replay/transitions"), ("policy/weights", "/learner/weights")]))
         nodes.append(_node("episode_manager_node", "episode_manager", ns, args, {
             "max_episodes": int(args["episodes"]), "time_limit": _time_limit(args),
-            "success_source": "twin" if args["sim"] == "true" else "operator",
+            "success_source": "twin" if _twin_judges(args) else "operator",
             "log_path": f"{out}/episodes_{ns}.jsonl",
         }))
         if args["teleop"] != "none":
@@ -234,9 +270,9 @@ def collect_graph(args: dict[str, str]) -> list[NodeSpec]:
         }, on_exit=COLLECT_TELEOP_POLICY))
         nodes.append(_node("episode_manager_node", "episode_manager", ns, args, {
             "max_episodes": int(args["episodes"]), "time_limit": _time_limit(args),
-            "success_source": "twin" if args["sim"] == "true" else "operator",
+            "success_source": "twin" if _twin_judges(args) else "operator",
             "log_path": f"{out}/episodes_{ns}.jsonl", "ready_topic": "teleop/status",
-            **({"after_success": _settle_seconds()} if args["sim"] == "true" else {}),
+            **({"after_success": _settle_seconds()} if _twin_judges(args) else {}),
         }))
     return nodes
 

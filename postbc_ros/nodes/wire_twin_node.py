@@ -1,0 +1,150 @@
+"""wire_twin_node: the WidowX cell as hardware for the real-robot graph (`wire_twin:=true`).
+
+Hosts a simulated Dynamixel bus on a pty whose servos are the MuJoCo twin's joints
+(postbc_ros.sim.wire.WireTwinLoop, same motors.yaml as the driver) and links the pty to
+`port_link`, the `port` of arm_node's widowx backend. The twin runs on wall time (no /clock: a
+real cell has none). Once the bus answers it does what the operator does on a real cell:
+configures and activates the arm node (`ros2 lifecycle set <arm> configure/activate`). It
+publishes what the cell's other devices would: `task/success` (the twin's detector), the scene
+camera (`camera/scene/image_raw` + `camera_info`, rendered from the twin) and `observation/state`
+(the arm's measured joint states from `joint_states` + the twin's scene features), and serves
+`reset_scene` (std_srvs/Trigger: a new layout, the arm left where it is) for the scripted reset
+operator. The arm's joints come only from the driver: nothing here publishes joint states.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from postbc_ros.ros.bootstrap import ensure_rclpy
+
+ensure_rclpy()
+from lifecycle_msgs.msg import Transition  # noqa: E402
+from lifecycle_msgs.srv import ChangeState  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
+from std_msgs.msg import Bool  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+
+from postbc_ros.core.params import param  # noqa: E402
+from postbc_ros.drivers.arm.dynamixel_config import load_widowx_calibration  # noqa: E402
+from postbc_ros.drivers.camera.sim import twin_camera_intrinsics  # noqa: E402
+from postbc_ros.robots import get_robot, get_robot_spec  # noqa: E402
+from postbc_ros.ros import conversions as conv, qos  # noqa: E402
+from postbc_ros.ros.node_main import run_node  # noqa: E402
+from postbc_ros.ros.params import declare_params  # noqa: E402
+from postbc_ros.sim import TASK_IDS, make_env  # noqa: E402
+from postbc_ros.sim.wire.servo_bridge import servo_map  # noqa: E402
+from postbc_ros.sim.wire.wire_twin_loop import BRIDGE_PERIOD_S, WireTwinLoop  # noqa: E402
+
+WIRE_ROBOTS = ("widowx",)  # arms with a wire-level twin (the UR5e's RTDE twin is not there yet)
+SCENE_CAMERA, SCENE_FRAME = "scene", "scene_camera"  # the twin's camera and its optical frame id
+ACTIVATE_POLL_S = 0.5  # s between looks for the arm node's lifecycle service
+EXECUTOR_THREADS = 1  # every callback in the thread that created the EGL context
+
+
+@dataclass
+class WireTwinConfig:
+    robot: str = param("widowx", "arm of the cell (an arm with a wire-level twin)", choices=WIRE_ROBOTS)
+    task: str = param("reach", "twin task (scene objects and success detector)", choices=tuple(TASK_IDS))
+    seed: int = param(0, "seed of the scene randomisation (each reset draws the next layout)", range=(0, 2**31 - 1))
+    port_link: str = param("wire_twin/widowx.port", "path linked to the bus's pty: arm_node's `port`")
+    calibration: str = param("", "motors.yaml of the servo chain ('' = calibration/<rig>/motors.yaml, as the driver)")
+    arm_node: str = param("arm", "lifecycle node configured + activated once the bus answers ('' = leave it)")
+    camera_size: int = param(96, "scene camera image size (pixels, square)", range=(16, 480))
+    camera_rate: float = param(10.0, "scene camera frame rate in Hz (0 = no images)", range=(0.0, 60.0))
+    frame_id: str = param("base_link", "frame of the observation")
+    gripper_joint: str = param("gripper", "name of the normalised gripper joint in joint_states")
+
+
+CONFIG = WireTwinConfig
+
+
+class WireTwinNode(Node):
+    def __init__(self, **node_options):
+        super().__init__("wire_twin", **node_options)
+        self.cfg = c = declare_params(self, WireTwinConfig)
+        joints, gripper = servo_map(load_widowx_calibration(  # the driver's motors.yaml, the driver's loader
+            c.calibration or None, get_robot_spec(c.robot).joint_names, get_robot(c.robot).rig))
+        env = make_env(c.robot, c.task, obs_mode="state", seed=c.seed)
+        self.loop = WireTwinLoop(env, joints, gripper, c.seed, self.now(), c.gripper_joint)
+        self.loop.start()
+        self.link = Path(c.port_link).resolve()
+        self.link.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.link.with_name(self.link.name + f".{os.getpid()}")
+        os.symlink(self.loop.port, tmp)
+        os.replace(tmp, self.link)  # atomically: a link left by an earlier run is replaced
+        self.measured: tuple[dict[str, float], float] | None = None
+        self.pub_obs = self.create_publisher(JointState, "observation/state", qos.STATE)
+        self.pub_success = self.create_publisher(Bool, "task/success", qos.STATE)
+        self.pub_img = self.create_publisher(Image, f"camera/{SCENE_CAMERA}/image_raw", qos.IMAGE)
+        self.pub_info = self.create_publisher(CameraInfo, f"camera/{SCENE_CAMERA}/camera_info", qos.IMAGE)
+        self.create_subscription(JointState, "joint_states", self._on_joints, qos.STATE)
+        self.create_service(Trigger, "reset_scene", self._on_reset)
+        self.create_timer(BRIDGE_PERIOD_S, self._tick)
+        if c.arm_node:  # the operator's `ros2 lifecycle set`, once the bus answers
+            self.lifecycle = self.create_client(ChangeState, f"{c.arm_node}/change_state")
+            self._activation = self.create_timer(ACTIVATE_POLL_S, self._activate_arm)
+        self.get_logger().info(f"wire twin {c.robot}/{c.task}: Dynamixel bus on {self.loop.port} (linked from "
+                               f"{self.link}), wall-clock time")
+
+    def now(self) -> float:  # wall time: no /clock on a real cell
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _activate_arm(self):
+        if not self.lifecycle.service_is_ready():
+            return
+        self._activation.cancel()
+        self._transition(Transition.TRANSITION_CONFIGURE, "configure",
+                         lambda: self._transition(Transition.TRANSITION_ACTIVATE, "activate", None))
+
+    def _transition(self, tid: int, label: str, then):
+        def done(f):
+            ok = f.result() is not None and f.result().success
+            (self.get_logger().info if ok else self.get_logger().error)(
+                f"{self.cfg.arm_node}: {label} {'done' if ok else 'refused (see the arm node log)'}")
+            if ok and then is not None:
+                then()
+        self.lifecycle.call_async(ChangeState.Request(transition=Transition(id=tid))).add_done_callback(done)
+
+    def _on_joints(self, msg):
+        self.measured = (dict(zip(msg.name, msg.position)), conv.from_time(msg.header.stamp))
+
+    def _tick(self):
+        now = self.now()
+        if not self.loop.advance(now):
+            return
+        self.pub_success.publish(Bool(data=self.loop.success()))  # first: a decision on this observation knows it
+        joints, stamp = self.measured or (None, None)
+        obs = self.loop.observation(joints, stamp, now)
+        if obs is not None:
+            self.pub_obs.publish(conv.vector_msg(obs[0], now, obs[1], self.cfg.frame_id))
+        if self.loop.frame_due(self.cfg.camera_rate):
+            size = int(self.cfg.camera_size)
+            self.pub_img.publish(conv.image_to_msg(self.loop.twin.render(SCENE_CAMERA, size), now, SCENE_FRAME))
+            intr = twin_camera_intrinsics(self.loop.twin, SCENE_CAMERA, size, size)
+            self.pub_info.publish(conv.camera_info_from(intr, now, SCENE_FRAME))
+
+    def _on_reset(self, _req, res):
+        drawn = self.loop.reset_scene()
+        res.success, res.message = True, json.dumps(drawn)
+        self.get_logger().info(f"scene reset #{drawn['reset']} (seed {drawn['seed']})")
+        return res
+
+    def close(self):
+        self.get_logger().info(f"bus received: {self.loop.traffic()}")
+        self.loop.close()
+        if self.link.is_symlink() and os.readlink(self.link) == self.loop.port:
+            self.link.unlink()
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering unless the user chose a backend
+    return run_node(WireTwinNode, argv, threads=EXECUTOR_THREADS)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
