@@ -348,7 +348,7 @@ def _base_dict():
     [
         (lambda d: d.update(max_velocity=[1.0, 2.0]), "max_velocity"),
         (lambda d: d.update(max_step=-1), "max_step"),
-        (lambda d: d["joint_limits"].update(lower=[-9] * 6), "joint_limits"),
+        (lambda d: d["joint_limits"].update(lower=[-9] * 6), "joint_limits.lower[0]"),
         (lambda d: d.update(robot="kuka"), "robot"),
         (lambda d: d.update(speed=3), "speed"),
         (lambda d: d["workspace"].update(min=[0.6, 0, 0]), "workspace"),
