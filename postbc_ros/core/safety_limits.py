@@ -370,11 +370,14 @@ def _check_robot(limits: SafetyLimits, rig: str, robot: str) -> None:
     except ValueError as e:
         raise SafetyConfigError(f"{limits.source}: cannot check the rig against robot {robot!r}: {e}") from e
     spec = get_robot_spec(entry.name)
-    if get_robot(limits.robot).name != entry.name or tuple(spec.joint_names) != tuple(limits.joint_names):
+    if get_robot(limits.robot).name != entry.name:
         raise SafetyConfigError(
-            f"{limits.source}: field 'robot': safety rig '{rig}' is for robot {limits.robot} "
-            f"(joints {list(limits.joint_names)}), this arm is {entry.name}: set safety_rig:={entry.rig} "
-            f"(or leave it empty)")
+            f"{limits.source}: field 'robot': safety rig '{rig}' is for robot {limits.robot}, this arm is {entry.name}: "
+            f"set safety_rig:={entry.rig} (or leave it empty)")
+    if tuple(spec.joint_names) != tuple(limits.joint_names):
+        raise SafetyConfigError(
+            f"{limits.source}: field 'joint_names': safety rig '{rig}' lists joints {list(limits.joint_names)}, this "
+            f"arm ({entry.name}) has {list(spec.joint_names)}: set safety_rig:={entry.rig} (or leave it empty)")
 
 
 def load_safety_limits(rig_or_path: str | Path, calibration_dir: str | Path | None = None,

@@ -64,7 +64,7 @@ class ArmNode(LifecycleNode):
         super().__init__("arm", **node_options)
         self.cfg = declare_params(self, ArmConfig)
         self.spec = get_robot_spec(self.cfg.robot)
-        self.limits = load_safety_limits(safety_rig_for(self.cfg.robot, self.cfg.backend, self.cfg.safety_rig))
+        self.limits = load_safety_limits(safety_rig_for(self.cfg.robot, self.cfg.backend, self.cfg.safety_rig), robot=self.cfg.robot)
         self.period = 1.0 / self.cfg.control_rate
         ctl = ArmController(self.limits, self.cfg.gripper_joint, self.period, lambda: self.cfg.watchdog_timeout,
                             clock=self.now)
