@@ -51,6 +51,7 @@ def register(subparsers) -> None:
     q.set_defaults(func=run_learning)
     register_pretrain(sub)
     register_pretrain_demos(sub)
+    __import__("postbc_ros.cli.bench_safety_cmd", fromlist=["register"]).register(sub)  # postbc bench safety
 
 
 def learning_config(args) -> BenchConfig:

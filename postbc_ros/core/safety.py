@@ -34,11 +34,12 @@ whose reference lies outside its limits by more than it may move in one period m
 them as far as allowed, and when the reference tool point is already outside the box
 (`allow_recovery`) a command is only accepted if it strictly reduces the distance to the box.
 
-Speed: this runs once per servo period (500 Hz on a UR), so the hot path reads limits prepared
-once per `SafetyLimits`, checks small vectors as Python lists, evaluates forward kinematics in
-batches (`safety_kinematics`), and finds the box boundary along a step from a few batched
-candidates placed by the chord of the tool path (`_scale_into_box`) instead of 20 bisection
-steps of one FK each.
+Speed: this runs once per servo period (2 ms at a UR's 500 Hz), so the hot path reads limits
+prepared once per `SafetyLimits`, runs the per-joint stages on Python floats (a handful per
+joint: cheaper than numpy calls on 6-element arrays, same IEEE arithmetic), formats intervention
+messages only when they are read, computes forward kinematics in batches (`safety_kinematics`),
+and places the workspace boundary from one batch of candidates around a parabola's estimate
+(`_scale_into_box`) instead of 20 bisection steps of one FK each. `postbc bench safety` measures it.
 """
 from __future__ import annotations
 
@@ -70,8 +71,8 @@ SEARCH_SAMPLES = np.array([1.0, 0.0, 0.25, 0.5, 0.75])
 #: through three samples (error < 3e-3 of the step in 99 % of the twins' steps, smaller for the
 #: real rigs' shorter ones); 8e-4 apart (< the default resolution) near the estimate, so one
 #: round usually reaches `WorkspaceBox.resolution`, sparser further out
-SEARCH_FIRST_OFFSETS = np.array([-0.1, -0.03, -0.008, -0.004, -0.0032, -0.0024, -0.0016, -0.0008, 0.0,
-                                 0.0008, 0.0016, 0.0024, 0.0032, 0.004, 0.008, 0.03, 0.1])
+SEARCH_FIRST_OFFSETS = np.array([-0.03, -0.004, -0.0032, -0.0024, -0.0016, -0.0008, 0.0,
+                                 0.0008, 0.0016, 0.0024, 0.0032, 0.004, 0.03])
 #: later rounds: multiples of the exit fraction of the bracket's chord (error ~ width^2), plus
 #: the bracket's midpoint, so that a round at least halves the bracket
 SEARCH_CHORD_MULTIPLES = (0.9, 0.99, 0.999, 1.0, 1.001, 1.01, 1.1)
@@ -82,7 +83,6 @@ _SEARCH_EDGE = 1e-9
 _F64 = np.dtype(np.float64)
 
 
-@dataclass(frozen=True)
 class Intervention:
     """One modification or rejection performed by the filter.
 
@@ -91,13 +91,36 @@ class Intervention:
     joint: joint name (or "gripper", "tool" for the workspace, "command" for whole-vector checks,
     "state" / "last_command" / "velocity" for the measured state)
     value: the offending value (requested), limit: the bound that was applied.
+    message: the explanation. Built as ``Intervention(kind, joint, value, limit, message)``; the
+    filter passes ``message % args`` as a template and its arguments instead, formatted when the
+    message is first read (a filter call may report a dozen joints; formatting them all would
+    cost more than the filtering). A value object: treat it as immutable.
     """
 
-    kind: str
-    joint: str
-    value: float
-    limit: float
-    message: str
+    __slots__ = ("kind", "joint", "value", "limit", "_message", "_args")
+
+    def __init__(self, kind: str, joint: str, value: float, limit: float, message: str, args: tuple | None = None):
+        self.kind, self.joint, self.value, self.limit = kind, joint, value, limit
+        self._message, self._args = message, args
+
+    @property
+    def message(self) -> str:
+        if self._args is not None:
+            self._message, self._args = self._message % self._args, None
+        return self._message
+
+    def _key(self) -> tuple:
+        return (self.kind, self.joint, self.value, self.limit, self.message)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Intervention) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"Intervention(kind={self.kind!r}, joint={self.joint!r}, value={self.value!r}, limit={self.limit!r}, "
+                f"message={self.message!r})")
 
 
 @dataclass(frozen=True)
@@ -158,12 +181,14 @@ def _hold(interventions: list[Intervention], kind: str, joint: str, value: float
 
 
 def _describe(x: Any) -> str:
-    """A short description of an input for a hold message (never raises, never huge)."""
-    try:
+    """A short description of an input for a hold message (never raises, cheap: no array repr)."""
+    if x is None or isinstance(x, (bool, int, float, str)):
         text = repr(x)
-    except Exception:  # a broken __repr__ must not turn a hold into a crash
-        text = f"<{type(x).__name__}>"
-    return text if len(text) <= 120 else text[:117] + "..."
+        return text if len(text) <= 60 else text[:57] + "..."
+    shape, dtype = getattr(x, "shape", None), getattr(x, "dtype", None)
+    if shape is not None:
+        return f"{type(x).__name__} of shape {tuple(shape)} and dtype {dtype}"
+    return f"a {type(x).__name__}"
 
 
 def _as_vector(x: Any) -> tuple[np.ndarray | None, tuple[str, str] | None]:
@@ -180,16 +205,6 @@ def _as_vector(x: Any) -> tuple[np.ndarray | None, tuple[str, str] | None]:
         return arr.astype(np.float64), None  # wider floats beyond float64's range become inf (held)
     except Exception as e:  # ragged lists, tensors needing grad or on a GPU, objects whose __array__ raises
         return None, ("invalid_type", f"cannot be read as numbers ({type(x).__name__}: {type(e).__name__}: {e})")
-
-
-def _any(mask: np.ndarray) -> bool:
-    """`mask.any()` for the small masks here (a list search is ~5x faster than the reduction)."""
-    return True in mask.tolist()
-
-
-def _flagged(mask: np.ndarray) -> list[int]:
-    """Indices where a small boolean mask is set (cheaper than np.flatnonzero for a few joints)."""
-    return [i for i, bad in enumerate(mask.tolist()) if bad]
 
 
 def _bad_state(iv, joint: str, n: int, x: Any, why: str) -> SafetyResult:
@@ -253,7 +268,6 @@ def _filter(cmd: Any, state: SafetyState, limits: SafetyLimits, dt: float) -> Sa
         if v_prev is None or v_prev.shape[0] != n or not all(map(math.isfinite, v_prev.tolist())):
             return _bad_state(iv, "velocity", n, v_in, f"previous velocity must be {n} finite values")
 
-    q = c[:n]
     g_out = None
 
     # 2. gripper range ---------------------------------------------------------------------
@@ -261,78 +275,87 @@ def _filter(cmd: Any, state: SafetyState, limits: SafetyLimits, dt: float) -> Sa
         g = cl[n]
         if g < h.g_lo or g > h.g_hi:
             g_out = h.g_lo if g < h.g_lo else h.g_hi
-            iv.append(Intervention("gripper_limit", "gripper", g, g_out, f"gripper {g:.4g} outside [{h.g_lo}, {h.g_hi}]; clipped"))
+            iv.append(Intervention("gripper_limit", "gripper", g, g_out, "gripper %.4g outside [%s, %s]; clipped", (g, h.g_lo, h.g_hi)))
 
-    # 3. joint position limits -------------------------------------------------------------
-    clipped = np.minimum(np.maximum(q, h.lower), h.upper)
-    # clipped exactly, reported beyond the numerical tolerance (like every other stage): a target
-    # 1e-111 rad past a limit is a rounding artefact, e.g. this filter's own previous output
-    # when the reference sat at the limit and the acceleration bound forbade reversing
-    if _any(clipped != q):
-        cq = clipped.tolist()
-        for i in _flagged(np.abs(clipped - q) > _TOL):
-            iv.append(Intervention("joint_limit", names[i], cl[i], cq[i],
-                                   f"{names[i]} target {cl[i]:.4g} rad outside [{h.lower_l[i]:.4g}, {h.upper_l[i]:.4g}]; clipped"))
-    q = clipped
-
-    # 4. step / velocity / acceleration relative to the reference ---------------------------
-    step_max = np.minimum(h.step, h.vmax * dt)
-    delta = q - ref
-    new_delta = np.minimum(np.maximum(delta, -step_max), step_max)
-    moved = _any(new_delta != delta)
-    if moved:
-        dl, sl = delta.tolist(), step_max.tolist()
-        for i in _flagged(np.abs(delta) > step_max * (1 + _TOL) + _TOL):
-            by_step = h.step_l[i] <= h.vmax_l[i] * dt
-            kind = "max_step" if by_step else "velocity"
-            iv.append(Intervention(kind, names[i], dl[i], sl[i], f"{names[i]} step {dl[i]:.4g} rad exceeds {sl[i]:.4g} rad per command "
-                                   f"({'max_step' if by_step else f'max_velocity {h.vmax_l[i]:.4g} rad/s x dt {dt:.4g} s'}); scaled"))
-    # acceleration: a joint may speed up (or reverse) by at most max_acceleration*dt per
-    # period, but braking toward standstill is always allowed -- a hold is the filter's
-    # universal fallback, so stopping is by definition acceptable. The allowed interval for
-    # the step therefore always contains 0, which keeps every later stage (joint clip,
-    # workspace scaling toward the reference) inside it and the filter idempotent.
-    d_lo, d_hi = -step_max, step_max
-    if v_prev is not None:
-        dv = h.amax * dt
-        d_lo = np.maximum(d_lo, np.minimum(0.0, (v_prev - dv) * dt))
-        d_hi = np.minimum(d_hi, np.maximum(0.0, (v_prev + dv) * dt))
-        acc_delta = np.minimum(np.maximum(new_delta, d_lo), d_hi)
-        if _any(acc_delta != new_delta):
-            moved = True
-            nl, vl = new_delta.tolist(), v_prev.tolist()
-            for i in _flagged(np.abs(acc_delta - new_delta) > _TOL * (1.0 + step_max)):
-                acc = (nl[i] / dt - vl[i]) / dt
-                iv.append(Intervention("acceleration", names[i], acc, h.amax_l[i],
-                                       f"{names[i]} acceleration {acc:.4g} rad/s^2 exceeds {h.amax_l[i]:.4g} "
-                                       f"(previous velocity {vl[i]:.4g} rad/s); scaled"))
-            new_delta = acc_delta
-    # an unmodified step keeps the (clipped) target bit for bit: ref + (q - ref) may round
-    if moved:
-        q = ref + new_delta
-    # the reference itself may sit outside the joint limits (sensor noise at a hard stop, or
-    # limits tightened): clip into the limits, but never beyond the allowed step interval
-    # around the reference -- if the limits are out of reach this moves toward them as far
-    # as that interval allows.
-    lo_ref, hi_ref = ref + d_lo, ref + d_hi
-    q_lim = np.minimum(np.maximum(q, h.lower), h.upper)
-    q_clip = np.minimum(np.maximum(q_lim, lo_ref), hi_ref)
-    if _any(q_clip != q):
-        ql, qc, qm, rl = q.tolist(), q_clip.tolist(), q_lim.tolist(), ref.tolist()
-        for i in _flagged(np.abs(q_clip - q) > _TOL * (1.0 + step_max)):
-            recovering = qc[i] != qm[i]
-            iv.append(Intervention("joint_limit", names[i], ql[i], qc[i],
-                                   f"{names[i]} reference {rl[i]:.4g} is outside its limits [{h.lower_l[i]:.4g}, {h.upper_l[i]:.4g}]; "
-                                   + ("moving toward them as far as the step limits allow (recovery)" if recovering else "target clipped into them")))
-        q = q_clip
+    # 3.-4., joint by joint: a handful of floats each, cheaper as Python floats than as numpy
+    # calls (same IEEE arithmetic); reports are collected per stage, in stage order
+    rl = ref.tolist()
+    vl = None if v_prev is None else v_prev.tolist()
+    lower, upper, step_l, vmax_l, amax_l = h.lower_l, h.upper_l, h.step_l, h.vmax_l, h.amax_l
+    q_out, base, bounds = [0.0] * n, [0.0] * n, [0.0] * n
+    limit_iv, step_iv, acc_iv, ref_iv = [], [], [], []
+    for i in range(n):
+        x, lo, hi, r = cl[i], lower[i], upper[i], rl[i]
+        # 3. joint position limits: clipped exactly, reported beyond the numerical tolerance (like
+        # every other stage): a target 1e-111 rad past a limit is a rounding artefact, e.g. this
+        # filter's own previous output when the reference sat at the limit and the acceleration
+        # bound forbade reversing
+        xc = lo if x < lo else (hi if x > hi else x)
+        if xc != x and abs(xc - x) > _TOL:
+            limit_iv.append(Intervention("joint_limit", names[i], x, xc, "%s target %.4g rad outside [%.4g, %.4g]; clipped",
+                                         (names[i], x, lo, hi)))
+        # 4. step / velocity relative to the reference
+        by_vel = vmax_l[i] * dt
+        sm = step_l[i] if step_l[i] <= by_vel else by_vel
+        bounds[i] = sm
+        d = xc - r
+        nd = -sm if d < -sm else (sm if d > sm else d)
+        moved = nd != d
+        if moved and abs(d) > sm * (1 + _TOL) + _TOL:
+            if step_l[i] <= by_vel:
+                step_iv.append(Intervention("max_step", names[i], d, sm, "%s step %.4g rad exceeds %.4g rad per command (max_step); scaled",
+                                            (names[i], d, sm)))
+            else:
+                step_iv.append(Intervention("velocity", names[i], d, sm, "%s step %.4g rad exceeds %.4g rad per command "
+                                            "(max_velocity %.4g rad/s x dt %.4g s); scaled", (names[i], d, sm, vmax_l[i], dt)))
+        # acceleration: a joint may speed up (or reverse) by at most max_acceleration*dt per
+        # period, but braking toward standstill is always allowed -- a hold is the filter's
+        # universal fallback, so stopping is by definition acceptable. The allowed interval for
+        # the step therefore always contains 0, which keeps every later stage (joint clip,
+        # workspace scaling toward the reference) inside it and the filter idempotent.
+        d_lo, d_hi = -sm, sm
+        if vl is not None:
+            v, dv = vl[i], amax_l[i] * dt
+            a_lo, a_hi = (v - dv) * dt, (v + dv) * dt
+            a_lo, a_hi = (a_lo if a_lo < 0.0 else 0.0), (a_hi if a_hi > 0.0 else 0.0)
+            d_lo, d_hi = (d_lo if d_lo > a_lo else a_lo), (d_hi if d_hi < a_hi else a_hi)
+            na = d_lo if nd < d_lo else (d_hi if nd > d_hi else nd)
+            if na != nd:
+                moved = True
+                if abs(na - nd) > _TOL * (1.0 + sm):
+                    acc = (nd / dt - v) / dt
+                    acc_iv.append(Intervention("acceleration", names[i], acc, amax_l[i],
+                                               "%s acceleration %.4g rad/s^2 exceeds %.4g (previous velocity %.4g rad/s); scaled",
+                                               (names[i], acc, amax_l[i], v)))
+                nd = na
+        # an unmodified step keeps the (clipped) target bit for bit: ref + (q - ref) may round
+        qi = r + nd if moved else xc
+        # the reference itself may sit outside the joint limits (sensor noise at a hard stop, or
+        # limits tightened): clip into the limits, but never beyond the allowed step interval
+        # around the reference -- if the limits are out of reach this moves toward them as far
+        # as that interval allows.
+        r_lo, r_hi = r + d_lo, r + d_hi
+        q_lim = lo if qi < lo else (hi if qi > hi else qi)
+        q_clip = r_lo if q_lim < r_lo else (r_hi if q_lim > r_hi else q_lim)
+        if q_clip != qi and abs(q_clip - qi) > _TOL * (1.0 + sm):
+            ref_iv.append(Intervention("joint_limit", names[i], qi, q_clip, "%s reference %.4g is outside its limits [%.4g, %.4g]; %s",
+                                       (names[i], r, lo, hi, "moving toward them as far as the step limits allow (recovery)"
+                                        if q_clip != q_lim else "target clipped into them")))
+        q_out[i] = q_clip
+        # segment start of the workspace stage: the reference, pulled into the joint limits as far as one step allows
+        b = lo if r < lo else (hi if r > hi else r)
+        base[i] = r_lo if b < r_lo else (r_hi if b > r_hi else b)
+    for part in (limit_iv, step_iv, acc_iv, ref_iv):
+        if part:
+            iv.extend(part)
+    q = np.array(q_out)
 
     # 5. workspace box ---------------------------------------------------------------------
     if h.ws is not None:
-        # segment start: the reference, pulled into the joint limits as far as one step allows
-        base = np.minimum(np.maximum(np.minimum(np.maximum(ref, h.lower), h.upper), lo_ref), hi_ref)
         # one batched FK: the command, the segment start and three points between (for the search)
-        pts = np.multiply.outer(SEARCH_SAMPLES, q - base)
-        pts += base
+        b = np.array(base)
+        pts = np.multiply.outer(SEARCH_SAMPLES, q - b)
+        pts += b
         pts[0] = q
         p_all = h.positions(pts).tolist()
         if not _inside(p_all[0], h.box_lo_tol, h.box_hi_tol):
@@ -357,10 +380,6 @@ def _distance(p: list[float], lo: list[float], hi: list[float]) -> float:
     return math.sqrt(sum(max(a - x, 0.0, x - b) ** 2 for x, a, b in zip(p, lo, hi)))
 
 
-def _fmt(p: list[float]) -> list[float]:
-    return [round(x, 4) for x in p]
-
-
 def _workspace(iv: list[Intervention], h, q: np.ndarray, samples: np.ndarray, p_samples: list[list[float]]) -> np.ndarray | None:
     """The command's tool point is outside the box: a scaled step, or None to hold (reported in `iv`).
 
@@ -371,21 +390,21 @@ def _workspace(iv: list[Intervention], h, q: np.ndarray, samples: np.ndarray, p_
     lo, hi = h.box_lo_list, h.box_hi_list
     d_cmd = _distance(p_cmd, lo, hi)
     box = h.box_text
+    tool = "tool point [%.4f, %.4f, %.4f] outside the workspace box"
     if not _inside(p_base, h.box_lo_tol, h.box_hi_tol):
         # already outside: only moves that strictly approach the box are allowed
         d_base = _distance(p_base, lo, hi)
         if ws.allow_recovery and d_cmd < d_base - RECOVERY_GAIN_M:
-            iv.append(Intervention("workspace", "tool", d_cmd, 0.0, f"tool point {_fmt(p_cmd)} outside the workspace box; "
-                                   f"accepted as recovery (distance {d_base:.4g} -> {d_cmd:.4g} m)"))
+            iv.append(Intervention("workspace", "tool", d_cmd, 0.0, tool + "; accepted as recovery (distance %.4g -> %.4g m)",
+                                   (*p_cmd, d_base, d_cmd)))
             return q
-        iv.append(Intervention("workspace", "tool", d_cmd, 0.0, f"tool point {_fmt(p_cmd)} outside the workspace box {box} "
-                               f"and not approaching it; holding"))
+        iv.append(Intervention("workspace", "tool", d_cmd, 0.0, tool + " %s and not approaching it; holding", (*p_cmd, box)))
         return None
     if ws.on_violation == "reject":
-        iv.append(Intervention("workspace", "tool", d_cmd, 0.0, f"tool point {_fmt(p_cmd)} outside the workspace box {box}; rejected, holding"))
+        iv.append(Intervention("workspace", "tool", d_cmd, 0.0, tool + " %s; rejected, holding", (*p_cmd, box)))
         return None
     q_ws, s = _scale_into_box(h, samples, p_samples)
-    iv.append(Intervention("workspace", "tool", d_cmd, 0.0, f"tool point {_fmt(p_cmd)} outside the workspace box; step scaled back to {s:.3f} of the way"))
+    iv.append(Intervention("workspace", "tool", d_cmd, 0.0, tool + "; step scaled back to %.3f of the way", (*p_cmd, s)))
     return q_ws
 
 
