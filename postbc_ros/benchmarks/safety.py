@@ -11,7 +11,8 @@ the filter's batched kinematics). A row counts:
 - internal_errors: holds of kind `filter_error` (the filter's own last line of defence caught a
   bug: counted separately so that the catch-all cannot hide one);
 - us_p50 / us_p99 per call, overall and per path: `normal` (a command, no workspace
-  intervention), `workspace` (the tool point left the box: scaled, recovered or held), `rejected`
+  intervention), `workspace` (the tool point left the box: scaled, recovered or held), of which
+  `workspace_scaled` (the step scaled back to the box: the boundary search), `rejected`
   (unusable input held before any limit); with the same statistics of a bare `np.clip` of
   each command's joints measured in the same run (`baseline`) and the ratio to it.
 
@@ -44,6 +45,10 @@ PERIODS = (0.002, 0.008, 0.02, 0.1)
 CHECK_TOL = 1e-7
 CHECK_VEL_REL = 1e-6
 
+#: timing groups: a command without workspace intervention; any workspace intervention (scaled,
+#: recovery or hold); the subset whose step was scaled back to the box (the boundary search);
+#: inputs held before any limit (unusable command or state)
+PATHS = ("normal", "workspace", "workspace_scaled", "rejected")
 CASES = ("nominal", "random", "limit_edge", "huge_step", "workspace_out", "outside_limits", "outside_box",
          "non_finite", "bad_state", "wrong_shape", "odd_type")
 
@@ -299,12 +304,12 @@ def _stats(us: list[float], base_us: list[float] | None = None) -> dict:
     return out
 
 
-def _path(res) -> str:
-    if any(iv.kind == "workspace" for iv in res.interventions):
-        return "workspace"
-    if res.held:
-        return "rejected"
-    return "normal"
+def _paths(res) -> tuple[str, ...]:
+    """The timing groups of one call: its path, and `workspace_scaled` for a step the box scaled back."""
+    ws = [iv for iv in res.interventions if iv.kind == "workspace"]
+    if ws:
+        return ("workspace", "workspace_scaled") if "scaled back" in ws[-1].message else ("workspace",)
+    return ("rejected",) if res.held else ("normal",)
 
 
 def bench_rig(rig: str, tried: int, seed: int = 0, inject=None) -> dict:
@@ -348,8 +353,8 @@ def bench_rig(rig: str, tried: int, seed: int = 0, inject=None) -> dict:
     fk = get_robot_spec(limits.robot).fk
     violations: dict[str, int] = {}
     examples: list[dict] = []
-    by_path: dict[str, list[float]] = {"normal": [], "workspace": [], "rejected": []}
-    base_by_path: dict[str, list[float]] = {"normal": [], "workspace": [], "rejected": []}
+    by_path: dict[str, list[float]] = {p: [] for p in PATHS}
+    base_by_path: dict[str, list[float]] = {p: [] for p in PATHS}
     internal = 0
     by_case: dict[str, dict] = {c: {"tried": 0, "held": 0, "violations": 0} for c in CASES}
     for i, ((cmd, state, dt), case) in enumerate(inputs):
@@ -359,10 +364,10 @@ def bench_rig(rig: str, tried: int, seed: int = 0, inject=None) -> dict:
             continue
         by_case[case]["held"] += bool(res.held)
         internal += "filter_error" in res.kinds
-        path = _path(res)
-        by_path[path].append(times[i] / 1e3)
-        if base[i] is not None:
-            base_by_path[path].append(base[i] / 1e3)
+        for path in _paths(res):
+            by_path[path].append(times[i] / 1e3)
+            if base[i] is not None:
+                base_by_path[path].append(base[i] / 1e3)
         problems = check_result(res, cmd, state, limits, dt, fk=fk)
         for p in problems:
             violations[p] = violations.get(p, 0) + 1
@@ -419,7 +424,7 @@ def summary_rows(result: dict) -> list[dict]:
     out = []
     for r in result["rows"]:
         row = {k: r[k] for k in keys}
-        for path in ("normal", "workspace"):
+        for path in ("normal", "workspace", "workspace_scaled"):
             p = r["paths"][path]
             row[f"{path}_us_p50"], row[f"{path}_us_p99"] = p.get("us_p50"), p.get("us_p99")
         row["ratio_p50_vs_clip"] = r["ratio_p50_vs_baseline"]

@@ -57,7 +57,10 @@ GRIPPER_BOUNDS = (0.0, 1.0)
 #: tolerance [m or rad] with which the filter *checks* a limit (clipping itself is exact): an
 #: output re-filtered with the same state is unchanged
 CHECK_TOL = 1e-9
-#: default step resolution of the workspace boundary search (fraction of the step)
+#: default resolution of the workspace boundary search: a step scaled back to the box ends at most
+#: this fraction of the step short of where it leaves the box (<= 0.5 mrad at the largest allowed
+#: step, ~0.2 mm of tool travel on these arms); the 20 bisection steps before resolved 1e-6 at
+#: 20 FK evaluations, one batched round now reaches 1e-3
 WORKSPACE_RESOLUTION = 1e-3
 
 FKFunction = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
