@@ -16,7 +16,7 @@ from postbc_ros.benchmarks.learning import BENCH_ALPHA, BENCH_ENSEMBLE_SIZE, Ben
 from postbc_ros.benchmarks.learning import TRAIN_OPTIONS as LEARNING_TRAIN_OPTIONS
 from postbc_ros.benchmarks.pretrain import TRAIN_OPTIONS as PRETRAIN_TRAIN_OPTIONS
 from postbc_ros.benchmarks.pretrain import PretrainBenchConfig
-from postbc_ros.cli import bench_faults_cmd
+from postbc_ros.cli import bench_faults_cmd, bench_safety_cmd
 from postbc_ros.cli.config_args import add_config_args, config_from_args
 from postbc_ros.cli.torch_threads import set_cpu_threads
 from postbc_ros.learning.train_config import PRETRAIN_ALPHA, TrainConfig
@@ -53,6 +53,7 @@ def register(subparsers) -> None:
     register_pretrain(sub)
     register_pretrain_demos(sub)
     bench_faults_cmd.register(sub)
+    bench_safety_cmd.register(sub)
 
 
 def learning_config(args) -> BenchConfig:

@@ -68,7 +68,8 @@ class ArmNode(LifecycleNode):
         super().__init__("arm", **node_options)
         self.cfg = declare_params(self, ArmConfig)
         self.spec = get_robot_spec(self.cfg.robot)
-        self.limits = load_safety_limits(safety_rig_for(self.cfg.robot, self.cfg.backend, self.cfg.safety_rig))
+        self.limits = load_safety_limits(safety_rig_for(self.cfg.robot, self.cfg.backend, self.cfg.safety_rig),
+                                         robot=self.cfg.robot)
         self.period, c = 1.0 / self.cfg.control_rate, self.cfg
         ctl = ArmController(self.limits, c.gripper_joint, self.period, lambda: c.watchdog_timeout, clock=self.now,
                             supervised=c.supervised, heartbeat_timeout=lambda: c.heartbeat_timeout,
@@ -127,7 +128,7 @@ class ArmNode(LifecycleNode):
                                                      d.level, self.arm.ctl.counts))
 
     def _on_command(self, msg):
-        t_rx, (stamp, names, times, _pos) = self.now(), conv.trajectory_arrays(msg)
+        t_rx, (stamp, names, times) = self.now(), conv.trajectory_arrays(msg)[:3]
         self.arm.command(stamp, names, [pt.positions for pt in msg.points], times, t_rx)
 
     def _control(self):

@@ -348,7 +348,7 @@ def _base_dict():
     [
         (lambda d: d.update(max_velocity=[1.0, 2.0]), "max_velocity"),
         (lambda d: d.update(max_step=-1), "max_step"),
-        (lambda d: d["joint_limits"].update(lower=[-9] * 6), "joint_limits"),
+        (lambda d: d["joint_limits"].update(lower=[-9] * 6), "joint_limits.lower[0]"),
         (lambda d: d.update(robot="kuka"), "robot"),
         (lambda d: d.update(speed=3), "speed"),
         (lambda d: d["workspace"].update(min=[0.6, 0, 0]), "workspace"),
@@ -376,3 +376,287 @@ def test_scalars_broadcast_and_margin():
     lim = limits_from_dict(d, source="x.yaml")
     assert lim.max_acceleration.shape == (6,) and np.all(lim.max_acceleration == 6.0)
     assert lim.lower[0] == pytest.approx(-1.5708 + 0.02)
+
+
+@pytest.mark.parametrize(
+    "mutate, field, hint",
+    [
+        (lambda d: d.update(max_step=50), "max_step", "(0, 0.5] rad per command"),
+        (lambda d: d.update(max_acceleration=1e9), "max_acceleration", "(0, 50] rad/s^2"),
+        (lambda d: d["workspace"].update(min=[-100, -100, -100], max=[100, 100, 100]), "workspace.min[0]", "[-2, 2] m"),
+        (lambda d: d["workspace"].update(allow_recovery="false"), "workspace.allow_recovery", "without quotes"),
+        (lambda d: d["workspace"].update(allow_recovery=0), "workspace.allow_recovery", "true or false"),
+        (lambda d: d.update(max_step="0.05"), "max_step", "without quotes"),
+        (lambda d: d.update(max_step=float("nan")), "max_step", "finite"),
+        (lambda d: d.update(max_acceleration=float("inf")), "max_acceleration", "finite"),
+        (lambda d: d.update(max_velocity=[1.0, 1.0, -1.0, 1.0, 1.0, 1.0]), "max_velocity[2]", "(0, 3.14159]"),
+        (lambda d: d.update(max_velocity=True), "max_velocity", "bool"),
+        (lambda d: d.update(max_step=None), "max_step", "a number or a list of 6 numbers"),
+        (lambda d: d["joint_limits"].update(margin=1.0), "joint_limits.margin", "[0, 0.5] rad"),
+        (lambda d: d["joint_limits"].update(margn=0.1), "joint_limits.margn", "unknown field"),
+        (lambda d: d["workspace"].update(alow_recovery=True), "workspace.alow_recovery", "unknown field"),
+        (lambda d: d["gripper"].update(max=2.0), "gripper.max", "[0, 1]"),
+        (lambda d: d.update(gripper={"min": 0.6, "max": 0.4}), "gripper", "min must be < max"),
+        (lambda d: d.update(max_sep=0.1), "max_sep", "unknown field"),
+        (lambda d: d.pop("robot"), "robot", "widowx or ur5e"),
+        (lambda d: d.update(description=3), "description", "text"),
+    ],
+)
+def test_schema_refuses_unphysical_values(tmp_path: Path, mutate, field, hint):
+    """Values only a typo produces, YAML strings posing as numbers/booleans, unknown keys: refused
+    with the file, the field and the allowed range (or the fix) named."""
+    import yaml
+
+    d = _base_dict()
+    mutate(d)
+    path = tmp_path / "rig" / "safety.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(d))
+    with pytest.raises(SafetyConfigError) as ei:
+        load_safety_limits("rig", calibration_dir=tmp_path)
+    msg = str(ei.value)
+    assert str(path) in msg and f"'{field}'" in msg and hint in msg, msg
+    with pytest.raises(SafetyConfigError, match=f"'{field.replace('[', '.').replace(']', '.')}'"):
+        limits_from_dict(d, source="dict")  # the same schema for a mapping built in code
+
+
+def test_yaml_string_false_is_not_true(tmp_path: Path):
+    """The finding: `allow_recovery: "false"` used to be read as true."""
+    text = (Path(__file__).resolve().parents[2] / "calibration/widowx/safety.yaml").read_text()
+    text = text.replace("allow_recovery: true", 'allow_recovery: "false"')
+    (tmp_path / "rig").mkdir()
+    (tmp_path / "rig" / "safety.yaml").write_text(text)
+    with pytest.raises(SafetyConfigError, match="allow_recovery.*must be true or false"):
+        load_safety_limits("rig", calibration_dir=tmp_path)
+    (tmp_path / "rig" / "safety.yaml").write_text(text.replace('"false"', "false"))
+    assert load_safety_limits("rig", calibration_dir=tmp_path).workspace.allow_recovery is False
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_rig_must_match_the_robot(profile):
+    own = LIMITS[profile].robot
+    other = "ur5e" if own == "widowx" else "widowx"
+    assert load_safety_limits(profile, robot=own).robot == own
+    with pytest.raises(SafetyConfigError) as ei:
+        load_safety_limits(profile, robot=other)
+    assert (f"safety rig '{profile}' is for robot {own}, this arm is {other}: set safety_rig:={other} "
+            f"(or leave it empty)") in str(ei.value)
+    assert f"{profile}/safety.yaml" in str(ei.value)
+
+
+def test_rig_check_accepts_aliases_and_names_unknown_robots():
+    assert load_safety_limits("widowx", robot="wx250s").robot == "widowx"
+    with pytest.raises(SafetyConfigError, match="unknown robot 'kuka'"):
+        load_safety_limits("widowx", robot="kuka")
+
+
+def test_limits_are_read_only():
+    with pytest.raises(ValueError):
+        W.lower[0] = -10.0
+
+
+# ---- any input: a hold with a reason, never an exception -----------------------------------
+
+class _Explodes:
+    def __array__(self, *a, **k):
+        raise RuntimeError("no array for you")
+
+    def __repr__(self):
+        raise RuntimeError("no repr either")
+
+
+def _junk_inputs():
+    import torch
+
+    good = cmd_w(HOME_W)
+    return [
+        ("tensor_grad", torch.tensor(good, requires_grad=True), "invalid_type"),
+        ("string", "0.1 0.2", "invalid_type"),
+        ("strings", [str(x) for x in good], "invalid_type"),
+        ("none", None, "invalid_type"),
+        ("dict", {"q": list(good)}, "invalid_type"),
+        ("object_array", np.array(list(good[:-1]) + [None], dtype=object), "invalid_type"),
+        ("bools", np.ones(7, dtype=bool), "invalid_type"),
+        ("complex", good.astype(complex), "invalid_type"),
+        ("ragged", [[1.0, 2.0], [3.0]], "invalid_type"),
+        ("explodes", _Explodes(), "invalid_type"),
+        ("int", 7, "invalid_shape"),
+        ("zero_d", np.array(0.3), "invalid_shape"),
+        ("matrix", good[None, :], "invalid_shape"),
+        ("tensor_2d", torch.tensor(good[None, :]), "invalid_shape"),
+        ("huge_longdouble", np.full(7, np.finfo(np.longdouble).max, dtype=np.longdouble), "non_finite"),
+        ("huge_int", [10 ** 400] * 7, "invalid_type"),
+    ]
+
+
+@pytest.mark.parametrize("name, junk, kind", _junk_inputs(), ids=[j[0] for j in _junk_inputs()])
+def test_unconvertible_command_is_a_hold_with_a_reason(name, junk, kind):
+    res = filter_command(junk, SafetyState(q=HOME_W), W, 0.01)
+    assert res.held and res.command is None
+    assert res.kinds == {kind}, res.interventions
+    assert "holding" in res.interventions[0].message
+
+
+@pytest.mark.parametrize("convert", [
+    lambda c: c.astype(np.float32), lambda c: c.tolist(), lambda c: tuple(c.tolist()),
+    lambda c: __import__("torch").tensor(c), lambda c: __import__("torch").tensor(c, dtype=__import__("torch").float32),
+])
+def test_numeric_commands_of_any_dtype_are_filtered(convert):
+    c = cmd_w(HOME_W + 0.01)
+    res = filter_command(convert(c), SafetyState(q=HOME_W), W, 0.01)
+    assert not res.held and res.command.dtype == np.float64
+    np.testing.assert_allclose(res.command, filter_command(c, SafetyState(q=HOME_W), W, 0.01).command, atol=1e-6)
+
+
+def test_int_commands_and_huge_values_stay_safe():
+    res = filter_command(np.zeros(7, dtype=np.int64), SafetyState(q=HOME_W), W, 0.01)
+    assert_safe(res, SafetyState(q=HOME_W), W, 0.01)
+    state = SafetyState(q=HOME_W, last_command=np.full(7, -1e308), last_velocity=np.full(6, 1e308))
+    for c in (np.full(7, 1e308), np.full(7, -1e308), cmd_w(HOME_W)):
+        assert_safe(filter_command(c, state, W, 0.01), state, W, 0.01)
+
+
+@pytest.mark.parametrize("state, who", [
+    (None, "state"), ({"q": HOME_W}, "state"), (SafetyState(q=None), "state"), (SafetyState(q="home"), "state"),
+    (SafetyState(q=HOME_W[:3]), "state"), (SafetyState(q=_Explodes()), "state"),
+    (SafetyState(q=HOME_W, last_command={"a": 1}), "last_command"),
+    (SafetyState(q=HOME_W, last_command=np.full(7, np.nan)), "last_command"),
+    (SafetyState(q=HOME_W, last_velocity="fast"), "velocity"), (SafetyState(q=HOME_W, dq=np.ones(2)), "velocity"),
+], ids=["none", "dict", "q_none", "q_str", "q_short", "q_explodes", "last_dict", "last_nan", "vel_str", "dq_short"])
+def test_unusable_state_is_a_hold_with_a_reason(state, who):
+    res = filter_command(cmd_w(HOME_W), state, W, 0.01)
+    assert res.held and res.kinds == {"invalid_state"} and res.interventions[0].joint == who
+
+
+def test_state_tensor_is_read():
+    import torch
+
+    res = filter_command(cmd_w(HOME_W), SafetyState(q=torch.tensor(HOME_W)), W, 0.01)
+    assert res.ok
+
+
+def test_filter_bug_holds_instead_of_raising(monkeypatch):
+    """Defence in depth: an exception inside the filter itself is a hold named filter_error."""
+    import postbc_ros.core.safety as safety
+
+    def broken(*a):
+        raise ZeroDivisionError("bug")
+
+    monkeypatch.setattr(safety, "_workspace", broken)
+    target = HOME_W.copy()
+    target[1] += 1.0
+    lim = LIMITS["widowx_twin"]
+    res = filter_command(cmd_w(target), SafetyState(q=HOME_W + [0, 0.7, 0, 0, 0, 0]), lim, 1.0)
+    assert res.held and res.kinds == {"filter_error"} and "ZeroDivisionError" in res.interventions[0].message
+
+
+def _cast(x, dtype):
+    with np.errstate(all="ignore"):
+        return np.array(x, dtype=float).astype(dtype)
+
+
+junk = st.one_of(
+    st.none(), st.text(max_size=5), st.integers(), st.booleans(), st.floats(),
+    st.dictionaries(st.text(max_size=3), st.floats(), max_size=3),
+    st.lists(st.one_of(st.floats(), st.text(max_size=2), st.none(), st.integers(min_value=-10 ** 30, max_value=10 ** 30)), max_size=9),
+    st.builds(lambda x, dt: _cast(x, dt), st.lists(st.floats(-6e4, 6e4), min_size=0, max_size=8),
+              st.sampled_from([np.float16, np.float32, np.float64, np.longdouble, np.int8, np.int64, np.uint16, bool, complex, object])),
+    st.builds(lambda x: np.asarray(x).reshape(1, -1), st.lists(st.floats(), min_size=7, max_size=7)),
+)
+
+
+@SETTINGS
+@given(scenario(), junk, st.sampled_from(["cmd", "q", "last_command", "last_velocity", "dq"]))
+def test_any_junk_anywhere_is_a_hold_or_safe(sc, bad, where):
+    """Whatever lands in the command or any state field, the filter returns, never raises."""
+    lim, state, cmd, dt = sc
+    if where == "cmd":
+        cmd = bad
+    else:
+        state = SafetyState(**{**state.__dict__, where: bad})
+    res = filter_command(cmd, state, lim, dt)
+    assert "filter_error" not in res.kinds, res.interventions
+    if not res.held:
+        assert_safe(res, state, lim, dt)
+    else:
+        assert res.interventions and res.command is None
+
+
+# ---- the fast kinematics and the boundary search --------------------------------------------
+
+@pytest.mark.parametrize("robot", ["widowx", "ur5e"])
+def test_batched_fk_agrees_with_the_robot_fk(robot):
+    from postbc_ros.core.safety_kinematics import PointChain, batched_positions
+
+    spec = get_robot_spec(robot)
+    pos = batched_positions(spec.fk, 6)
+    assert isinstance(pos, PointChain) and pos.used == 5  # the wrist roll about the tool axis is dropped
+    q = np.random.default_rng(3).uniform(-7, 7, (200, 6))
+    np.testing.assert_allclose(pos(q), np.array([spec.fk(r)[0] for r in q]), rtol=0, atol=1e-12)
+
+
+def test_unknown_or_wrong_kinematics_fall_back_to_the_fk_itself():
+    import sys
+    import types
+
+    from postbc_ros.core.safety_kinematics import LoopPositions, batched_positions
+    from postbc_ros.robots import widowx
+
+    spec = get_robot_spec("widowx")
+    shifted = lambda q: (spec.fk(q)[0] + 0.01, spec.fk(q)[1])  # noqa: E731
+    assert isinstance(batched_positions(shifted, 6), LoopPositions)
+    # a module whose constants do not describe its fk: the chain fails the check and is not used
+    mod = types.ModuleType("fake_arm_for_safety_test")
+    mod.JOINT_OFFSETS, mod.JOINT_AXES = widowx.JOINT_OFFSETS, widowx.JOINT_AXES
+    mod.TOOL_OFFSET = widowx.TOOL_OFFSET + 0.05
+
+    def fk(q):
+        return widowx.fk(q)
+
+    fk.__module__ = mod.__name__
+    sys.modules[mod.__name__] = mod
+    try:
+        pos = batched_positions(fk, 6)
+    finally:
+        del sys.modules[mod.__name__]
+    assert isinstance(pos, LoopPositions)
+    lim = with_limits(LIMITS["widowx_twin"], fk=shifted)
+    q = np.array([HOME_W, HOME_W + 0.1])
+    np.testing.assert_allclose(lim._hot.positions(q), np.array([shifted(r)[0] for r in q]))
+
+
+def _outward_steps(profile: str, count: int, seed: int = 0):
+    """Steps from inside the box whose target leaves it (the workspace-scaling path)."""
+    lim = LIMITS[profile]
+    spec = get_robot_spec(lim.robot)
+    rng = np.random.default_rng(seed)
+    dt = 0.1
+    step = lim.step_bound(dt)
+    out = []
+    while len(out) < count:
+        q0 = np.clip(spec.home + rng.uniform(-1, 1, 6), lim.lower, lim.upper)
+        c = q0 + rng.uniform(-1, 1, 6) * step
+        if (lim.workspace.contains(lim.fk(q0)[0]) and not lim.workspace.contains(lim.fk(c)[0])
+                and np.all((c > lim.lower) & (c < lim.upper))):
+            out.append((q0, c))
+    return lim, dt, out
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_scaled_steps_end_inside_and_at_the_boundary(profile):
+    """Every scaled step ends inside the box by the robot's own fk (exactly, no tolerance) and,
+    but for paths that graze a face, within the search resolution of where the step leaves it."""
+    lim, dt, steps = _outward_steps(profile, 300)
+    res_frac = lim.workspace.resolution
+    near = 0
+    for q0, c in steps:
+        res = filter_command(cmd_w(c), SafetyState(q=q0), lim, dt)
+        assert not res.held and "workspace" in res.kinds
+        q = res.command[:6]
+        assert lim.workspace.violation(lim.fk(q)[0]) == 0.0
+        d = c - q0
+        i = int(np.argmax(np.abs(d)))
+        s = (q[i] - q0[i]) / d[i]
+        np.testing.assert_allclose(q, q0 + s * d, atol=1e-12)  # on the segment
+        near += not lim.workspace.contains(lim.fk(q0 + min(1.0, s + res_frac * 1.001) * d)[0], tol=0.0)
+    assert near >= 0.99 * len(steps)
