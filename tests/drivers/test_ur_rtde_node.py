@@ -12,6 +12,7 @@ confirmed reconnect resumes streaming.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -85,7 +86,11 @@ def ur_arm_node(monkeypatch):
     from rclpy.parameter import Parameter
 
     import postbc_ros.drivers.arm.ur_rtde as ur_mod
+    from sensor_msgs.msg import JointState
+    from trajectory_msgs.msg import JointTrajectory
+
     from postbc_ros.nodes.arm_node import ArmNode
+    from postbc_ros.ros import qos
 
     monkeypatch.setattr(ur_mod, "rtde_classes", lambda: (FakeRTDEControlInterface, FakeRTDEReceiveInterface))
     # this 2-core machine is shared by several test runs: the servo thread can stall past the 100 ms
@@ -100,6 +105,11 @@ def ur_arm_node(monkeypatch):
               Parameter("autostart", value=True), Parameter("control_rate", value=RATE_HZ)]
     node = ArmNode(context=ctx, parameter_overrides=params)
     probe = rclpy.create_node("ur_probe", context=ctx)
+    # every probe entity exists before the executor spins (the arm autostarts, the 500 Hz servo thread
+    # and its RTDE watchdog run): creating DDS entities holds the GIL long enough to trip the watchdog
+    js: list = []
+    probe.create_subscription(JointState, "joint_states", js.append, qos.STATE)
+    pub = probe.create_publisher(JointTrajectory, "arm/command", qos.COMMAND)
     ex = MultiThreadedExecutor(num_threads=4, context=ctx)
     ex.add_node(node)
     ex.add_node(probe)
@@ -113,7 +123,7 @@ def ur_arm_node(monkeypatch):
 
     th = threading.Thread(target=spin, daemon=True)
     th.start()
-    yield node, probe, c, died
+    yield node, probe, c, died, js, pub
     node.close()
     ex.shutdown(timeout_sec=2.0)
     th.join(timeout=5.0)
@@ -122,37 +132,50 @@ def ur_arm_node(monkeypatch):
     rclpy.try_shutdown(context=ctx)
 
 
+ISOLATED = "POSTBC_TEST_UR_NODE_ISOLATED"  # set in the interpreter the test below runs in
+
+
+def test_arm_node_ur_runs_in_its_own_interpreter():
+    """The arm node shares its process with a 500 Hz servo thread and the RTDE watchdog, as on a
+    real cell -- but not with the rest of the test suite: a long GIL hold of earlier tests' leftovers
+    (DDS entities, threads, a large heap) stalls the servo thread past the watchdog. So the test
+    runs in a fresh interpreter, as arm_node does in its own process."""
+    if os.environ.get(ISOLATED):
+        pytest.skip("this is the isolated run itself")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k",
+                           "protective_stop_and_disconnect"], env=dict(os.environ, **{ISOLATED: "1"}),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-6000:] + done.stderr[-3000:]
+
+
+@pytest.mark.skipif(not os.environ.get(ISOLATED), reason="run by test_arm_node_ur_runs_in_its_own_interpreter")
 def test_arm_node_ur_protective_stop_and_disconnect(ur_arm_node, caplog):
-    from sensor_msgs.msg import JointState
-    from trajectory_msgs.msg import JointTrajectory
-
-    from postbc_ros.ros import qos
-
-    node, probe, c, died = ur_arm_node
-    js: list = []
-    probe.create_subscription(JointState, "joint_states", js.append, qos.STATE)
-    pub = probe.create_publisher(JointTrajectory, "arm/command", qos.COMMAND)
+    node, probe, c, died, js, pub = ur_arm_node
     wait_until(lambda: node.arm.backend is not None and node.arm.ctl.active, "arm_node to configure and activate")
     arm = node.arm.backend
     assert arm.name == "ur_rtde" and arm.servo_rate == pytest.approx(500.0)
     wait_until(lambda: len(js) > 3 and pub.get_subscription_count() > 0, "joint_states and the command subscription")
 
+    def status():
+        return {"arm": node.arm.ctl.status(time.monotonic()), "fault": arm.fault, "servoJ": n_servoj(c)}
+
     cmd = Commander(probe, pub, SPEC.home)
     cmd.running.set()
-    wait_until(lambda: c.q[0] > SPEC.home[0] + 5 * STEP, "setpoints to reach the controller through the servo thread")
-    assert n_servoj(c) > 20
+    wait_until(lambda: c.q[0] > SPEC.home[0] + 5 * STEP, "setpoints to reach the controller through the servo thread",
+               state=status)
+    wait_until(lambda: n_servoj(c) > 20, "servoJ streaming at the servo rate", state=status)
 
     # protective stop mid-motion: streaming halts, the node stays up, the operator is told
     c.protective_stop()
     f = wait_until(lambda: arm.fault, "the protective stop fault")
     assert f.kind == "protective_stop" and "clear it on the teach pendant" in str(f).lower()
     n, n_js = n_servoj(c), len(js)
-    time.sleep(0.5)  # commands keep arriving at 20 Hz meanwhile
+    # commands keep arriving at 20 Hz meanwhile; the node keeps publishing its measured state
+    wait_until(lambda: len(js) > n_js + 5, "joint_states after the protective stop", state=status)
     assert n_servoj(c) == n, "servoJ sent during a protective stop"
-    assert not died and len(js) > n_js, "arm_node stopped running after the protective stop"
-    def status():
-        return {"arm": node.arm.ctl.status(time.monotonic()), "fault": arm.fault, "servoJ": n_servoj(c)}
-    assert node.arm.ctl.latched and "protective stop" in node.arm.ctl.latched  # arm_node latched at once
+    assert not died, "arm_node stopped running after the protective stop"
+    wait_until(lambda: node.arm.ctl.latched and "protective stop" in node.arm.ctl.latched,
+               "arm_node to latch on the protective stop", state=status)
     with pytest.raises(Exception, match="confirmation"):
         arm.reconnect()
     assert not node.arm.enable(True)[0], "the episode manager's enable must not undo the latch"
@@ -169,9 +192,9 @@ def test_arm_node_ur_protective_stop_and_disconnect(ur_arm_node, caplog):
     c.drop_network()
     f = wait_until(lambda: arm.fault, "the disconnect fault")
     assert f.kind == "disconnected"
-    time.sleep(0.3)
+    wait_until(lambda: node.arm.ctl.latched and "disconnected" in node.arm.ctl.latched,
+               "arm_node to latch on the disconnect", state=status)
     assert not died, "arm_node stopped running after the disconnect"
-    assert node.arm.ctl.latched and "disconnected" in node.arm.ctl.latched
     c.restore_network()
     ok, msg = node.arm.operator_reset()
     assert ok, msg

@@ -256,6 +256,7 @@ class URRtdeArm(ArmInterface):
                 raise ArmError(f"ur_rtde: reconnect did not make the robot ready: {blocking}")
             self._loop.clear_fault()
             q = self._recv.getActualQ()
+            self._ctrl.kickWatchdog()  # the armed watchdog's clock starts now, not at the thread's first cycle
         finally:
             if self._loop.fault is not None:  # refused: keep monitoring from the last known position
                 q = self._loop.snapshot()[0]
