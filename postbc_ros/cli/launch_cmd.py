@@ -95,7 +95,10 @@ def checkpoint_problem(arguments: dict[str, str]) -> str | None:
     if not arguments.get("checkpoint"):
         return None  # the policy node names the missing parameter
     try:
-        for w in check_checkpoint_for(arguments["robot"], arguments["task"], arguments["checkpoint"]):
+        real_cell = arguments.get("sim") == "false" and arguments.get("wire_twin") != "true"
+        # a real cell observes joints + markers (observation_node); the twin whatever the checkpoint asks
+        for w in check_checkpoint_for(arguments["robot"], arguments["task"], arguments["checkpoint"],
+                                      obs_mode="markers" if real_cell else None):
             print(f"postbc launch: observation contract: {w}")
     except (ContractError, ContractMismatch, CheckpointError) as e:
         return f"checkpoint {arguments['checkpoint']}: {e}"

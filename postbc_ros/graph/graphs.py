@@ -13,7 +13,9 @@ Topics (relative to each robot's namespace; the same whatever the arm):
   arm/safety                                         diagnostic_msgs/DiagnosticArray (every intervention)
   arm/stop, arm/home (Trigger), arm/enable (SetBool) services
   hw/joint_states, hw/joint_trajectory_controller/joint_trajectory   arm_node <-> sim_node/ros2_control
-  observation/state                                  task state vector (JointState used as stamped vector)
+  observation/state                                  what the policy observes (JointState used as a stamped vector):
+                                                     the twin's (sim:=true), observation_node's on a real cell
+                                                     (joints + ArUco markers seen by the scene camera)
   task/success                                       std_msgs/Bool (twin's success detector)
   episode/state                                      std_msgs/String JSON (episode manager, latched)
   episode/label                                      std_msgs/String JSON (operator / teleop labels)
@@ -59,6 +61,8 @@ EXIT_POLICIES: dict[str, ExitPolicy] = {
                                        "watchdog meanwhile"),
     "camera_node": ExitPolicy(RESTART, "a driver hiccup (USB) should not end a session; frames resume after "
                                        "the restart"),
+    "observation_node": ExitPolicy(RESTART, "it keeps no state an episode needs (markers are re-found in the next "
+                                            "frame); the policy gets no observation and the arm holds meanwhile"),
     "reset_operator_node": ExitPolicy(RESTART, "the operator's prompt reopens the terminal; episodes wait for "
                                                "the human reset meanwhile"),
     "wire_twin_node": ExitPolicy(STOP_GRAPH, "it is the cell's hardware: a restarted twin puts a new bus and "
@@ -209,6 +213,9 @@ def _robot_nodes(args: dict[str, str], ns: str, index: int, supervised: bool = F
     else:
         backend = "realsense" if args["camera_backend"] == "auto" else args["camera_backend"]
         nodes.append(_node("camera_node", "camera", ns, args, {"backend": backend, "rig": entry.rig}))
+        # what the policy and the recorder observe on a real cell: joints + the markers the camera sees
+        nodes.append(_node("observation_node", "observation", ns, args, {
+            "robot": robot, "task": args["task"], "rig": entry.rig}))
         nodes.append(_node("reset_operator_node", "reset_operator", ns, args, {}, interactive=True))
     nodes.append(_node("arm_node", "arm", ns, args, {
         "robot": robot, "backend": _arm_backend(args), "safety_rig": entry.twin_rig if sim else entry.rig,

@@ -44,3 +44,23 @@ def test_the_policy_node_refuses_a_checkpoint_of_another_robot(tiny_checkpoint):
                 Parameter("mode", value="pretrained")])
     finally:
         rclpy.try_shutdown(context=ctx)
+
+
+def test_a_real_cell_refuses_a_checkpoint_trained_on_privileged_twin_state(tiny_checkpoint, tmp_path, capsys):
+    """A real cell observes joints + markers (observation_node): a checkpoint trained on the twin's
+    privileged state cannot drive it, and the launcher says which feature differs."""
+    rc = main(["launch", "--print", "finetune", f"checkpoint:={tiny_checkpoint / 'policy'}", "robot:=widowx",
+               "sim:=false", f"output_dir:={tmp_path / 'run'}"])
+    out = capsys.readouterr().out
+    assert rc == 2 and "observation.state" in out, out
+
+
+def test_the_real_cell_graph_has_an_observation_node_on_the_arms_rig():
+    from postbc_ros.graph import build_graph
+    from postbc_ros.robots import get_robot
+
+    for graph in ("collect", "finetune"):
+        spec = build_graph(graph, {"sim": "false", "robot": "widowx", "task": "pick_place"})
+        (obs,) = [n for n in spec.nodes if n.executable == "observation_node"]
+        assert obs.parameters["rig"] == get_robot("widowx").rig and obs.parameters["task"] == "pick_place"
+    assert not [n for n in build_graph("collect", {}).nodes if n.executable == "observation_node"]  # the twin's own
