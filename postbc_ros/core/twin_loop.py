@@ -26,6 +26,27 @@ FRAME_TIME_SLACK = 1e-9  # s: a frame due exactly at a tick is rendered despite 
 LAYOUT_DECIMALS = 4  # the layout reported by reset() is rounded to 0.1 mm
 
 
+def reset_scene(env, task, seed: int, reset: int) -> dict[str, Any]:
+    """Reset `env` to the scene of reset number `reset` of run `seed`; the record a twin reports."""
+    s = seed * RESET_SEED_STRIDE + reset
+    env.reset(seed=s)
+    layout = {k: np.asarray(v).round(LAYOUT_DECIMALS).tolist() for k, v in task.layout.items()}
+    return {"reset": reset, "seed": s, "layout": layout}
+
+
+class FramePacer:
+    """Camera frames at a rate on a simulated clock: `due(now, rate)` is True once per 1/rate s."""
+
+    def __init__(self, start: float) -> None:
+        self._next = float(start)
+
+    def due(self, now: float, rate: float) -> bool:
+        if rate <= 0 or now + FRAME_TIME_SLACK < self._next:
+            return False
+        self._next = now + 1.0 / rate
+        return True
+
+
 class TwinLoop:
     def __init__(self, env, gripper_joint: str, seed: int, start_time: float, max_step=None,
                  command_source: str | None = None):
@@ -41,7 +62,7 @@ class TwinLoop:
         env.reset(seed=self.seed)
         self.controller.reset(self.twin.joint_positions())
         self.time = float(start_time)
-        self._next_frame = self.time
+        self.frames = FramePacer(self.time)
 
     def command(self, stamp: float, names: Sequence[str], positions: Sequence[Sequence[float]],
                 times: np.ndarray) -> str | None:
@@ -60,18 +81,13 @@ class TwinLoop:
 
     def reset(self) -> dict[str, Any]:
         self.resets += 1
-        seed = self.seed * RESET_SEED_STRIDE + self.resets
-        self.env.reset(seed=seed)
+        record = reset_scene(self.env, self.task, self.seed, self.resets)
         self.controller.reset(self.twin.joint_positions())
-        layout = {k: np.asarray(v).round(LAYOUT_DECIMALS).tolist() for k, v in self.task.layout.items()}
-        return {"reset": self.resets, "seed": seed, "layout": layout}
+        return record
 
     def frame_due(self, rate: float) -> bool:
         """True once per 1/rate simulated seconds (never when rate <= 0)."""
-        if rate <= 0 or self.time + FRAME_TIME_SLACK < self._next_frame:
-            return False
-        self._next_frame = self.time + 1.0 / rate
-        return True
+        return self.frames.due(self.time, rate)
 
     def joint_state(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """(names, positions, velocities) of the arm joints + the gripper (velocity 0)."""

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from postbc_ros.core.twin_loop import FRAME_TIME_SLACK, LAYOUT_DECIMALS, RESET_SEED_STRIDE
+from postbc_ros.core.twin_loop import FRAME_TIME_SLACK, FramePacer, reset_scene
 from postbc_ros.sim.wire.dynamixel_bus import (
     INST_BULK_READ, INST_BULK_WRITE, INST_PING, INST_READ, INST_REBOOT, INST_SYNC_READ, INST_SYNC_WRITE, INST_WRITE,
     ShaftServo,
@@ -55,7 +55,7 @@ class WireTwinLoop:
         self.control_dt = float(self.twin.control_dt)
         self.time = float(now)
         self._next_control = self.time + self.control_dt
-        self._next_frame = self.time
+        self.frames = FramePacer(self.time)
         with self.bus.lock:
             self.bridge.push_present(BRIDGE_PERIOD_S)
 
@@ -111,14 +111,9 @@ class WireTwinLoop:
         twin = self.twin
         q, closure = twin.joint_positions(), twin.gripper_position()
         self.resets += 1
-        seed = self.seed * RESET_SEED_STRIDE + self.resets
-        self.env.reset(seed=seed)
+        record = reset_scene(self.env, self.task, self.seed, self.resets)
         twin.set_joint_positions(q, closure)  # the arm stays where it is: only the scene is new
-        layout = {k: np.asarray(v).round(LAYOUT_DECIMALS).tolist() for k, v in self.task.layout.items()}
-        return {"reset": self.resets, "seed": seed, "layout": layout}
+        return record
 
     def frame_due(self, rate: float) -> bool:
-        if rate <= 0 or self.time + FRAME_TIME_SLACK < self._next_frame:
-            return False
-        self._next_frame = self.time + 1.0 / rate
-        return True
+        return self.frames.due(self.time, rate)
