@@ -175,6 +175,9 @@ class ArmController:
         """An episode/heartbeat message; returns why it was dropped (malformed), else None."""
         if self.episode is None:
             return None
+        if not now > 0:  # on simulated time before the first /clock: no time to stamp it with (it
+            self.drop("clock_not_started")  # would read as a heartbeat from 1970 once the clock runs)
+            return None
         try:
             hb = Heartbeat.parse(text)
         except ValueError as e:

@@ -413,3 +413,17 @@ def test_no_stall_before_the_first_control_period():
     rig.t += 10.0
     rig.loop.stalled()
     assert rig.loop.ctl.latched is None
+
+
+def test_a_heartbeat_before_the_simulated_clock_starts_is_not_a_heartbeat_from_1970():
+    """On a twin the arm runs on the twin's /clock: a heartbeat that arrives before the first clock
+    message reads time 0. Stamped with it, it would be 'lost 1.8e9 s ago' once the clock runs."""
+    rig = _moving_rig(FakeArm, supervised=True, heartbeat_timeout=0.5)
+    hb = Heartbeat(stamp=0.0, episode=0, running=True, time_limit_s=5.0, elapsed_s=0.0)
+    rig.loop.heartbeat(hb.to_json(), 0.0)
+    assert rig.loop.ctl.dropped["clock_not_started"] == 1
+    _stream(rig, 2)  # the clock runs (rig.t = 100): waiting for a heartbeat, not "lost" and latched
+    assert rig.loop.ctl.latched is None and rig.arm.commands == []
+    Beats(rig).send()  # the first real heartbeat
+    _stream(rig, 3)
+    assert rig.loop.ctl.latched is None and len(rig.arm.commands) == 3
