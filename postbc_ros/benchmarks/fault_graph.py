@@ -72,6 +72,7 @@ class GraphRun:
         self.log_lines: list[str] = []
         self.samples: list[tuple[float, np.ndarray]] = []  # (monotonic arrival, measured q) of the twin
         self.status: list[tuple[float, dict]] = []  # (monotonic arrival, arm/status JSON)
+        self.setpoints: list[tuple[float, int]] = []  # (monotonic arrival, points) sent by arm_node to the twin
         self.joint_names: list[str] = []  # of the twin's measured state
         self.proc: subprocess.Popen | None = None
         self.probe = None
@@ -106,6 +107,7 @@ class GraphRun:
     def _start_probe(self) -> None:
         from sensor_msgs.msg import JointState
         from std_msgs.msg import String
+        from trajectory_msgs.msg import JointTrajectory
 
         from postbc_ros.ros import qos
         from postbc_ros.ros.probe import Probe
@@ -114,6 +116,8 @@ class GraphRun:
         node = self.probe.node
         node.create_subscription(JointState, f"/{self.ns}/hw/joint_states", self._on_joints, qos.STATE)
         node.create_subscription(String, f"/{self.ns}/arm/status", self._on_status, qos.LATCHED)
+        node.create_subscription(JointTrajectory, f"/{self.ns}/hw/joint_trajectory_controller/joint_trajectory",
+                                 lambda m: self.setpoints.append((time.monotonic(), len(m.points))), qos.COMMAND)
 
     def _on_joints(self, msg) -> None:
         self.joint_names = list(msg.name)
@@ -233,6 +237,12 @@ class GraphRun:
                 return start - t0 if start + QUIET_S <= until else None
             start = t
         return None
+
+    def hold_sent_within(self, t0: float) -> float | None:
+        """Seconds from `t0` to arm_node's first hold sent to the hardware after it (an empty
+        trajectory: the controller stops where it is); None if it sent none."""
+        holds = [t for t, n in list(self.setpoints) if t >= t0 and n == 0]
+        return (min(holds) - t0) if holds else None
 
     def first_status(self, t0: float, pred) -> float | None:
         """Seconds from `t0` to the first arm/status after it that satisfies `pred`."""

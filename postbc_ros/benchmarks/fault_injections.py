@@ -19,7 +19,7 @@ from postbc_ros.benchmarks.fault_graph import GraphRun
 INTRUDER_OFFSET = 0.9  # rad added to the first joint by the foreign trajectory on the hardware topic
 INTRUDER_S = 2.0  # s the foreign node keeps publishing it
 TELEOP_NAN_S = 1.0  # s of NaN teleop actions during a takeover
-CAPTURE_TIMEOUT_S = 60.0  # s to wait for a real message of the kind a fault corrupts
+CAPTURE_TIMEOUT_S = 180.0  # s to wait for a real message of the kind a fault corrupts
 
 
 def kill_node(name: str, sig: int = signal.SIGKILL):

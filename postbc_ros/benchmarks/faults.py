@@ -14,7 +14,9 @@ For every fault the committed transitions are counted before the fault and after
 down (replay store, or the collect graph's dataset): `lost` is what an episode had before and no
 longer has. A node process alive ORPHAN_WAIT_S after its launcher is gone is an orphan. Each row:
 {"fault", "arm_held_within_s", "watchdog_s", "held", "transitions_before", "transitions_after",
-"lost", "graph_state", "ok", "expect", "detail"}.
+"lost", "graph_state", "ok", "expect", "detail", "arm_stopped_within_s"}: arm_held_within_s is when arm_node
+sent the hardware its hold (or latched, per fault), arm_stopped_within_s when the twin's joints
+stopped moving (the arm's own deceleration comes after the hold).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from typing import Callable
 
 from postbc_ros.benchmarks import fault_injections as inj
 from postbc_ros.benchmarks.fault_graph import GraphRun, dataset_frames, replay_counts
-from postbc_ros.core.arm_controller import STATE_TIMEOUT_S
+from postbc_ros.core.arm_loop import SIM_CLOCK_STALL_S
 from postbc_ros.robots import DEFAULT_ROBOT
 
 GRAPH_STOP_S = 5.0  # s for the supervisor to stop a graph whose hardware (the twin) died, arm first
@@ -51,8 +53,11 @@ class Fault:
     bound: str | float = "watchdog_timeout"  # arm_node parameter (or a fixed time, s) that bounds the hold
     node: str = ""  # fqn of the node a "continue" fault hits (alive or restarted afterwards)
     graph: str = "finetune"
-    held_by: str = "motion"  # "motion": the twin stops moving; "status": arm/status says it holds;
-    # "exit": the twin is gone (it was the hardware): arm_node held and exited (its close() holds)
+    # what "held" is: "holding" -- arm_node sent the hardware a hold (an empty trajectory; the twin then
+    # settles, reported as arm_stopped_within_s); "latched" -- arm/status latched; "motion" -- the twin's
+    # joints stop (a fault that bypasses arm_node); "exit" -- the twin is gone (it was the hardware):
+    # arm_node held and exited (its close() holds)
+    held_by: str = "holding"
     latched: bool = False  # the hold must last to the end of the window (no node may undo it)
     window_s: float = 6.0
     check: Callable[[GraphRun, float], tuple[bool, str]] | None = None  # a fault's own condition
@@ -77,17 +82,18 @@ FAULTS = [
           latched=True),
     Fault("kill9_sim_camera", inj.kill_node("sim"), "shutdown", bound=GRAPH_STOP_S, held_by="exit"),
     Fault("kill9_teleop", inj.kill_node("teleop"), "hold", graph="collect"),
-    Fault("sigterm_supervisor", inj.signal_launcher(signal.SIGTERM), "shutdown"),
-    Fault("sigint_supervisor", inj.signal_launcher(signal.SIGINT), "shutdown"),
-    Fault("kill9_supervisor", inj.signal_launcher(signal.SIGKILL), "shutdown"),
+    Fault("sigterm_supervisor", inj.signal_launcher(signal.SIGTERM), "shutdown", held_by="motion"),
+    Fault("sigint_supervisor", inj.signal_launcher(signal.SIGINT), "shutdown", held_by="motion"),
+    Fault("kill9_supervisor", inj.signal_launcher(signal.SIGKILL), "shutdown", held_by="motion"),
     Fault("arm_stop_then_next_episode", inj.arm_stop, "hold", window_s=14.0, latched=True),
-    Fault("frozen_controller_state", inj.freeze_twin, "hold", bound=STATE_TIMEOUT_S, held_by="status", latched=True),
+    Fault("frozen_controller_state", inj.freeze_twin, "hold", bound=SIM_CLOCK_STALL_S, held_by="latched",
+          latched=True),
     Fault("malformed_label", inj.publish_label, "continue", node="/robot1/episode_manager"),
     Fault("transition_without_reward", inj.bad_transition("no_reward"), "continue", node="/replay_buffer"),
     Fault("nan_transition", inj.bad_transition("nan"), "continue", node="/replay_buffer"),
     Fault("nan_weights", inj.nan_weights, "continue", node="/robot1/policy", check=_weights_not_loaded),
     Fault("nan_teleop_action", inj.nan_teleop, "continue", node="/robot1/policy", check=_commands_finite),
-    Fault("hw_topic_intruder", inj.hw_intruder, "hold", window_s=4.0, latched=True),
+    Fault("hw_topic_intruder", inj.hw_intruder, "hold", window_s=4.0, held_by="motion", latched=True),
 ]
 SPECIAL = ("command_before_state",)  # runs arm_node alone (no graph): `command_before_state`
 FAULT_NAMES = [f.name for f in FAULTS] + list(SPECIAL)
@@ -140,17 +146,21 @@ def run_fault(f: Fault, checkpoint: Path, work: Path, domain: int) -> dict:
         t0 = f.inject(g)
         time.sleep(max(0.0, t0 + f.window_s - time.monotonic()))
         t_end = time.monotonic()
-        if f.held_by == "status":
+        stopped = g.held_within(t0, t_end)  # the twin's joints: the hold as the hardware shows it
+        row["arm_stopped_within_s"] = None if stopped is None else round(stopped, 3)
+        if f.held_by == "holding":
+            within = g.hold_sent_within(t0)
+        elif f.held_by == "latched":
             within = g.first_status(t0, lambda s: s.get("latched"))
         elif f.held_by == "exit":
             within = g.exited_within(f"/{g.ns}/arm", t0)
         else:
-            within = g.held_within(t0, t_end)
+            within = stopped
         row["arm_held_within_s"] = None if within is None else round(within, 3)
         row["held"] = within is not None and within <= bound + SLACK_S
-        if f.latched and within is not None and g.moved_since(t0 + within + 1e-6):
+        if f.latched and stopped is not None and g.moved_since(t0 + stopped + 1e-6):
             row["held"] = False
-            row["detail"] = f"moved again {g.motion_times(t0 + within + 1e-6)[0] - t0:.2f} s after the fault"
+            row["detail"] = f"moved again {g.motion_times(t0 + stopped + 1e-6)[0] - t0:.2f} s after the fault"
         ok_extra, detail = f.check(g, t0) if f.check else (True, "")
         row["detail"] = "; ".join(x for x in (row["detail"], detail) if x)
         row["graph_state"] = _graph_state(g, f)

@@ -17,7 +17,8 @@ from postbc_ros.ros.bootstrap import DEFAULT_DISCOVERY_RANGE, DEFAULT_DOMAIN_ID,
 
 SERVICE = "arm/operator_reset"
 SERVICE_WAIT_S = 10.0  # default --timeout: how long to look for the arm node's service
-CALL_TIMEOUT_S = 5.0  # the arm answers at once; longer means it is stuck
+CALL_TIMEOUT_S = 5.0  # the arm answers at once; longer means it is stuck (or the answer was lost)
+CALL_ATTEMPTS = 3  # requests before giving up
 # a response sent before the server has matched this new client's reply reader is dropped (Fast DDS,
 # ros2/ros2#1253): wait this long after the service appears before the request
 MATCH_SETTLE_S = 1.0
@@ -49,12 +50,13 @@ def operator_reset(ns: str, domain: int, timeout: float = SERVICE_WAIT_S) -> tup
             return False, (f"service {name} not found on ROS_DOMAIN_ID {domain} within {timeout:g} s: is the graph "
                            "running? Give its namespace (--ns) and domain (--domain, postbc launch domain_id:=)")
         time.sleep(MATCH_SETTLE_S)
-        future = cli.call_async(Trigger.Request())
-        executor.spin_until_future_complete(future, timeout_sec=CALL_TIMEOUT_S)
-        if not future.done():
-            return False, f"service {name} did not answer within {CALL_TIMEOUT_S:g} s"
-        res = future.result()
-        return bool(res.success), res.message
+        for _attempt in range(CALL_ATTEMPTS):  # a fresh client's first response can be lost (ros2/ros2#1253);
+            future = cli.call_async(Trigger.Request())  # the reset is idempotent, so ask again
+            executor.spin_until_future_complete(future, timeout_sec=CALL_TIMEOUT_S)
+            if future.done():
+                res = future.result()
+                return bool(res.success), res.message
+        return False, f"service {name} did not answer within {CALL_TIMEOUT_S:g} s ({CALL_ATTEMPTS} requests)"
     finally:
         executor.shutdown(timeout_sec=1.0)
         node.destroy_node()

@@ -22,7 +22,10 @@ import numpy as np
 
 from postbc_ros.core.arm_controller import RESET_HINT, ArmController, Decision
 
-CONTROL_STALL_S = 0.5  # s without a control period (wall time) that is a fault
+CONTROL_STALL_S = 1.0  # s without a control period (wall time) that is a fault (a loaded 2-core VM deschedules a
+# healthy process for 0.5-0.6 s; during a stall nothing is sent anyway, the latch keeps it from resuming unseen)
+# ... on a simulator's /clock, which stops while the twin resets its scene (measured 0.58 s at startup):
+SIM_CLOCK_STALL_S = 5.0
 HOME_TOLERANCE = 0.02  # rad: arm/home succeeds once every joint is this close to home
 HOME_DEADLINE_FACTOR = 3.0  # arm/home fails after this many times the planned move's duration ...
 HOME_DEADLINE_MARGIN_S = 5.0  # ... plus this margin (s)
@@ -37,7 +40,8 @@ def home_deadline(duration: float) -> float:
 
 class ArmLoop:
     def __init__(self, controller: ArmController, home_q, report: Callable[[Decision], None], logger,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 stall_after: float = CONTROL_STALL_S):
         self.ctl = controller
         self.home_q = np.asarray(home_q, dtype=float)
         self._report = report
@@ -48,6 +52,7 @@ class ArmLoop:
         self._logged: set[str] = set()  # problems already logged (once per kind)
         self._status_key = None
         self._last_control = np.inf  # wall time of the last control period (inf: none yet)
+        self.stall_after = float(stall_after)
         self._status_at = -np.inf
 
     def _once(self, key: str, msg: str) -> None:
@@ -139,13 +144,13 @@ class ArmLoop:
 
     def stalled(self) -> None:
         """Called from a wall-clock timer: control periods that stopped coming for longer than
-        CONTROL_STALL_S (the clock they run on stopped -- a twin's /clock, a hung simulator -- or
-        the executor is starved) are a fault: hold, latch. A stall before the first period is none."""
+        `stall_after` (the clock they run on stopped -- a hung simulator's /clock -- or the executor
+        is starved) are a fault: hold, latch. A stall before the first period is none."""
         with self.lock:
             gap = self._clock() - self._last_control
-            if self.backend is not None and self.ctl.active and gap > CONTROL_STALL_S:
+            if self.backend is not None and self.ctl.active and gap > self.stall_after:
                 self._apply(self.ctl.latch("control_stalled", f"no control period for {gap:.2f} s (> "
-                                           f"{CONTROL_STALL_S} s): the clock or the state source stopped"))
+                                           f"{self.stall_after:g} s): the clock or the state source stopped"))
 
     def _hardware_fault(self) -> bool:
         """Latch at once on a fault the backend reports (a servo error, a protective stop, a lost
@@ -205,6 +210,15 @@ class ArmLoop:
         msg = self.ctl.operator_reset()
         self._log.info(f"operator reset: {msg}")
         return True, msg
+
+    def publish_status(self, now: float, publish: Callable[[dict], None]) -> None:
+        """`publish(status)` when one is due, under the loop's lock: the control timer and the wall-clock
+        stall check both call this, and an older status published after a newer one would stay the
+        last word (seen: arm/status saying 'disabled' for a second after arm/enable)."""
+        with self.lock:
+            st = self.status_due(now)
+            if st is not None:
+                publish(st)
 
     def status_due(self, now: float) -> dict | None:
         """arm/status to publish now (changed, or STATUS_PERIOD_S since the last), else None."""

@@ -1,5 +1,4 @@
-"""arm_node: the safety-filtered arm controller (a ROS 2 lifecycle node; interfaces in docs/interfaces.md).
-
+"""arm_node: the safety-filtered arm controller (a ROS 2 lifecycle node; interfaces in docs/interfaces.md):
 configure = connect the backend, activate = allow motion, deactivate = hold, cleanup = disconnect;
 `autostart` walks itself to active (the twin). `core.arm_controller` decides (safety filter, watchdog,
 latches, supervision), `core.arm_loop` executes on the backend; this node converts messages.
@@ -23,7 +22,7 @@ from std_srvs.srv import SetBool, Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from postbc_ros.core.arm_controller import ArmController, safety_rig_for  # noqa: E402
-from postbc_ros.core.arm_loop import ArmLoop  # noqa: E402
+from postbc_ros.core.arm_loop import CONTROL_STALL_S, SIM_CLOCK_STALL_S, ArmLoop  # noqa: E402
 from postbc_ros.core.arm_supervision import SupervisorWatch  # noqa: E402
 from postbc_ros.core.params import param  # noqa: E402
 from postbc_ros.core.safety import load_safety_limits  # noqa: E402
@@ -51,8 +50,9 @@ class ArmConfig:
     heartbeat_timeout: float = param(0.5, "supervised: heartbeat lost after (s)", range=(0.05, 10.0), live=True)
     max_following_error: float = param(0.5, "rad |setpoint - measured| allowed", range=(0.01, 3.2), live=True)
     following_error_time: float = param(0.5, "s beyond max_following_error: latch", range=(0.0, 10.0), live=True)
+    state_timeout: float = param(0.5, "s the state may be missing or its stamp still", range=(0.05, 10.0), live=True)
     home_speed: float = param(0.3, "fraction of the velocity limit used by arm/home", range=(0.01, 1.0), live=True)
-    gripper_joint: str = param("gripper", "name of the normalised gripper joint (0 open .. 1 closed)")
+    gripper_joint: str = param("gripper", "the normalised gripper joint (0 open .. 1 closed)")
     host: str = param("", "ur_rtde: robot controller address ('' = calibration/ur5e/)")
     port: str = param("", "widowx: U2D2 serial device ('' = calibration/widowx/)")
     baudrate: int = param(0, "widowx: Dynamixel bus baud rate (0 = calibration/widowx/)", range=(0, 4500000))
@@ -74,8 +74,9 @@ class ArmNode(LifecycleNode):
         ctl = ArmController(self.limits, c.gripper_joint, self.period, lambda: c.watchdog_timeout, clock=self.now,
                             supervised=c.supervised, heartbeat_timeout=lambda: c.heartbeat_timeout,
                             supervisor=SupervisorWatch.from_env(), max_following_error=lambda: c.max_following_error,
-                            following_error_time=lambda: c.following_error_time)
-        self.arm = ArmLoop(ctl, self.spec.home, self._report, self.get_logger())
+                            following_error_time=lambda: c.following_error_time, state_timeout=lambda: c.state_timeout)
+        self.arm = ArmLoop(ctl, self.spec.home, self._report, self.get_logger(), stall_after=SIM_CLOCK_STALL_S
+                           if self.get_parameter("use_sim_time").value else CONTROL_STALL_S)
         self.close = self.arm.close  # run_node calls it on SIGINT / SIGTERM: the arm holds, then disconnects
         io = ReentrantCallbackGroup()
         self.pub_js = self.create_publisher(JointState, "joint_states", qos.STATE)
@@ -123,9 +124,8 @@ class ArmNode(LifecycleNode):
     on_shutdown = on_cleanup  # both disconnect
 
     def _report(self, d):
-        name = f"{self.get_fully_qualified_name()}/safety"
-        self.pub_diag.publish(conv.interventions_msg(d.interventions, self.now(), name, self.cfg.robot, d.summary,
-                                                     d.level, self.arm.ctl.counts))
+        self.pub_diag.publish(conv.interventions_msg(d.interventions, self.now(), f"{self.get_fully_qualified_name()}"
+                                                     f"/safety", self.cfg.robot, d.summary, d.level, self.arm.ctl.counts))
 
     def _on_command(self, msg):
         t_rx, (stamp, names, times) = self.now(), conv.trajectory_arrays(msg)[:3]
@@ -138,8 +138,7 @@ class ArmNode(LifecycleNode):
         self._status()
 
     def _status(self):
-        if (status := self.arm.status_due(self.now())) is not None:
-            self.pub_status.publish(String(data=json.dumps(status)))
+        self.arm.publish_status(self.now(), lambda st: self.pub_status.publish(String(data=json.dumps(st))))
 
 
 def main(argv: list[str] | None = None) -> int:
