@@ -33,6 +33,10 @@ from postbc_ros.core.trajectory_follower import TrajectoryFollower
 #: their limits come from calibration/<robot>_twin/, a real arm's from calibration/<robot>/
 TWIN_BACKENDS = ("mujoco", "ros2_control", "fake")
 RESET_HINT = "an operator must run `postbc arm reset` (service arm/operator_reset)"
+# s without an episode manager heartbeat before the arm latches: it guards the episode manager's
+# existence (time limit, e-stop); commands that stop are the 0.3-0.5 s watchdog's. 0.5 s latched
+# healthy twin graphs on this 2-core CI machine (a process descheduled 0.62 s, 2.3 s once)
+HEARTBEAT_TIMEOUT_S = 1.5
 STATE_TIMEOUT_S = 0.5  # s a backend's state may stay unavailable / its stamp unchanged before a fault
 MAX_FOLLOWING_ERROR_RAD = 0.5  # rad |last setpoint - measured| allowed on an arm joint ...
 FOLLOWING_ERROR_TIME_S = 0.5  # ... for at most this long (s), then a fault (a blocked arm)
@@ -69,7 +73,7 @@ class Decision:
 class ArmController:
     def __init__(self, limits: SafetyLimits, gripper_joint: str, period: float,
                  watchdog_timeout: float | Callable[[], float], clock: Callable[[], float], *,
-                 supervised: bool = False, heartbeat_timeout: float | Callable[[], float] = 0.5,
+                 supervised: bool = False, heartbeat_timeout: float | Callable[[], float] = HEARTBEAT_TIMEOUT_S,
                  supervisor: SupervisorWatch | None = None,
                  max_following_error: float | Callable[[], float] = MAX_FOLLOWING_ERROR_RAD,
                  following_error_time: float | Callable[[], float] = FOLLOWING_ERROR_TIME_S,

@@ -21,7 +21,7 @@ from std_msgs.msg import String  # noqa: E402
 from std_srvs.srv import SetBool, Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
-from postbc_ros.core.arm_controller import ArmController, safety_rig_for  # noqa: E402
+from postbc_ros.core.arm_controller import HEARTBEAT_TIMEOUT_S, ArmController, safety_rig_for  # noqa: E402
 from postbc_ros.core.arm_loop import CONTROL_STALL_S, SIM_CLOCK_STALL_S, ArmLoop  # noqa: E402
 from postbc_ros.core.arm_supervision import SupervisorWatch  # noqa: E402
 from postbc_ros.core.params import param  # noqa: E402
@@ -47,7 +47,8 @@ class ArmConfig:
     watchdog_timeout: float = param(0.5, "s without a fresh command before holding", range=(0.01, 10.0), live=True)
     autostart: bool = param(False, "configure + activate by itself once spinning")
     supervised: bool = param(False, "move only while episode/heartbeat says an episode runs (latch when lost)")
-    heartbeat_timeout: float = param(0.5, "supervised: heartbeat lost after (s)", range=(0.05, 10.0), live=True)
+    heartbeat_timeout: float = param(HEARTBEAT_TIMEOUT_S, "supervised: heartbeat lost after (s)", range=(0.05, 10.0),
+                                     live=True)
     max_following_error: float = param(0.5, "rad |setpoint - measured| allowed", range=(0.01, 3.2), live=True)
     following_error_time: float = param(0.5, "s beyond max_following_error: latch", range=(0.0, 10.0), live=True)
     state_timeout: float = param(0.5, "s the state may be missing or its stamp still", range=(0.05, 10.0), live=True)
