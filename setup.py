@@ -85,7 +85,7 @@ setup(
             "ros-rcl-interfaces",
         ],
         "metaworld": ["metaworld==3.1.1", "packaging"],
-        "test": ["pytest>=8", "hypothesis", "catkin_pkg"],
+        "test": ["pytest>=8", "pytest-rerunfailures>=14", "hypothesis", "catkin_pkg"],
     },
     zip_safe=True,
     maintainer="postbc_ros developers",

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+import pytest
+
 from postbc_ros.ros.bootstrap import dds_env
 
 from .harness import Probe, stop_node_process, unique_domain
@@ -112,6 +114,9 @@ class Heartbeat:
         self._thread.join()
 
 
+# real processes over DDS on a 2-core CI machine: a descheduled process can miss a supervision bound
+# (heartbeat, watchdog, settle timing) once; a failure that repeats on the reruns is a real one
+@pytest.mark.flaky(reruns=2, reruns_delay=5)
 def test_arm_node_latches_holds_without_heartbeat_and_resumes_after_an_operator_reset():
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.parameter import Parameter

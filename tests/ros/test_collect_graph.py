@@ -12,10 +12,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from .harness import Probe, launched, unique_domain
 
 
+# real processes over DDS on a 2-core CI machine: a descheduled process can miss a supervision bound
+# (heartbeat, watchdog, settle timing) once; a failure that repeats on the reruns is a real one
+@pytest.mark.flaky(reruns=2, reruns_delay=5)
 def test_collect_graph_records_demonstrations_and_survives_a_full_disk(tmp_path):
     import resource
 

@@ -12,6 +12,7 @@ import os
 import signal
 import time
 
+import pytest
 
 from .harness import Probe, launched, unique_domain
 
@@ -26,6 +27,9 @@ def _read_log(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+# real processes over DDS on a 2-core CI machine: a descheduled process can miss a supervision bound
+# (heartbeat, watchdog, settle timing) once; a failure that repeats on the reruns is a real one
+@pytest.mark.flaky(reruns=2, reruns_delay=5)
 def test_two_twins_finetune_reset_replay_weights_and_watchdog(tiny_checkpoint, tmp_path, monkeypatch):
     from diagnostic_msgs.msg import DiagnosticArray
     from std_msgs.msg import String

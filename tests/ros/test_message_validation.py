@@ -8,6 +8,7 @@ import json
 import time
 
 import numpy as np
+import pytest
 
 from .harness import Probe, launched, unique_domain
 
@@ -60,6 +61,9 @@ def _dropped(diag: list, name: str) -> dict[str, int]:
     return {}
 
 
+# real processes over DDS on a 2-core CI machine: a descheduled process can miss a supervision bound
+# (heartbeat, watchdog, settle timing) once; a failure that repeats on the reruns is a real one
+@pytest.mark.flaky(reruns=2, reruns_delay=5)
 def test_bad_messages_are_dropped_counted_on_diagnostics_and_no_node_dies(tiny_checkpoint, tmp_path):
     from diagnostic_msgs.msg import DiagnosticArray
     from std_msgs.msg import String, UInt8MultiArray

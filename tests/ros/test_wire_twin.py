@@ -33,6 +33,9 @@ TICKS_PER_RAD = 4096 / (2 * np.pi)  # a joint angle read from a servo is a whole
 QUANT_TOL = 0.02  # ticks: float32 storage of the angle (|q| <= pi) rounds by < 0.001 tick
 
 
+# real processes over DDS on a 2-core CI machine: a descheduled process can miss a supervision bound
+# (heartbeat, watchdog, settle timing) once; a failure that repeats on the reruns is a real one
+@pytest.mark.flaky(reruns=2, reruns_delay=5)
 def test_collect_runs_the_real_robot_graph_through_the_widowx_driver(tmp_path):
     from postbc_ros.data import DemoDataset
     from postbc_ros.drivers.arm.dynamixel_config import load_widowx_calibration
