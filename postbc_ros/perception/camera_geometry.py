@@ -92,8 +92,8 @@ def load_camera_geometry(rig_or_path: str | Path, camera: str | None = None,
         root = Path(calibration_dir) if calibration_dir is not None else calibration_root()
         path = root / str(rig_or_path) / f"camera_{camera}.yaml"
     if not path.is_file():
-        raise CameraGeometryError(f"{path}: camera calibration not found; create it with "
-                                  "python -m postbc_ros.drivers.camera.calibration (calibration/README.md)")
+        raise CameraGeometryError(f"{path}: camera calibration not found; measure it with `postbc calibrate "
+                                  "intrinsics` and `postbc calibrate hand-eye` (docs/calibration.md)")
     try:
         d = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
