@@ -52,6 +52,8 @@ class ArmConfig:
     max_following_error: float = param(0.5, "rad |setpoint - measured| allowed", range=(0.01, 3.2), live=True)
     following_error_time: float = param(0.5, "s beyond max_following_error: latch", range=(0.0, 10.0), live=True)
     state_timeout: float = param(0.5, "s the state may be missing or its stamp still", range=(0.05, 10.0), live=True)
+    control_stall_timeout: float = param(0.0, "s without a control period before latching (0 = 1 s wall, 5 s on "
+                                         "a simulator's /clock)", range=(0.0, 60.0))
     home_speed: float = param(0.3, "fraction of the velocity limit used by arm/home", range=(0.01, 1.0), live=True)
     gripper_joint: str = param("gripper", "the normalised gripper joint (0 open .. 1 closed)")
     host: str = param("", "ur_rtde: robot controller address ('' = calibration/ur5e/)")
@@ -76,8 +78,9 @@ class ArmNode(LifecycleNode):
                             supervised=c.supervised, heartbeat_timeout=lambda: c.heartbeat_timeout,
                             supervisor=SupervisorWatch.from_env(), max_following_error=lambda: c.max_following_error,
                             following_error_time=lambda: c.following_error_time, state_timeout=lambda: c.state_timeout)
-        self.arm = ArmLoop(ctl, self.spec.home, self._report, self.get_logger(), stall_after=SIM_CLOCK_STALL_S
-                           if self.get_parameter("use_sim_time").value else CONTROL_STALL_S)
+        stall = c.control_stall_timeout or (SIM_CLOCK_STALL_S if self.get_parameter("use_sim_time").value
+                                             else CONTROL_STALL_S)
+        self.arm = ArmLoop(ctl, self.spec.home, self._report, self.get_logger(), stall_after=stall)
         self.close = self.arm.close  # run_node calls it on SIGINT / SIGTERM: the arm holds, then disconnects
         io = ReentrantCallbackGroup()
         self.pub_js = self.create_publisher(JointState, "joint_states", qos.STATE)
