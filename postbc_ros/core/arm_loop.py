@@ -33,6 +33,11 @@ HOME_POLL_S = 0.05  # s between position checks while homing
 STATUS_PERIOD_S = 1.0  # arm/status is published at least this often (and on every change)
 
 
+def stall_bound(configured: float, sim_clock: bool) -> float:
+    """Seconds without a control period that latch the arm: `configured`, or (0) the default for the clock."""
+    return float(configured) if configured > 0 else (SIM_CLOCK_STALL_S if sim_clock else CONTROL_STALL_S)
+
+
 def home_deadline(duration: float) -> float:
     """Seconds arm/home waits for a move planned to take `duration` s."""
     return duration * HOME_DEADLINE_FACTOR + HOME_DEADLINE_MARGIN_S

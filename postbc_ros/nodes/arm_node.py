@@ -22,7 +22,7 @@ from std_srvs.srv import SetBool, Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from postbc_ros.core.arm_controller import HEARTBEAT_TIMEOUT_S, ArmController, safety_rig_for  # noqa: E402
-from postbc_ros.core.arm_loop import CONTROL_STALL_S, SIM_CLOCK_STALL_S, ArmLoop  # noqa: E402
+from postbc_ros.core.arm_loop import ArmLoop, stall_bound  # noqa: E402
 from postbc_ros.core.arm_supervision import SupervisorWatch  # noqa: E402
 from postbc_ros.core.params import param  # noqa: E402
 from postbc_ros.core.safety import load_safety_limits  # noqa: E402
@@ -52,8 +52,7 @@ class ArmConfig:
     max_following_error: float = param(0.5, "rad |setpoint - measured| allowed", range=(0.01, 3.2), live=True)
     following_error_time: float = param(0.5, "s beyond max_following_error: latch", range=(0.0, 10.0), live=True)
     state_timeout: float = param(0.5, "s the state may be missing or its stamp still", range=(0.05, 10.0), live=True)
-    control_stall_timeout: float = param(0.0, "s without a control period before latching (0 = 1 s wall, 5 s on "
-                                         "a simulator's /clock)", range=(0.0, 60.0))
+    control_stall_timeout: float = param(0.0, "s with no control period: latch (0: 1; 5 on sim /clock)", range=(0, 60))
     home_speed: float = param(0.3, "fraction of the velocity limit used by arm/home", range=(0.01, 1.0), live=True)
     gripper_joint: str = param("gripper", "the normalised gripper joint (0 open .. 1 closed)")
     host: str = param("", "ur_rtde: robot controller address ('' = calibration/ur5e/)")
@@ -78,9 +77,8 @@ class ArmNode(LifecycleNode):
                             supervised=c.supervised, heartbeat_timeout=lambda: c.heartbeat_timeout,
                             supervisor=SupervisorWatch.from_env(), max_following_error=lambda: c.max_following_error,
                             following_error_time=lambda: c.following_error_time, state_timeout=lambda: c.state_timeout)
-        stall = c.control_stall_timeout or (SIM_CLOCK_STALL_S if self.get_parameter("use_sim_time").value
-                                             else CONTROL_STALL_S)
-        self.arm = ArmLoop(ctl, self.spec.home, self._report, self.get_logger(), stall_after=stall)
+        self.arm = ArmLoop(ctl, self.spec.home, self._report, self.get_logger(),
+                           stall_after=stall_bound(c.control_stall_timeout, self.get_parameter("use_sim_time").value))
         self.close = self.arm.close  # run_node calls it on SIGINT / SIGTERM: the arm holds, then disconnects
         io = ReentrantCallbackGroup()
         self.pub_js = self.create_publisher(JointState, "joint_states", qos.STATE)
@@ -114,12 +112,10 @@ class ArmNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state):
-        self.arm.activate(True)
-        return super().on_activate(state)
+        return self.arm.activate(True) or super().on_activate(state)
 
     def on_deactivate(self, state):
-        self.arm.activate(False)
-        return super().on_deactivate(state)
+        return self.arm.activate(False) or super().on_deactivate(state)
 
     def on_cleanup(self, state):
         self.close()

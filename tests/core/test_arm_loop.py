@@ -427,3 +427,11 @@ def test_a_heartbeat_before_the_simulated_clock_starts_is_not_a_heartbeat_from_1
     Beats(rig).send()  # the first real heartbeat
     _stream(rig, 3)
     assert rig.loop.ctl.latched is None and len(rig.arm.commands) == 3
+
+
+def test_stall_bound_is_the_configured_one_or_the_clock_default():
+    from postbc_ros.core.arm_loop import CONTROL_STALL_S, SIM_CLOCK_STALL_S, stall_bound
+
+    assert stall_bound(0.0, sim_clock=False) == CONTROL_STALL_S
+    assert stall_bound(0.0, sim_clock=True) == SIM_CLOCK_STALL_S
+    assert stall_bound(7.5, sim_clock=True) == stall_bound(7.5, sim_clock=False) == 7.5
