@@ -165,6 +165,21 @@ def cmd_intrinsics(args) -> int:
     return 0
 
 
+def _free_drive_confirmed(args, arm, ask) -> bool:
+    """Release the arm between samples? Where the driver can (WidowX: torque off; UR: teach mode) and
+    the operator confirmed: --free-drive, or 'yes' to the question."""
+    if args.free_drive == "no" or not getattr(arm, "can_free_drive", False):
+        if args.free_drive == "yes":
+            raise SystemExit(f"--free-drive yes: the {arm.name} backend cannot release the arm to be moved by hand")
+        return False
+    if args.free_drive == "yes":
+        return True
+    ans = ask(f"Free drive: the {arm.name} arm is released before each pose so you can move it by hand"
+              + (" -- its servos are torqued off and it FALLS unless you support it" if arm.name == "widowx" else "")
+              + ". Type 'yes' to confirm (anything else: you move it some other way): ")
+    return ans.strip().lower() == "yes"
+
+
 def cmd_hand_eye_capture(args) -> int:
     from postbc_ros.calibrate.capture import capture_hand_eye
 
@@ -173,7 +188,8 @@ def cmd_hand_eye_capture(args) -> int:
     try:
         cam = _open_camera(args)
         try:
-            p = capture_hand_eye(arm, cam, args.out, args.samples, robot, args.mode, _spec(args), input, print)
+            p = capture_hand_eye(arm, cam, args.out, args.samples, robot, args.mode, _spec(args), input, print,
+                                 free_drive=_free_drive_confirmed(args, arm, input))
         finally:
             cam.stop()
     finally:
@@ -341,6 +357,9 @@ def register(sub) -> None:
     hc.add_argument("--out", required=True, help="capture folder to write (poses.json + images)")
     hc.add_argument("--samples", type=int, default=15, help="arm poses to record (default %(default)s)")
     hc.add_argument("--robot", default=None, help="robot (default: the one whose rig is --rig)")
+    hc.add_argument("--free-drive", choices=("ask", "yes", "no"), default="ask",
+                    help="release the arm between samples to move it by hand (WidowX: torque off, support it; UR: teach "
+                    "mode); 'yes' is the operator's confirmation (default: %(default)s)")
     _device_args(hc, arm=True, camera=True)
     _board_args(hc)
     hc.set_defaults(func=cmd_hand_eye_capture)

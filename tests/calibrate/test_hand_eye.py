@@ -203,3 +203,95 @@ def test_live_capture_records_joint_states_and_frames(tmp_path):
     samples, skipped = samples_from_capture(tmp_path, K_TRUE, D_TRUE, get_robot_spec("widowx").fk)
     res = solve_hand_eye(samples, "eye_in_hand")
     assert not skipped and rot_err_deg(res.X, X_WRIST) < ROT_TOL_DEG and np.linalg.norm(res.X[:3, 3] - X_WRIST[:3, 3]) < TRANS_TOL_M
+
+
+def test_live_capture_on_the_widowx_driver_in_free_drive(tmp_path):
+    """hand-eye-capture with the WidowX driver on the simulated Dynamixel bus: before each pose the
+    arm is released (torque off), the operator moves the servo shafts by hand, the arm is locked
+    where they left it (torque on) and the sample read; the capture solves to the known X and
+    ends with the arm holding."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "drivers"))
+    from dxl_sim import widowx_bus
+
+    from postbc_ros.calibrate.capture import capture_hand_eye
+    from postbc_ros.calibrate.hand_eye import samples_from_capture
+    from postbc_ros.drivers.arm import make_arm
+    from postbc_ros.drivers.camera.base import Camera, Frame
+    from postbc_ros.sim.wire.dynamixel_bus import REVERSE_PIVOT
+    from postbc_ros.sim.wire.widowx_chain import ASSEMBLY_OFFSET, SHADOWS
+
+    with widowx_bus() as bus:
+        arm = make_arm("widowx", "widowx", port=bus.port)
+        arm.connect()
+        arm_ids = [*arm.cal.primary_ids, *arm.cal.shadow_ids]
+
+        def move_by_hand(q):
+            assert not any(bus.servos[i].torque for i in arm_ids), "the arm was not released for the operator"
+            with bus.lock:
+                for pid, reg in arm.q_to_ticks(q).items():
+                    s = bus.servos[pid]
+                    s.native = float(REVERSE_PIVOT - reg) if s.get(10, 1) & 1 else float(reg)  # Drive Mode bit 0
+                for sid, pid in SHADOWS.items():  # a shadow's horn turns with its primary's
+                    bus.servos[sid].native = REVERSE_PIVOT - bus.servos[pid].native + ASSEMBLY_OFFSET[sid]
+
+        class BoardCamera(Camera):
+            def _start(self):
+                pass
+
+            def stop(self):
+                pass
+
+            @property
+            def intrinsics(self):
+                return None
+
+            def _read(self, timeout):
+                T = np.linalg.inv(fk4(arm.read_state().q) @ X_WRIST) @ BOARD_ON_TABLE
+                return Frame(np.repeat(render_view(T)[:, :, None], 3, axis=2), 0.0, None)
+
+        poses = iter(arm_poses(7, seed=5, scale=0.5))
+        locked_at = []
+
+        def operator(prompt):
+            if "ends early" not in prompt:
+                return ""
+            locked_at.append(all(bus.servos[i].torque for i in arm_ids))
+            q = next(poses, None)
+            if q is None:
+                return "q"
+            move_by_hand(q)
+            return ""
+
+        try:
+            capture_hand_eye(arm, BoardCamera(), tmp_path, 10, "widowx", "eye_in_hand", SPEC, operator, lambda s: None,
+                             free_drive=True, settle_s=0.0)
+            assert all(bus.servos[i].torque for i in arm_ids), "the capture ended with the arm released"
+            assert not any(locked_at), "a pose was asked for while the arm was locked"
+        finally:
+            arm.disconnect()
+    samples, skipped = samples_from_capture(tmp_path, K_TRUE, D_TRUE, get_robot_spec("widowx").fk)
+    assert len(samples) == 7 and not skipped
+    res = solve_hand_eye(samples, "eye_in_hand")
+    assert rot_err_deg(res.X, X_WRIST) < ROT_TOL_DEG and np.linalg.norm(res.X[:3, 3] - X_WRIST[:3, 3]) < TRANS_TOL_M
+
+
+def test_free_drive_needs_the_operators_yes_and_a_driver_that_can():
+    from argparse import Namespace
+
+    from postbc_ros.cli.calibrate_cmd import _free_drive_confirmed
+    from postbc_ros.drivers.arm import make_arm
+
+    fake = make_arm("fake", "widowx")
+
+    class Releasable:
+        name, can_free_drive = "widowx", True
+
+    asked = []
+    assert _free_drive_confirmed(Namespace(free_drive="ask"), Releasable(), lambda p: asked.append(p) or "yes")
+    assert "FALLS unless you support it" in asked[0]
+    assert not _free_drive_confirmed(Namespace(free_drive="ask"), Releasable(), lambda p: "")
+    assert _free_drive_confirmed(Namespace(free_drive="yes"), Releasable(), lambda p: pytest.fail("asked"))
+    assert not _free_drive_confirmed(Namespace(free_drive="no"), Releasable(), lambda p: pytest.fail("asked"))
+    assert not _free_drive_confirmed(Namespace(free_drive="ask"), fake, lambda p: pytest.fail("asked"))
+    with pytest.raises(SystemExit, match="cannot release the arm"):
+        _free_drive_confirmed(Namespace(free_drive="yes"), fake, lambda p: "")

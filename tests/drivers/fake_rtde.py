@@ -57,6 +57,7 @@ class FakeController:
         self.calls: list[tuple] = []  # every call but the per-cycle pacing / watchdog / getters
         self.servo_targets: list[tuple[float, np.ndarray]] = []  # (monotonic time, q) of accepted servoJ
         self.servo_active = False
+        self.teach = False  # teachMode (freedrive): the arm is moved by hand, gravity compensated
         self.uploads = 0
 
     # -- state the interfaces read ------------------------------------------------------------
@@ -193,6 +194,7 @@ class FakeRTDEControlInterface:
         assert 100 <= arg5 <= 2000, f"servoJ: gain {arg5} outside [100, 2000]"
         self._require_script("servoJ")
         with c.lock:
+            assert not c.teach, "servoJ in teach mode (the controller does not follow trajectories): endTeachMode first"
             if c.protective_stopped or c.emergency_stopped:
                 return False
             if c.reject_servo > 0:
@@ -233,6 +235,23 @@ class FakeRTDEControlInterface:
         if self.c.protective_stopped:
             return False
         self.c.q = np.array(q)
+        return True
+
+    def teachMode(self) -> bool:
+        self.c.calls.append(("teachMode",))
+        self._require_script("teachMode")
+        with self.c.lock:
+            assert not self.c.servo_active, "teachMode while in servo mode: call servoStop first"
+            if self.c.protective_stopped or self.c.emergency_stopped:
+                return False
+            self.c.teach = True
+        return True
+
+    def endTeachMode(self) -> bool:
+        self.c.calls.append(("endTeachMode",))
+        self._require_script("endTeachMode")
+        with self.c.lock:
+            self.c.teach = False
         return True
 
     # -- script and link ---------------------------------------------------------------------

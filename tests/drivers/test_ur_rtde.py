@@ -28,7 +28,7 @@ ARM_DT = 0.05  # arm_node's default control period (20 Hz)
 WAIT_S = 10.0  # generous bound for the servo thread to act on a 2-core shared CI machine
 
 CONTROL_METHODS = ["__init__", "initPeriod", "waitPeriod", "getStepTime", "setWatchdog", "kickWatchdog", "servoJ",
-                   "servoStop", "speedStop", "moveJ", "isProgramRunning", "reuploadScript", "stopScript",
+                   "servoStop", "speedStop", "moveJ", "teachMode", "endTeachMode", "isProgramRunning", "reuploadScript", "stopScript",
                    "isConnected", "reconnect", "disconnect"]
 RECEIVE_METHODS = ["__init__", "getActualQ", "getActualQd", "getTimestamp", "getSafetyMode", "getRobotMode",
                    "getRuntimeState", "isProtectiveStopped", "isEmergencyStopped", "isConnected", "reconnect",
@@ -512,3 +512,33 @@ def test_robotiq_unreachable():
     with pytest.raises(ArmError, match=f"cannot connect to 127.0.0.1:{port}.*URCap"):
         arm.connect()
     assert not arm.is_connected() and ("stopScript",) in CONTROLLERS["127.0.0.1"].calls
+
+
+def test_free_drive_is_teach_mode_between_servo_streams(ur):
+    """free_drive(True) leaves servo mode before teachMode (the fake asserts both orders), refuses
+    setpoints meanwhile while the thread keeps reading and kicking the watchdog; the hand-moved
+    arm is held where it is after endTeachMode, and streaming resumes from there without a jump."""
+    arm, c = ur
+    arm.connect()
+    assert arm.can_free_drive
+    stream_to(arm, c, SPEC.home + 0.01)
+    with pytest.raises(ArmError, match="refused without the operator's confirmation"):
+        arm.free_drive(True)
+    assert not c.teach
+    assert "teach mode" in arm.free_drive(True, confirmed=True)
+    assert c.teach and not c.servo_active
+    with pytest.raises(ArmError, match="free drive"):
+        arm.send(SPEC.home)
+    kicks = c.kicks
+    with c.lock:  # the operator moves the arm by hand
+        c.q = c.q + np.array([0.3, -0.2, 0.1, 0.0, 0.0, 0.0])
+    moved = c.q.copy()
+    wait_until(lambda: np.allclose(arm.read_state().q, moved), "the hand-moved arm's reading")
+    wait_until(lambda: c.kicks > kicks + 5, "watchdog kicks during free drive")
+    assert "holding" in arm.free_drive(False)
+    assert not c.teach and arm.fault is None
+    stream_to(arm, c, moved + 0.01, "streaming to resume from where the hand left the arm")
+    assert arm.fault is None, "resuming from the moved pose tripped a fault (a jump back to the old setpoint?)"
+    arm.free_drive(True, confirmed=True)
+    arm.disconnect()  # ends teach mode before the script stops
+    assert not c.teach and ("endTeachMode",) in c.calls

@@ -116,6 +116,16 @@ class ArmInterface(abc.ABC):
         refused (ArmError) without confirmation. A backend without hardware faults has nothing to do."""
         return "no hardware fault to clear"
 
+    # -- moving by hand ----------------------------------------------------------------------
+    #: free_drive is supported (`postbc calibrate hand-eye-capture` releases the arm between samples)
+    can_free_drive: bool = False
+
+    def free_drive(self, on: bool, confirmed: bool = False) -> str:
+        """`on`: release the arm so that a person can move it by hand (commands are refused
+        meanwhile; needs `confirmed`: the operator supports the arm); off: hold it where it is now
+        and accept commands again. Returns what was done; ArmError where not supported."""
+        raise ArmError(f"{self.name}: this backend cannot release the arm to be moved by hand (free drive)")
+
     def _require_connected(self) -> None:
         if not self.is_connected():
             raise ArmError(f"{self.name}: not connected; call connect() first")

@@ -116,6 +116,7 @@ class URRtdeArm(ArmInterface):
         self._ctrl = None
         self._recv = None
         self._loop: ServoLoop | None = None
+        self._free = False  # free_drive: the robot is in teach mode
         self.step_time: float | None = None  # the robot's step (s), read at connect
         if gripper not in ("none", "robotiq"):
             raise ArmError(f"ur_rtde: gripper must be 'none' or 'robotiq', got {gripper!r}")
@@ -151,6 +152,7 @@ class URRtdeArm(ArmInterface):
 
     def _start(self) -> None:
         """Check the robot is ready, arm the watchdog and start the servo thread."""
+        self._free = False
         step = float(self._ctrl.getStepTime())
         if not 0 < step <= MAX_STEP_TIME_S:
             raise ArmError(f"ur_rtde: the controller reports a step time of {step} s (expected 0.002 e-Series or 0.008 "
@@ -185,6 +187,8 @@ class URRtdeArm(ArmInterface):
             self._loop = None
         if self._ctrl is not None:
             try:
+                if self._free:  # the script's end ends teach mode too; say so explicitly first
+                    self._free = not self._ctrl.endTeachMode()
                 self._ctrl.stopScript()
             except Exception as e:  # a dead link has no script to stop; closing must finish
                 LOG.warning("ur_rtde: stopScript failed: %r", e)
@@ -264,6 +268,34 @@ class URRtdeArm(ArmInterface):
         LOG.warning("ur_rtde: reconnected to %s after the operator's confirmation (was: %s)", self.host, fault)
         return f"reconnected to {self.host}" + (f"; cleared {fault.kind}" if fault is not None else "")
 
+    # -- moving by hand ------------------------------------------------------------------------
+    can_free_drive = True
+
+    def free_drive(self, on: bool, confirmed: bool = False) -> str:
+        """on (after the operator `confirmed`): leave servo mode and put the robot in teach mode
+        (freedrive: gravity compensated, moved by hand; setpoints are refused meanwhile). off: end
+        teach mode; the servo thread holds where the arm now is until the next setpoint. The servo
+        thread pauses for the switch (ur_rtde's interfaces are driven from one thread at a time)."""
+        self._require_connected()
+        if self.fault is not None:
+            raise self.fault
+        if on and not confirmed:
+            raise ArmError("ur_rtde: free drive refused without the operator's confirmation: the arm can then be moved "
+                           "by hand (teach mode). Clear the cell around it, then call free_drive(True, confirmed=True).")
+        if on == self._free:
+            return "already in free drive" if on else "not in free drive: the arm holds"
+        self._loop.stop()  # servoStop; nothing touches RTDE from here until the thread restarts
+        try:
+            ok = self._ctrl.teachMode() if on else self._ctrl.endTeachMode()
+            if not ok:
+                raise ArmError(f"ur_rtde: the controller refused {'teachMode' if on else 'endTeachMode'}() "
+                               f"({read_status(self._ctrl, self._recv).describe()}); check the teach pendant")
+            self._free = on
+        finally:
+            self._loop.start(self._recv.getActualQ())
+        return ("teach mode: the arm moves by hand; free_drive(False) holds it" if on
+                else "teach mode ended: holding where the arm is")
+
     # -- I/O -----------------------------------------------------------------------------------
     def read_state(self) -> ArmState:
         """The servo thread's last reading; raises the fault when it is not fresh."""
@@ -288,6 +320,9 @@ class URRtdeArm(ArmInterface):
     send = command
 
     def _command(self, q: np.ndarray, gripper: float | None) -> None:
+        if self._free:
+            raise ArmError("ur_rtde: the robot is in free drive (teach mode, moved by hand); free_drive(False) "
+                           "ends it and accepts setpoints again")
         if self._loop.submit(q) is None and gripper is not None and self._gripper is not None:
             self._gripper.command(gripper)
 

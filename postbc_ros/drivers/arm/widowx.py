@@ -89,6 +89,7 @@ class WidowXArm(ArmInterface):
         self._gripper_pwm: int | None = None
         self._gripper_present: int | None = None
         self._clipped: set[str] = set()
+        self._free = False  # free_drive: arm servos torqued off for moving by hand
 
     # -- conversions ---------------------------------------------------------------------------
     def q_to_ticks(self, q: np.ndarray) -> dict[int, int]:
@@ -108,7 +109,7 @@ class WidowXArm(ArmInterface):
 
     # -- lifecycle ------------------------------------------------------------------------------
     def connect(self) -> None:
-        self.warnings, self.eeprom_written, self.faults, self._reads = [], [], {}, 0
+        self.warnings, self.eeprom_written, self.faults, self._reads, self._free = [], [], {}, 0, False
         if not self.cal.measured:
             self._warn(f"widowx: {self.cal.source} is not measured (measured: false): joint offsets and gripper "
                        "open/closed ticks are nominal. Run `postbc calibrate widowx-offsets` on this arm.")
@@ -336,7 +337,7 @@ class WidowXArm(ArmInterface):
         self._reads += 1
         alert = any(err & ERRBIT_ALERT for _d, err in raw.values())
         if alert or self._reads % self.hw_error_poll_every == 0:
-            faults = self._faults_in(self._read_status(), torque_expected=True)
+            faults = self._faults_in(self._read_status(), torque_expected=not self._free)
             if faults:
                 raise self._trip(faults, pos)
         q = self.ticks_to_q(pos)
@@ -368,6 +369,9 @@ class WidowXArm(ArmInterface):
     def _command(self, q: np.ndarray, gripper: float | None) -> None:
         if self.faults:
             raise ServoFault(self.faults, self.port_name)
+        if self._free:
+            raise ArmError(f"widowx on {self.port_name}: the arm is in free drive (torque off, moved by hand); "
+                           "free_drive(False) holds it where it is and accepts commands again")
         goals = {}
         for j, (mid, t) in zip(self.cal.joints, self.q_to_ticks(q).items()):
             lo, hi = j.primary.limits
@@ -388,9 +392,38 @@ class WidowXArm(ArmInterface):
 
     def hold(self) -> None:
         """Goal := present position for every healthy joint (torque stays on). The gripper keeps
-        its last command (its effort is capped), so a grasped object is not dropped."""
+        its last command (its effort is capped), so a grasped object is not dropped. In free drive
+        the arm stays released (its torque is off): free_drive(False) is what locks it."""
         self._require_connected()
-        self._hold_at(self._positions())
+        if not self._free:
+            self._hold_at(self._positions())
+
+    # -- moving by hand -------------------------------------------------------------------------
+    can_free_drive = True
+
+    def free_drive(self, on: bool, confirmed: bool = False) -> str:
+        """on: torque off every arm servo (shadows too; the gripper keeps its torque), after the
+        operator `confirmed` that they support the arm -- it falls under gravity otherwise. off:
+        goal := present, torque on (where the arm is now, no jump), commands accepted again."""
+        self._require_connected()
+        if self.faults:
+            raise ServoFault(self.faults, self.port_name)
+        arm_ids = [*self.cal.primary_ids, *self.cal.shadow_ids]
+        if on:
+            if not confirmed:
+                raise ArmError(f"widowx on {self.port_name}: free drive refused without the operator's confirmation: "
+                               "it torques off the arm servos and the arm falls unless someone supports it. Support "
+                               "the arm, then call free_drive(True, confirmed=True).")
+            if not self._free:
+                self._free = True
+                for i in arm_ids:  # shadows after their primaries: both let go together
+                    self._bus.write(i, ADDR_TORQUE_ENABLE, 1, 0, "torque off (free drive) of")
+            return f"arm servos {arm_ids} torqued off: the arm moves by hand; free_drive(False) locks it"
+        if not self._free:
+            return "not in free drive: the arm holds"
+        self._power_up(self._read_status(), self._positions())  # goal := present, then torque on
+        self._free = False
+        return f"arm servos {arm_ids} torqued on where the arm is: holding"
 
     def hardware_error_status(self) -> dict[int, int]:
         """Hardware Error Status (70) of every servo, read now (for diagnostics / `postbc doctor`)."""
