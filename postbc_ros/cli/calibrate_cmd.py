@@ -175,7 +175,7 @@ def _free_drive_confirmed(args, arm, ask) -> bool:
     if args.free_drive == "yes":
         return True
     ans = ask(f"Free drive: the {arm.name} arm is released before each pose so you can move it by hand"
-              + (" -- its servos are torqued off and it FALLS unless you support it" if arm.name == "widowx" else "")
+              + (f" -- {arm.free_drive_hazard}" if getattr(arm, "free_drive_hazard", "") else "")
               + ". Type 'yes' to confirm (anything else: you move it some other way): ")
     return ans.strip().lower() == "yes"
 

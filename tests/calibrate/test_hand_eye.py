@@ -280,11 +280,13 @@ def test_free_drive_needs_the_operators_yes_and_a_driver_that_can():
 
     from postbc_ros.cli.calibrate_cmd import _free_drive_confirmed
     from postbc_ros.drivers.arm import make_arm
+    from postbc_ros.drivers.arm.widowx import WidowXArm
 
     fake = make_arm("fake", "widowx")
 
     class Releasable:
         name, can_free_drive = "widowx", True
+        free_drive_hazard = WidowXArm.free_drive_hazard
 
     asked = []
     assert _free_drive_confirmed(Namespace(free_drive="ask"), Releasable(), lambda p: asked.append(p) or "yes")

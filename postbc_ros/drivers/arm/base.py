@@ -119,6 +119,8 @@ class ArmInterface(abc.ABC):
     # -- moving by hand ----------------------------------------------------------------------
     #: free_drive is supported (`postbc calibrate hand-eye-capture` releases the arm between samples)
     can_free_drive: bool = False
+    #: what the operator must know before free drive (said when asking for the confirmation)
+    free_drive_hazard: str = ""
 
     def free_drive(self, on: bool, confirmed: bool = False) -> str:
         """`on`: release the arm so that a person can move it by hand (commands are refused

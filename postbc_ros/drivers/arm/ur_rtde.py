@@ -270,6 +270,7 @@ class URRtdeArm(ArmInterface):
 
     # -- moving by hand ------------------------------------------------------------------------
     can_free_drive = True
+    free_drive_hazard = "teach mode: it can be pushed anywhere by hand, clear the cell around it"
 
     def free_drive(self, on: bool, confirmed: bool = False) -> str:
         """on (after the operator `confirmed`): leave servo mode and put the robot in teach mode

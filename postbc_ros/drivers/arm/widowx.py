@@ -400,6 +400,7 @@ class WidowXArm(ArmInterface):
 
     # -- moving by hand -------------------------------------------------------------------------
     can_free_drive = True
+    free_drive_hazard = "its arm servos are torqued off and it FALLS unless you support it"
 
     def free_drive(self, on: bool, confirmed: bool = False) -> str:
         """on: torque off every arm servo (shadows too; the gripper keeps its torque), after the
