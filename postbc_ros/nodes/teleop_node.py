@@ -48,7 +48,8 @@ from postbc_ros.sim import TASK_IDS
 from postbc_ros.sim.action_adapter import ActionAdapter
 
 SEED_MAX = 2**31 - 1  # largest seed of the scripted operator (numpy's legacy seed range)
-THREADS = 2  # executor threads; the callbacks share the node's default (mutually exclusive) group
+THREADS = 1  # every callback is in the node's default (mutually exclusive) group: more executor threads
+# only busy-spin (rclpy 9: thousands of wake-ups per second while a callback runs, a core at 50 %)
 JOINTS_HINT = ("Teleop cannot command the arm without them: check the robot and gripper_joint parameters "
                "against the arm driver's joint names.")
 
