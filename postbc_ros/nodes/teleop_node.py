@@ -48,8 +48,7 @@ from postbc_ros.sim import TASK_IDS
 from postbc_ros.sim.action_adapter import ActionAdapter
 
 SEED_MAX = 2**31 - 1  # largest seed of the scripted operator (numpy's legacy seed range)
-THREADS = 1  # every callback is in the node's default (mutually exclusive) group: more executor threads
-# only busy-spin (rclpy 9: thousands of wake-ups per second while a callback runs, a core at 50 %)
+THREADS = 1  # one (default) callback group: more threads only busy-spin rclpy 9's executor (a core at 50 %)
 JOINTS_HINT = ("Teleop cannot command the arm without them: check the robot and gripper_joint parameters "
                "against the arm driver's joint names.")
 
