@@ -73,9 +73,32 @@ def run(args) -> int:
     rc = sup.wait(timeout=args.duration)
     if sup.stop_reason:
         print(f"[launch] the graph was stopped: {sup.stop_reason}", flush=True)
+    if sup.completed:
+        print(f"[launch] done: {sup.completed}", flush=True)
+    for path, episodes in recorded_datasets(graph):
+        print(f"[launch] dataset: {path} ({episodes} episodes)", flush=True)
     print(f"[launch] shut down ({'clean' if rc == 0 else 'with errors'}): "
           + ", ".join(f"{k}={v}" for k, v in sorted(sup.exit_codes.items())), flush=True)
     return rc
+
+
+def recorded_datasets(graph) -> list[tuple[str, int]]:
+    """(absolute path, episode count) of each dataset the graph's recording teleop nodes left behind
+    (LeRobot v3 meta/info.json `total_episodes`); a dataset not created yet is not listed."""
+    import json
+    from pathlib import Path
+
+    out = []
+    for n in graph.nodes:
+        if n.executable != "teleop_node" or not n.parameters.get("record", True) or "dataset_dir" not in n.parameters:
+            continue
+        root = Path(n.parameters["dataset_dir"]).resolve()
+        try:
+            info = json.loads((root / "meta" / "info.json").read_text())
+        except (OSError, ValueError):
+            continue
+        out.append((str(root), int(info.get("total_episodes", 0))))
+    return out
 
 
 def policy_table(graph) -> str:
@@ -95,8 +118,9 @@ def checkpoint_problem(arguments: dict[str, str]) -> str | None:
     if not arguments.get("checkpoint"):
         return None  # the policy node names the missing parameter
     try:
-        real_cell = arguments.get("sim") == "false" and arguments.get("wire_twin") != "true"
-        # a real cell observes joints + markers (observation_node); the twin whatever the checkpoint asks
+        real_cell = arguments.get("sim") == "false"
+        # a real cell and the wire-level twin observe joints + markers (observation_node); the twin whatever
+        # the checkpoint asks
         for w in check_checkpoint_for(arguments["robot"], arguments["task"], arguments["checkpoint"],
                                       obs_mode="markers" if real_cell else None):
             print(f"postbc launch: observation contract: {w}")

@@ -30,6 +30,18 @@ glitching axis) is dropped and counted on the session's MessageGuard (reasons
 `device_action_shape`, `device_action_non_finite`):
 no setpoint, no recorded step, and the session goes on with the next observation.
 
+Camera images (`frames`, a data.camera_frames.CameraFrames fed by the node): each recorded step
+stores, beside the observation vector, every camera's frame nearest the observation's stamp (its
+pairing waits until the step is recorded, one observation later, so a frame that arrives after
+its observation still pairs); a step without such a frame is not recorded and is counted
+(`image_unpaired`). The operator's view (`scene_view`): with the scripted operator on a cell
+whose observation is not the twin's task vector (the wire-level twin: joints + marker poses), the
+mirror is set from the twin's scene vector (`on_scene`) -- what a human operator sees by looking
+at the cell -- while the observation is what is recorded.
+
+`finished`: the episode manager ran its episodes (state "finished", published after the last
+episode was labelled, i.e. after its demonstration was saved here): the node's work is done.
+
 Not thread-safe: the node calls it under one lock and publishes what each call returns.
 """
 from __future__ import annotations
@@ -42,6 +54,7 @@ import numpy as np
 from postbc_ros.core.message_guard import MessageGuard
 
 RUNNING = "running"
+FINISHED = "finished"  # episode/state once the manager ran its max_episodes (core.episode_protocol.FINISHED)
 ENDED = ("done", "labelled", "aborted")  # episode/state values after which the episode is over
 XYZ = 3  # entries of a position in the observation state (goal_x.., obj_x..)
 
@@ -69,6 +82,9 @@ def sync_mirror(env, state: np.ndarray, n_joints: int, new_episode: bool) -> Non
     """Put the observed scene into the kinematic mirror `env` (arm joints, goal, object); a new
     episode gets a new layout object, on which the scripted operator re-plans."""
     names = env.state_names
+    if len(state) != len(names):
+        raise ValueError(f"scripted operator: the scene vector has {len(state)} entries, the twin's task vector "
+                         f"{len(names)} ({names[:3]}...): plan from the twin's scene (teleop_node scene_topic)")
     twin = env.twin
     twin.set_joint_positions(state[:n_joints])
     i = names.index("goal_x")
@@ -86,18 +102,27 @@ def sync_mirror(env, state: np.ndarray, n_joints: int, new_episode: bool) -> Non
 class TeleopSession:
     """device: TeleopDevice (read(obs) -> TeleopCommand, reset()); adapter: ActionAdapter;
     n_joints: the arm's joint count (its robot spec); recorder: data.collect.EpisodeRecorder, or
-    None to drive without recording; mirror: the env to keep in sync for the scripted operator."""
+    None to drive without recording; mirror: the env to keep in sync for the scripted operator
+    (from `on_scene` vectors when `scene_view`, else from the observations); frames: the cameras'
+    data.camera_frames.CameraFrames whose images each recorded step stores; state_dim: the length an
+    observation vector must have (None: the recorder's observation.state, else any)."""
 
     def __init__(self, device, adapter, n_joints: int, *, recorder=None, takeover: bool = False, mirror=None,
-                 log: logging.Logger | None = None, guard: MessageGuard | None = None) -> None:
+                 log: logging.Logger | None = None, guard: MessageGuard | None = None, frames=None,
+                 scene_view: bool = False, state_dim: int | None = None) -> None:
         self.device, self.adapter, self.n_joints = device, adapter, int(n_joints)
         self.recorder, self.takeover, self.mirror = recorder, bool(takeover), mirror
+        if state_dim is None and recorder is not None and "observation.state" in recorder.writer.features:
+            state_dim = int(recorder.writer.features["observation.state"]["shape"][0])
+        self.frames, self.scene_view, self.state_dim = frames, bool(scene_view), state_dim
+        self.scene: np.ndarray | None = None  # the operator's view of the scene (scene_view), as last seen
+        self.finished = False  # recording: the episode manager finished its episodes; the last one is saved
         self.log = log or logging.getLogger(__name__)
         self.guard = guard or MessageGuard(self.log)  # dropped device actions, by reason
         self.success = False  # the twin's task/success flag, as last seen
         self.episode: dict = {"episode": -1, "state": "idle"}  # the manager's last episode/state
         self.active_ep: int | None = None  # the episode being driven (and recorded)
-        self.pending: tuple[dict, np.ndarray] | None = None  # (obs, action) awaiting its outcome
+        self.pending: tuple[dict, np.ndarray, float | None] | None = None  # (obs, action, stamp) awaiting its outcome
         self.intervening = False
         self.enabled: bool | None = None  # the device's dead-man as last read (None: not read yet)
         self.anchored = False  # the adapter's commands start from the measured joints (reset since the last hold)
@@ -105,6 +130,18 @@ class TeleopSession:
 
     def on_success(self, flag: bool) -> None:
         self.success = bool(flag)
+
+    def on_scene(self, scene: np.ndarray) -> None:
+        """The twin's scene vector (its task layout): the scripted operator's view (`scene_view`)."""
+        scene = np.asarray(scene, dtype=np.float32)
+        if scene.ndim != 1 or not np.isfinite(scene).all():
+            raise ValueError(f"operator scene vector must be a finite vector, got shape {scene.shape}")
+        self.scene = scene
+
+    def frame(self, camera: str, stamp: float, image: np.ndarray) -> None:
+        """A camera frame for the recorded steps (ignored when no images are recorded)."""
+        if self.frames is not None and self.recorder is not None:
+            self.frames.add(camera, stamp, image)
 
     def on_episode(self, event: dict) -> TeleopOutput:
         """The manager's episode/state: a takeover ends with the episode; an ended episode is saved."""
@@ -116,18 +153,31 @@ class TeleopSession:
         if self.active_ep is not None and (event["state"] in ENDED or event["episode"] != self.active_ep):
             if not (event.get("success") is None and event["state"] == "done"):  # else: wait for the label
                 self._finish(event)
+        if event["state"] == FINISHED and self.recorder is not None:
+            self.finished = True
+            self.log.info(f"the episode manager finished its episodes; {self.saved} demonstrations saved here")
         return out
 
-    def observe(self, state: np.ndarray, q: np.ndarray | None) -> TeleopOutput:
-        """One observation (the ROS observation state vector) with the measured joints `q`."""
+    def observe(self, state: np.ndarray, q: np.ndarray | None, stamp: float | None = None) -> TeleopOutput:
+        """One observation (the ROS observation state vector, captured at `stamp`) with the measured
+        joints `q`."""
         out = TeleopOutput()
         e = self.episode
         if e.get("state") != RUNNING or q is None:
+            return out
+        if self.state_dim is not None and np.shape(state) != (self.state_dim,):
+            self.guard.drop("observation_shape", f"observation state has shape {np.shape(state)}, expected "
+                            f"({self.state_dim},): check teleop's `observation` layout against observation/state's "
+                            "publisher")
             return out
         if not (np.isfinite(state).all() and np.isfinite(q).all()):  # nothing to plan or record from
             self.guard.drop("observation_non_finite", f"observation state {np.asarray(state).tolist()} / "
                             f"joints {np.asarray(q).tolist()} not finite: step skipped")
             return out
+        if self.frames is not None and self.recorder is not None and stamp is None:
+            raise ValueError("TeleopSession.observe: recording camera images needs the observation's stamp")
+        if self.mirror is not None and self.scene_view and self.scene is None:
+            return out  # the scripted operator has not seen the scene yet
         new = self.active_ep != e["episode"]
         if new:
             self.active_ep = e["episode"]
@@ -138,12 +188,12 @@ class TeleopSession:
             if self.recorder is not None:
                 self.recorder.discard()
         elif self.recorder is not None and self.pending is not None:
-            self.recorder.add_step(*self.pending, success=self.success)
+            self._record(self.pending, self.success)
             self.pending = None
             # after the task's success the operator goes on acting (and is recorded) until the episode
             # manager ends the episode: demonstrations show the arm settling (`after_success`)
         if self.mirror is not None:
-            sync_mirror(self.mirror, state, self.n_joints, new)
+            sync_mirror(self.mirror, self.scene if self.scene_view else state, self.n_joints, new)
         obs = {"state": state}
         cmd = self.device.read(obs)
         if self.takeover:
@@ -174,7 +224,7 @@ class TeleopSession:
         if self.intervening:
             out.action = action
         if self.recorder is not None:
-            self.pending = (obs, action)
+            self.pending = (obs, action, stamp)
         return out
 
     def _deadman(self, enabled: bool) -> bool:
@@ -209,7 +259,7 @@ class TeleopSession:
         aborted = event["state"] == "aborted"
         success = bool(event.get("success"))
         if pending is not None and not aborted:
-            self.recorder.add_step(*pending, success=success)
+            self._record(pending, success)
         if self.recorder.num_frames == 0:
             return
         if aborted:
@@ -222,10 +272,22 @@ class TeleopSession:
         self.saved += 1
         self.log.info(f"saved demonstration {self.saved} (success={success})")
 
+    def _record(self, pending: tuple[dict, np.ndarray, float | None], success: bool) -> None:
+        """Record one step: its observation, the cameras' frames paired with its stamp, the action."""
+        obs, action, stamp = pending
+        if self.frames is not None:
+            images = self.frames.paired(stamp)
+            if images is None:
+                self.guard.drop("image_unpaired", f"step at {stamp:.3f} not recorded: {self.frames.reason}")
+                return
+            obs = {**obs, **images}
+        self.recorder.add_step(obs, action, success=success)
+
     def close(self) -> None:
-        """Drop the unsaved episode and close the device."""
+        """Drop the unsaved episode, finalise the dataset (its writer) and close the device."""
         if self.recorder is not None:
             self.recorder.discard()
+            self.recorder.writer.close()
         close = getattr(self.device, "close", None)
         if callable(close):
             close()

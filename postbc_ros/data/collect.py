@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from postbc_ros.core.observation_contract import (
     ObservationContract,
     contract_from_features,
 )
+from postbc_ros.data.camera_frames import DEFAULT_SLOP_S, CameraFrames, ImageFormat, with_images
 from postbc_ros.data.lerobot_format import DatasetError
 from postbc_ros.data.writer import DatasetWriter
 
@@ -70,6 +71,45 @@ def features_from_env(env) -> dict[str, dict]:
     feats["next.success"] = {"dtype": "bool", "shape": [1], "names": None}
     feats["intervention"] = {"dtype": "bool", "shape": [1], "names": None}
     return feats
+
+
+OBSERVATION_LAYOUTS = ("twin", "markers")  # what observation/state holds: the twin's task vector | a real cell's
+
+
+def observation_state_names(env, layout: str) -> list[str]:
+    """Entry names of the `observation/state` vector a recorder gets, by layout: "twin" = the twin's
+    task vector (`env.state_names`: privileged object/goal positions, sim:=true), "markers" = a real
+    cell's (joints, gripper, tool, marker poses: observation_node, the twin's `markers` mode)."""
+    from postbc_ros.core.observation_assembler import marker_state_names
+
+    if layout not in OBSERVATION_LAYOUTS:
+        raise ValueError(f"observation layout {layout!r}: must be one of {list(OBSERVATION_LAYOUTS)}")
+    u = env.unwrapped
+    if layout == "twin":
+        return [str(n) for n in u.state_names]
+    return marker_state_names(u.twin.joint_names, [m.name for m in u.marker_specs])
+
+
+def recording_features(env, state_names: Sequence[str] | None = None) -> dict[str, dict]:
+    """`features_from_env(env)` with `observation.state` of the given entries (the observation the
+    recorder actually gets, e.g. a real cell's markers layout) instead of the env's own."""
+    feats = features_from_env(env)
+    if state_names is not None:
+        feats["observation.state"] = {"dtype": "float32", "shape": [len(state_names)],
+                                      "names": [str(n) for n in state_names]}
+    return feats
+
+
+def open_recorder(env, dataset_dir, task: str, robot: str, layout: str = "twin", *, camera: str = "",
+                  image: ImageFormat | None = None, slop_s: float = DEFAULT_SLOP_S,
+                  ) -> tuple[DatasetWriter, EpisodeRecorder, CameraFrames | None]:
+    """The dataset a step-by-step recorder (teleop_node) appends to: `env`'s features with the
+    observation.state of `layout` (`observation_state_names`), plus `camera`'s images (stored per
+    `image`, paired with each step through the returned CameraFrames; None without a camera)."""
+    frames = CameraFrames([camera], image or ImageFormat(), slop_s) if camera else None
+    features = with_images(recording_features(env, observation_state_names(env, layout)), frames)
+    writer = DatasetWriter(dataset_dir, features, fps=env_fps(env), robot_type=robot)
+    return writer, EpisodeRecorder(writer, task), frames
 
 
 def _entry_names(env, key: str, dim: int) -> list[str] | None:

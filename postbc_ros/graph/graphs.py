@@ -15,7 +15,10 @@ Topics (relative to each robot's namespace; the same whatever the arm):
   hw/joint_states, hw/joint_trajectory_controller/joint_trajectory   arm_node <-> sim_node/ros2_control
   observation/state                                  what the policy observes (JointState used as a stamped vector):
                                                      the twin's (sim:=true), observation_node's on a real cell
-                                                     (joints + ArUco markers seen by the scene camera)
+                                                     and the wire-level twin (joints + ArUco markers seen by the
+                                                     scene camera)
+  operator/scene                                     wire_twin:=true: the twin's task vector (privileged), what the
+                                                     scripted operator sees of the cell; nothing records it
   task/success                                       std_msgs/Bool (twin's success detector)
   episode/state                                      std_msgs/String JSON (episode manager, latched)
   episode/label                                      std_msgs/String JSON (operator / teleop labels)
@@ -31,8 +34,8 @@ from typing import Any, Callable
 from postbc_ros.drivers.arm import BACKENDS as ARM_BACKENDS
 from postbc_ros.drivers.teleop import BACKENDS as TELEOP_DEVICES
 from postbc_ros.graph.config import merged_parameters
-from postbc_ros.graph.spec import (HW_COMMAND, HW_LISTEN, IGNORE, RESTART, STOP_GRAPH, ExitPolicy, GraphSpec,
-                                   LaunchArg, NodeSpec)
+from postbc_ros.graph.spec import (COMPLETE, HW_COMMAND, HW_LISTEN, IGNORE, RESTART, STOP_GRAPH, ExitPolicy,
+                                   GraphSpec, LaunchArg, NodeSpec)
 from postbc_ros.rl.registry import ALGORITHMS
 from postbc_ros.robots import DEFAULT_ROBOT, get_robot, get_twin, robot_names
 from postbc_ros.sim.task_params import TASKS  # natural + coverage tasks (pure data, no mujoco import)
@@ -70,9 +73,12 @@ EXIT_POLICIES: dict[str, ExitPolicy] = {
     "teleop_node": ExitPolicy(RESTART, "takeover is optional in a finetune graph: after a spent budget the "
                                        "policy runs on without it", exhausted=IGNORE),
 }
-# collect graph: the operator's input is what the graph exists for
+# collect graph: the operator's input is what the graph exists for; it exits 0 once the episode manager
+# finished `episodes:=N` and the N-th demonstration is saved, which ends the collect
 COLLECT_TELEOP_POLICY = ExitPolicy(RESTART, "the operator's input is what a collect graph exists for: a "
-                                            "spent budget stops the graph")
+                                            "spent budget stops the graph; its exit 0 (the last of episodes:=N "
+                                            "demonstrations saved) completes the collect", on_done=COMPLETE)
+OPERATOR_SCENE = "operator/scene"  # wire twin: the twin's task vector, the scripted operator's view of the cell
 HW_ACCESS = {"arm_node": HW_COMMAND, "sim_node": HW_LISTEN}  # nobody else may name the hardware topic
 
 COMMON_ARGS = [
@@ -94,7 +100,8 @@ COMMON_ARGS = [
     LaunchArg("domain_id", "42", "ROS_DOMAIN_ID of every process"),
     LaunchArg("discovery_range", "LOCALHOST", "ROS_AUTOMATIC_DISCOVERY_RANGE (LOCALHOST keeps DDS on loopback)",
               ("LOCALHOST", "SUBNET", "SYSTEM_DEFAULT", "OFF")),
-    LaunchArg("camera_size", "96", "twin camera image size in pixels"),
+    LaunchArg("camera_size", "96", "twin camera image size in pixels (sim:=true); sim:=false: the side of the "
+              "images collect records (the wire-level twin renders its calibration's resolution)"),
     LaunchArg("camera_rate", "10.0", "twin camera frame rate (Hz; 0 disables images)"),
 ]
 FINETUNE_ARGS = [
@@ -208,7 +215,10 @@ def _robot_nodes(args: dict[str, str], ns: str, index: int, supervised: bool = F
     elif wire:  # the cell's hardware is the twin: bus on a pty, camera, success; a scripted operator resets
         nodes.append(_node("wire_twin_node", "wire_twin", ns, args, {
             "robot": robot, "task": args["task"], "seed": int(args["seed"]) + 1000 * index, "port_link": port_link,
-            "camera_size": int(args["camera_size"]), "camera_rate": float(args["camera_rate"])}))
+            "camera_rate": float(args["camera_rate"])}, remappings=[("observation/state", OPERATOR_SCENE)]))
+        # what the policy and the recorder observe, as on a real cell; the twin camera's calibration files
+        nodes.append(_node("observation_node", "observation", ns, args, {
+            "robot": robot, "task": args["task"], "rig": entry.twin_rig}))
         nodes.append(_node("reset_operator_node", "reset_operator", ns, args, {"input": "scripted"}))
     else:
         backend = "realsense" if args["camera_backend"] == "auto" else args["camera_backend"]
@@ -271,9 +281,12 @@ def collect_graph(args: dict[str, str]) -> list[NodeSpec]:
     out = args["output_dir"]
     for i, ns in enumerate(_ns_list(args)):
         nodes += _robot_nodes(args, ns, i, supervised=True)
+        real = args["sim"] != "true"  # a cell's observation (joints + markers) and its scene camera's frames
         nodes.append(_node("teleop_node", "teleop", ns, args, {
             "device": args["device"], "robot": args["robot"], "task": args["task"],
             "dataset_dir": f"{out}/demos_{ns}", "seed": int(args["seed"]) + i,
+            **({"observation": "markers", "camera": "scene", "image_size": int(args["camera_size"])} if real else {}),
+            **({"scene_topic": OPERATOR_SCENE} if _wire_twin(args) and args["device"] == "scripted" else {}),
         }, on_exit=COLLECT_TELEOP_POLICY))
         nodes.append(_node("episode_manager_node", "episode_manager", ns, args, {
             "max_episodes": int(args["episodes"]), "time_limit": _time_limit(args),

@@ -13,6 +13,9 @@ launch offers, which is less than `postbc launch` does:
   too), forever, at a fixed delay: it has no restart budget and no backoff;
 * stop_graph -> `on_exit=[Shutdown(reason=...)]`: launch's shutdown sends SIGINT to every node at
   once (then SIGTERM after `sigterm_timeout`, SIGKILL): it cannot stop the arm node first;
+* on_done="complete" -> `on_exit=` a callable giving Shutdown when the exit code is 0 (the node's
+  work is done), nothing otherwise; a respawn due meanwhile is dropped by launch's shutdown (it
+  waits `respawn_delay` on the shutdown future);
 * children dying with the launcher: `ros2 launch` itself does not arrange it (a `kill -9` of it
   orphans the nodes). Where util-linux's `setpriv` is installed, each node is started through
   `setpriv --pdeathsig TERM` (launch's `prefix`), the same parent-death signal `postbc launch`
@@ -25,7 +28,7 @@ import os
 import shutil
 
 from postbc_ros.graph.graphs import GRAPH_ARGS, build_graph
-from postbc_ros.graph.spec import RESTART, STOP_GRAPH, NodeSpec
+from postbc_ros.graph.spec import COMPLETE, RESTART, STOP_GRAPH, NodeSpec
 from postbc_ros.graph.supervisor import PARENT_DEATH_SIGNAL, SUPERVISOR_PID_ENV
 
 
@@ -41,6 +44,9 @@ def supervision_kwargs(spec: NodeSpec, setpriv: str | None = None) -> dict:
         kw.update(respawn=True, respawn_delay=spec.on_exit.backoff_s)
     elif spec.on_exit.action == STOP_GRAPH:
         kw["on_exit"] = [Shutdown(reason=f"{spec.fqn} exited ({spec.on_exit.reason})")]
+    if spec.on_exit.on_done == COMPLETE and spec.on_exit.action != STOP_GRAPH:
+        done = f"{spec.fqn} finished its work (exit 0)"
+        kw["on_exit"] = lambda event, _context: [Shutdown(reason=done)] if event.returncode == 0 else None
     return kw
 
 

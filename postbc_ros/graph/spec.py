@@ -36,6 +36,7 @@ class LaunchArg:
 
 RESTART, STOP_GRAPH, IGNORE = "restart", "stop_graph", "ignore"
 EXIT_ACTIONS = (RESTART, STOP_GRAPH, IGNORE)
+COMPLETE = "complete"  # ExitPolicy.on_done: the node's clean exit means the graph's work is done
 DEFAULT_MAX_RESTARTS = 3  # restarts allowed within the window before the budget is spent
 DEFAULT_RESTART_WINDOW_S = 60.0  # s: restarts older than this no longer count against the budget
 DEFAULT_BACKOFF_S = 1.0  # s before the first restart in a window; doubled for each further one
@@ -56,6 +57,10 @@ class ExitPolicy:
       window spends the budget and `exhausted` applies. A clean exit (code 0) is not restarted.
     stop_graph: any exit shuts the whole graph down, the arm node first (it holds and disconnects).
     ignore: reported, nothing else (optional nodes).
+    on_done="complete": a clean exit (code 0) means the node finished the graph's work (a collect's
+      recorder saved its last demonstration): the graph is shut down in order (the arm first) and
+      `postbc launch` exits 0; a failed exit still gets `action`. A node exits 0 by itself only
+      when its work is done (ros.node_main: `work_done`), so the two cannot be confused.
     `reason` is the one line that says why (docs/fault_policy.md, `postbc launch --print`)."""
 
     action: str
@@ -64,12 +69,15 @@ class ExitPolicy:
     window_s: float = DEFAULT_RESTART_WINDOW_S
     backoff_s: float = DEFAULT_BACKOFF_S
     exhausted: str = STOP_GRAPH
+    on_done: str = ""
 
     def __post_init__(self):
         if self.action not in EXIT_ACTIONS:
             raise ValueError(f"exit policy action {self.action!r}: must be one of {list(EXIT_ACTIONS)}")
         if self.exhausted not in (STOP_GRAPH, IGNORE):
             raise ValueError(f"exit policy exhausted={self.exhausted!r}: must be {STOP_GRAPH!r} or {IGNORE!r}")
+        if self.on_done not in ("", COMPLETE):
+            raise ValueError(f"exit policy on_done={self.on_done!r}: must be '' or {COMPLETE!r}")
         if not self.reason.strip():
             raise ValueError("an exit policy needs a one-line reason")
         if self.max_restarts < 1 or self.window_s <= 0 or self.backoff_s < 0:
@@ -77,14 +85,17 @@ class ExitPolicy:
                              f"{self.max_restarts}, {self.window_s}, {self.backoff_s}")
 
     def summary(self) -> str:
-        """e.g. `restart (3 in 60 s, backoff 1 s doubling), then stop_graph`."""
+        """e.g. `restart (3 in 60 s, backoff 1 s doubling), then stop_graph; exit 0: complete`."""
+        done = f"; exit 0: {self.on_done}" if self.on_done else ""
         if self.action != RESTART:
-            return self.action
+            return self.action + done
         return (f"restart ({self.max_restarts} in {self.window_s:g} s, backoff {self.backoff_s:g} s doubling), "
-                f"then {self.exhausted}")
+                f"then {self.exhausted}{done}")
 
     def describe(self) -> dict:
         out = {"action": self.action, "reason": self.reason, "summary": self.summary()}
+        if self.on_done:
+            out["on_done"] = self.on_done
         if self.action == RESTART:
             out.update(max_restarts=self.max_restarts, window_s=self.window_s, backoff_s=self.backoff_s,
                        exhausted=self.exhausted)

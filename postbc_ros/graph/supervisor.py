@@ -7,6 +7,8 @@
   rest still runs), then to every other node; SIGTERM after `grace` seconds, then SIGKILL;
 * a node that exits is reported with its exit code and handled by its `ExitPolicy`
   (docs/fault_policy.md): restarted within a budget with backoff, the graph stopped, or ignored;
+  a clean exit of a node whose policy says `on_done="complete"` (its work is done) shuts the
+  graph down in the same order and counts as a clean end (`completed`);
 * children die with the supervisor: each starts with PR_SET_PDEATHSIG = SIGTERM (Linux) in its own
   session, and gets POSTBC_SUPERVISOR_PID (the arm node watches it as a heartbeat). A `kill -9` of
   `postbc launch` thus sends every node SIGTERM. The kernel sends the signal when the *thread*
@@ -29,7 +31,7 @@ from typing import Callable, TextIO
 
 import yaml
 
-from postbc_ros.graph.spec import HW_COMMAND, IGNORE, RESTART, STOP_GRAPH, GraphSpec, NodeSpec
+from postbc_ros.graph.spec import COMPLETE, HW_COMMAND, IGNORE, RESTART, STOP_GRAPH, GraphSpec, NodeSpec
 from postbc_ros.ros.bootstrap import dds_env, wheel_library_path
 
 _COLORS = ["36", "32", "35", "33", "34", "31", "96", "92", "95"]
@@ -168,7 +170,8 @@ class Supervisor:
         self.procs: dict[str, subprocess.Popen] = {}
         self.exit_codes: dict[str, int] = {}
         self.restarts: dict[str, int] = {}  # restarts made per node (all time)
-        self.stop_reason: str | None = None
+        self.stop_reason: str | None = None  # why a policy stopped the graph (a failure)
+        self.completed: str | None = None  # which node's clean exit completed the graph's work
         self._plans: dict[str, tuple[int, ProcessPlan]] = {}
         self._budgets = {n.fqn: RestartBudget(n.on_exit.max_restarts, n.on_exit.window_s, n.on_exit.backoff_s)
                          for n in graph.nodes}
@@ -240,6 +243,11 @@ class Supervisor:
         """Act on an unrequested exit per the node's policy; returns what was done (for the log)."""
         pol = n.on_exit
         action = pol.action
+        if rc == 0 and pol.on_done == COMPLETE:
+            if self.completed is None:
+                self.completed = f"{n.fqn} finished its work"
+            self._stop.set()
+            return "work done (exit 0), shutting the graph down (the arm first)"
         if action == RESTART:
             if rc == 0:
                 return "clean exit, not restarted"

@@ -1,15 +1,12 @@
 """wire_twin_node: the WidowX cell as hardware for the real-robot graph (`wire_twin:=true`).
 
-Hosts a simulated Dynamixel bus on a pty whose servos are the MuJoCo twin's joints
-(postbc_ros.sim.wire.WireTwinLoop, same motors.yaml as the driver) and links the pty to
-`port_link`, the `port` of arm_node's widowx backend. The twin runs on wall time (no /clock: a
-real cell has none). Once the bus answers it does what the operator does on a real cell:
-configures and activates the arm node (`ros2 lifecycle set <arm> configure/activate`). It
-publishes what the cell's other devices would: `task/success` (the twin's detector), the scene
-camera (`camera/scene/image_raw` + `camera_info`, rendered from the twin) and `observation/state`
-(the arm's measured joint states from `joint_states` + the twin's scene features), and serves
-`reset_scene` (std_srvs/Trigger: a new layout, the arm left where it is) for the scripted reset
-operator. The arm's joints come only from the driver: nothing here publishes joint states.
+A simulated Dynamixel bus on a pty whose servos are the MuJoCo twin's joints (sim.wire.WireTwinLoop,
+the driver's motors.yaml), linked to `port_link` (arm_node's `port`); wall time (a cell has no /clock).
+Once the bus answers it configures and activates the arm node, as an operator does. It publishes
+what the cell's devices would: `task/success`, the scene camera (`camera/scene/image_raw` +
+`camera_info`, rendered at the twin rig calibration's resolution, what the marker perception expects)
+and `observation/state` (measured joints + the twin's scene: privileged, the graph remaps it to the
+scripted operator's view), and serves `reset_scene` (a new layout) for the scripted reset operator.
 """
 from __future__ import annotations
 
@@ -32,6 +29,7 @@ from std_srvs.srv import Trigger  # noqa: E402
 from postbc_ros.core.params import param  # noqa: E402
 from postbc_ros.drivers.arm.dynamixel_config import load_widowx_calibration  # noqa: E402
 from postbc_ros.drivers.camera.sim import twin_camera_intrinsics  # noqa: E402
+from postbc_ros.perception.camera_geometry import load_camera_geometry  # noqa: E402
 from postbc_ros.robots import get_robot, get_robot_spec  # noqa: E402
 from postbc_ros.ros import conversions as conv, qos  # noqa: E402
 from postbc_ros.ros.node_main import run_node  # noqa: E402
@@ -54,7 +52,7 @@ class WireTwinConfig:
     port_link: str = param("wire_twin/widowx.port", "path linked to the bus's pty: arm_node's `port`")
     calibration: str = param("", "motors.yaml of the servo chain ('' = calibration/<rig>/motors.yaml, as the driver)")
     arm_node: str = param("arm", "lifecycle node configured + activated once the bus answers ('' = leave it)")
-    camera_size: int = param(96, "scene camera image size (pixels, square)", range=(16, 480))
+    camera_size: int = param(0, "scene image height (pixels) at the calibration's aspect; 0 = its resolution", range=(0, 1080))
     camera_rate: float = param(10.0, "scene camera frame rate in Hz (0 = no images)", range=(0.0, 60.0))
     frame_id: str = param("base_link", "frame of the observation")
     gripper_joint: str = param("gripper", "name of the normalised gripper joint in joint_states")
@@ -77,6 +75,8 @@ class WireTwinNode(Node):
         tmp = self.link.with_name(self.link.name + f".{os.getpid()}")
         os.symlink(self.loop.port, tmp)
         os.replace(tmp, self.link)  # atomically: a link left by an earlier run is replaced
+        geo = load_camera_geometry(get_robot(c.robot).twin_rig, SCENE_CAMERA)  # the camera its rig file describes
+        self.frame_hw = (c.camera_size or geo.height, round((c.camera_size or geo.height) * geo.width / geo.height))
         self.measured: tuple[dict[str, float], float] | None = None
         self.pub_obs = self.create_publisher(JointState, "observation/state", qos.STATE)
         self.pub_success = self.create_publisher(Bool, "task/success", qos.STATE)
@@ -123,9 +123,9 @@ class WireTwinNode(Node):
         if obs is not None:
             self.pub_obs.publish(conv.vector_msg(obs[0], now, obs[1], self.cfg.frame_id))
         if self.loop.frame_due(self.cfg.camera_rate):
-            size = int(self.cfg.camera_size)
-            self.pub_img.publish(conv.image_to_msg(self.loop.twin.render(SCENE_CAMERA, size), now, SCENE_FRAME))
-            intr = twin_camera_intrinsics(self.loop.twin, SCENE_CAMERA, size, size)
+            h, w = self.frame_hw
+            self.pub_img.publish(conv.image_to_msg(self.loop.twin.render(SCENE_CAMERA, (h, w)), now, SCENE_FRAME))
+            intr = twin_camera_intrinsics(self.loop.twin, SCENE_CAMERA, w, h)
             self.pub_info.publish(conv.camera_info_from(intr, now, SCENE_FRAME))
 
     def _on_reset(self, _req, res):

@@ -11,6 +11,7 @@ from postbc_ros.ros.bootstrap import ensure_rclpy
 
 
 SPIN_WAKE_S = 0.2  # longest time the main thread stays in the executor's wait (signal latency)
+WORK_DONE = "work_done"  # a node attribute: True once its work is over; the process then closes and exits 0
 
 
 def _interrupt(signum, _frame):
@@ -26,7 +27,9 @@ def run_node(factory: Callable[[], object], argv: list[str] | None = None, threa
     """Create the node with `factory()` and spin until shutdown. Returns the process exit code.
 
     A MultiThreadedExecutor lets a node serve services while a long callback (inference, a
-    learner update) runs in another callback group.
+    learner update) runs in another callback group. A node whose `work_done` attribute turns True
+    (e.g. a recorder whose demonstrations are all saved) stops spinning, closes and exits 0: for
+    the supervisor a finished node, not a crash (docs/fault_policy.md).
     """
     rclpy = ensure_rclpy()
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
@@ -61,7 +64,7 @@ def run_node(factory: Callable[[], object], argv: list[str] | None = None, threa
         executor.add_node(node)
         signal.signal(signal.SIGINT, _request_stop)
         signal.signal(signal.SIGTERM, _request_stop)
-        while rclpy.ok() and not stop.is_set():
+        while rclpy.ok() and not stop.is_set() and not getattr(node, WORK_DONE, False):
             executor.spin_once(timeout_sec=SPIN_WAKE_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
