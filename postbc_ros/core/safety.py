@@ -37,9 +37,11 @@ them as far as allowed, and when the reference tool point is already outside the
 Speed: this runs once per servo period (2 ms at a UR's 500 Hz), so the hot path reads limits
 prepared once per `SafetyLimits`, runs the per-joint stages on Python floats (a handful per
 joint: cheaper than numpy calls on 6-element arrays, same IEEE arithmetic), formats intervention
-messages only when they are read, computes forward kinematics in batches (`safety_kinematics`),
-and places the workspace boundary from one batch of candidates around a parabola's estimate
-(`_scale_into_box`) instead of 20 bisection steps of one FK each. `postbc bench safety` measures it.
+messages only when they are read, checks the command's tool point with the chain on Python floats
+(`PointChain.point`, ~2 µs against ~10 µs for a numpy batch of one), computes forward kinematics
+in batches only for a command that leaves the box (`safety_kinematics`), and places the workspace
+boundary from one batch of candidates around a parabola's estimate (`_scale_into_box`) instead of
+20 bisection steps of one FK each. `postbc bench safety` measures it.
 """
 from __future__ import annotations
 
@@ -351,14 +353,15 @@ def _filter(cmd: Any, state: SafetyState, limits: SafetyLimits, dt: float) -> Sa
     q = np.array(q_out)
 
     # 5. workspace box ---------------------------------------------------------------------
-    if h.ws is not None:
-        # one batched FK: the command, the segment start and three points between (for the search)
+    # the command's tool point on Python floats; only a command outside the box pays for the
+    # batched FK of the command, the segment start and three points between (for the search)
+    if h.ws is not None and not _inside(h.point(q_out), h.box_lo_tol, h.box_hi_tol):
         b = np.array(base)
         pts = np.multiply.outer(SEARCH_SAMPLES, q - b)
         pts += b
         pts[0] = q
         p_all = h.positions(pts).tolist()
-        if not _inside(p_all[0], h.box_lo_tol, h.box_hi_tol):
+        if not _inside(p_all[0], h.box_lo_tol, h.box_hi_tol):  # (the two agree with fk to AGREEMENT_M)
             q_ws = _workspace(iv, h, q, pts, p_all)
             if q_ws is None:
                 return SafetyResult(command=None, held=True, interventions=iv, velocity=None)

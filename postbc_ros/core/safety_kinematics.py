@@ -18,6 +18,7 @@ row by row (`LoopPositions`): slower, same answers.
 from __future__ import annotations
 
 import functools
+import math
 import sys
 from typing import Callable
 
@@ -45,6 +46,11 @@ def _axis_parts(axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ec[i, i] = ec[j, j] = 1.0
     es[i, j], es[j, i] = -1.0, 1.0
     return e0, ec, es
+
+
+def _mixed(axis: int) -> tuple[int, int]:
+    """The coordinates (i, j) a rotation about `axis` mixes: w_i' = c w_i - s w_j, w_j' = s w_i + c w_j."""
+    return (axis + 1) % 3, (axis + 2) % 3
 
 
 def _translation(p) -> np.ndarray:
@@ -89,6 +95,28 @@ class PointChain:
         # the last joint acts on v: w = b0 + cos b_c + sin b_s
         last = [pre[-1] @ e @ v for e in parts[-1]]
         self._b = np.stack(last)  # (3, 4)
+        # one point on Python floats (`point`): per joint, from the tool inward, the rotation about
+        # its axis mixes two coordinates of w, then its fixed transform (R, t) moves w
+        self._scalar = [(tuple(p[:3, :3].reshape(9).tolist()), tuple(p[:3, 3].tolist()), *_mixed(a))
+                        for p, a in zip(pre, axes[:n])][::-1]
+        self._v = tuple(v[:3].tolist())
+
+    def point(self, q) -> list[float]:
+        """The tool position [x, y, z] of ONE joint vector `q` (a sequence of floats): the same
+        chain as `__call__` on Python floats, ~4x cheaper than a batch of one (numpy's per-call
+        overhead dominates 6-element arrays). The filter checks each command with it."""
+        x, y, z = self._v
+        cos, sin = math.cos, math.sin
+        k = self.used
+        for (r0, r1, r2, r3, r4, r5, r6, r7, r8), (t0, t1, t2), i, j in self._scalar:
+            k -= 1
+            c, s = cos(q[k]), sin(q[k])
+            w = [x, y, z]
+            wi, wj = w[i], w[j]
+            w[i], w[j] = c * wi - s * wj, s * wi + c * wj
+            a, b, d = w
+            x, y, z = r0 * a + r1 * b + r2 * d + t0, r3 * a + r4 * b + r5 * d + t1, r6 * a + r7 * b + r8 * d + t2
+        return [x, y, z]
 
     def __call__(self, q: np.ndarray) -> np.ndarray:
         """Positions (K, 3) for joint vectors `q` (K, n_joints)."""
@@ -117,6 +145,9 @@ class LoopPositions:
     def __init__(self, fk: Callable):
         self.fk = fk
 
+    def point(self, q) -> list[float]:
+        return np.asarray(self.fk(np.asarray(q, dtype=float))[0], dtype=float).tolist()
+
     def __call__(self, q: np.ndarray) -> np.ndarray:
         return np.array([np.asarray(self.fk(row)[0], dtype=float) for row in q]).reshape(q.shape[0], 3)
 
@@ -139,14 +170,17 @@ def _chain_from_module(mod) -> PointChain | None:
 
 
 def _agrees(chain, fk: Callable, n: int) -> bool:
+    """Both evaluations of `chain` (the batch and `point`) reproduce `fk` to AGREEMENT_M."""
     rng = np.random.default_rng(0)
     q = rng.uniform(-np.pi, np.pi, (CHECK_CONFIGS, n))
     try:
         ref = np.array([np.asarray(fk(row)[0], dtype=float) for row in q])
         got = chain(q)
+        one = np.array([chain.point(row) for row in q.tolist()])
     except Exception:  # a chain that cannot even run is not used
         return False
-    return bool(got.shape == ref.shape and np.all(np.abs(got - ref) <= AGREEMENT_M))
+    return bool(got.shape == ref.shape == one.shape and np.all(np.abs(got - ref) <= AGREEMENT_M)
+                and np.all(np.abs(one - ref) <= AGREEMENT_M))
 
 
 @functools.lru_cache(maxsize=32)

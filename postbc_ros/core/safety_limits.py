@@ -113,7 +113,7 @@ def _frozen(x) -> np.ndarray:
 class _Hot:
     """Everything `filter_command` reads per call, prepared once per `SafetyLimits` (plain attributes)."""
 
-    __slots__ = ("n", "length", "names", "g_lo", "g_hi", "lower", "upper", "vmax", "amax", "step", "ws", "positions",
+    __slots__ = ("n", "length", "names", "g_lo", "g_hi", "lower", "upper", "vmax", "amax", "step", "ws", "positions", "point",
                  "box_lo_list", "box_hi_list", "box_lo_tol", "box_hi_tol", "in_lo", "in_hi", "in_lo_list", "in_hi_list", "box_text",
                  "lower_l", "upper_l", "vmax_l", "amax_l", "step_l")
 
@@ -208,9 +208,10 @@ class SafetyLimits:
         h.lower_l, h.upper_l = self.lower.tolist(), self.upper.tolist()
         h.vmax_l, h.amax_l, h.step_l = self.max_velocity.tolist(), self.max_acceleration.tolist(), self.max_step.tolist()
         h.ws = self.workspace
-        h.positions = None
+        h.positions = h.point = None
         if self.workspace is not None:
             h.positions = batched_positions(self.fk, self.n_joints)
+            h.point = h.positions.point  # one joint vector on Python floats (the per-command check)
             lo, hi = self.workspace.lower, self.workspace.upper
             h.box_lo_list, h.box_hi_list = lo.tolist(), hi.tolist()
             h.box_text = f"[{h.box_lo_list}, {h.box_hi_list}]"

@@ -593,6 +593,8 @@ def test_batched_fk_agrees_with_the_robot_fk(robot):
     assert isinstance(pos, PointChain) and pos.used == 5  # the wrist roll about the tool axis is dropped
     q = np.random.default_rng(3).uniform(-7, 7, (200, 6))
     np.testing.assert_allclose(pos(q), np.array([spec.fk(r)[0] for r in q]), rtol=0, atol=1e-12)
+    # the one-point evaluation on Python floats (the filter's per-command check) is the same chain
+    np.testing.assert_allclose([pos.point(r) for r in q.tolist()], np.array([spec.fk(r)[0] for r in q]), rtol=0, atol=1e-12)
 
 
 def test_unknown_or_wrong_kinematics_fall_back_to_the_fk_itself():
@@ -623,6 +625,7 @@ def test_unknown_or_wrong_kinematics_fall_back_to_the_fk_itself():
     lim = with_limits(LIMITS["widowx_twin"], fk=shifted)
     q = np.array([HOME_W, HOME_W + 0.1])
     np.testing.assert_allclose(lim._hot.positions(q), np.array([shifted(r)[0] for r in q]))
+    np.testing.assert_allclose(lim._hot.point(q[1]), shifted(q[1])[0])
 
 
 def _outward_steps(profile: str, count: int, seed: int = 0):
