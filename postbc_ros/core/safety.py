@@ -37,11 +37,11 @@ them as far as allowed, and when the reference tool point is already outside the
 Speed: this runs once per servo period (2 ms at a UR's 500 Hz), so the hot path reads limits
 prepared once per `SafetyLimits`, runs the per-joint stages on Python floats (a handful per
 joint: cheaper than numpy calls on 6-element arrays, same IEEE arithmetic), formats intervention
-messages only when they are read, checks the command's tool point with the chain on Python floats
-(`PointChain.point`, ~2 µs against ~10 µs for a numpy batch of one), computes forward kinematics
-in batches only for a command that leaves the box (`safety_kinematics`), and places the workspace
-boundary from one batch of candidates around a parabola's estimate (`_scale_into_box`) instead of
-20 bisection steps of one FK each. `postbc bench safety` measures it.
+messages only when they are read, and evaluates the tool point of single joint vectors with the
+chain on Python floats (`PointChain.point`, ~2 µs against ~10 µs for a numpy batch of one): once
+per command, and for a step that leaves the box a handful of times while `_scale_into_box`
+narrows a bracket with chord estimates (5-6 evaluations at the median, bisection as the
+fallback) instead of 20 bisection steps. `postbc bench safety` measures it.
 """
 from __future__ import annotations
 
@@ -65,21 +65,13 @@ from postbc_ros.core.safety_limits import (  # noqa: F401  (re-exported: the fil
 _TOL = CHECK_TOL
 #: a move out of the box counts as a recovery only if it gets closer to the box by this much [m]
 RECOVERY_GAIN_M = 1e-6
-#: fractions of the step at which the tool point is computed with the command itself (one
-#: batched FK; the first is the command, the second the segment start): the samples the
-#: boundary search starts from when the command leaves the box
-SEARCH_SAMPLES = np.array([1.0, 0.0, 0.25, 0.5, 0.75])
-#: first search round: offsets (fractions of the step) around the exit estimated by a parabola
-#: through three samples (error < 3e-3 of the step in 99 % of the twins' steps, smaller for the
-#: real rigs' shorter ones); 8e-4 apart (< the default resolution) near the estimate, so one
-#: round usually reaches `WorkspaceBox.resolution`, sparser further out
-SEARCH_FIRST_OFFSETS = np.array([-0.03, -0.004, -0.0032, -0.0024, -0.0016, -0.0008, 0.0,
-                                 0.0008, 0.0016, 0.0024, 0.0032, 0.004, 0.03])
-#: later rounds: multiples of the exit fraction of the bracket's chord (error ~ width^2), plus
-#: the bracket's midpoint, so that a round at least halves the bracket
-SEARCH_CHORD_MULTIPLES = (0.9, 0.99, 0.999, 1.0, 1.001, 1.01, 1.1)
-#: boundary-search rounds at most; the bracket's inside end is kept, so stopping early is safe
-SEARCH_ROUNDS = 8
+#: boundary search: at most this many tool-point evaluations (~2 µs each on Python floats);
+#: bisection alone needs log2(1/resolution) = 10 at the default resolution, the chord estimates
+#: usually 2-6, and a round that does not halve the bracket is followed by a bisection
+SEARCH_EVALS = 32
+#: a chord round's two candidates sit this fraction of the resolution either side of the chord's
+#: estimate of the exit: two good guesses close the bracket to within the resolution
+SEARCH_PAIR = 0.45
 #: candidates stay this far inside the bracket (fraction of its width)
 _SEARCH_EDGE = 1e-9
 _F64 = np.dtype(np.float64)
@@ -350,22 +342,16 @@ def _filter(cmd: Any, state: SafetyState, limits: SafetyLimits, dt: float) -> Sa
     for part in (limit_iv, step_iv, acc_iv, ref_iv):
         if part:
             iv.extend(part)
-    q = np.array(q_out)
 
-    # 5. workspace box ---------------------------------------------------------------------
-    # the command's tool point on Python floats; only a command outside the box pays for the
-    # batched FK of the command, the segment start and three points between (for the search)
-    if h.ws is not None and not _inside(h.point(q_out), h.box_lo_tol, h.box_hi_tol):
-        b = np.array(base)
-        pts = np.multiply.outer(SEARCH_SAMPLES, q - b)
-        pts += b
-        pts[0] = q
-        p_all = h.positions(pts).tolist()
-        if not _inside(p_all[0], h.box_lo_tol, h.box_hi_tol):  # (the two agree with fk to AGREEMENT_M)
-            q_ws = _workspace(iv, h, q, pts, p_all)
+    # 5. workspace box: the command's tool point on Python floats (`PointChain.point`) ------------
+    if h.ws is not None:
+        p_cmd = h.point(q_out)
+        if not _inside(p_cmd, h.box_lo_tol, h.box_hi_tol):
+            q_ws = _workspace(iv, h, q_out, base, p_cmd)
             if q_ws is None:
                 return SafetyResult(command=None, held=True, interventions=iv, velocity=None)
-            q = q_ws
+            q_out = q_ws
+    q = np.array(q_out)
 
     out = c.copy()
     out[:n] = q
@@ -383,17 +369,15 @@ def _distance(p: list[float], lo: list[float], hi: list[float]) -> float:
     return math.sqrt(sum(max(a - x, 0.0, x - b) ** 2 for x, a, b in zip(p, lo, hi)))
 
 
-def _workspace(iv: list[Intervention], h, q: np.ndarray, samples: np.ndarray, p_samples: list[list[float]]) -> np.ndarray | None:
-    """The command's tool point is outside the box: a scaled step, or None to hold (reported in `iv`).
-
-    samples: joint vectors at `SEARCH_SAMPLES` of the step (command, segment start, ...), p_samples their tool points.
-    """
+def _workspace(iv: list[Intervention], h, q: list[float], base: list[float], p_cmd: list[float]) -> list[float] | None:
+    """The command `q`'s tool point `p_cmd` is outside the box: a scaled step from `base` (the
+    segment start), or None to hold (reported in `iv`)."""
     ws = h.ws
-    p_cmd, p_base = p_samples[0], p_samples[1]
     lo, hi = h.box_lo_list, h.box_hi_list
     d_cmd = _distance(p_cmd, lo, hi)
     box = h.box_text
     tool = "tool point [%.4f, %.4f, %.4f] outside the workspace box"
+    p_base = h.point(base)
     if not _inside(p_base, h.box_lo_tol, h.box_hi_tol):
         # already outside: only moves that strictly approach the box are allowed
         d_base = _distance(p_base, lo, hi)
@@ -406,7 +390,7 @@ def _workspace(iv: list[Intervention], h, q: np.ndarray, samples: np.ndarray, p_
     if ws.on_violation == "reject":
         iv.append(Intervention("workspace", "tool", d_cmd, 0.0, tool + " %s; rejected, holding", (*p_cmd, box)))
         return None
-    q_ws, s = _scale_into_box(h, samples, p_samples)
+    q_ws, s = _scale_into_box(h, base, [a - b for a, b in zip(q, base)], p_base, p_cmd)
     iv.append(Intervention("workspace", "tool", d_cmd, 0.0, tool + "; step scaled back to %.3f of the way", (*p_cmd, s)))
     return q_ws
 
@@ -423,85 +407,47 @@ def _chord_exit(p0: list[float], p1: list[float], lo: list[float], hi: list[floa
     return max(t, 0.0)
 
 
-def _parabola_exit(s3: list[float], p3: list[list[float]], faces: list[tuple[int, float]], lo: float, hi: float) -> float:
-    """First s in [lo, hi] where the parabola through the points (s3[i], p3[i]) meets one of `faces`
-    ((axis, coordinate) pairs); `hi` when it meets none there."""
-    s0, s1, s2 = s3
-    t = hi
-    for a, bound in faces:
-        y0, y1, y2 = p3[0][a], p3[1][a], p3[2][a]
-        d01 = (y1 - y0) / (s1 - s0)  # Newton form: y0 + d01 (s - s0) + qa (s - s0)(s - s1)
-        qa = ((y2 - y1) / (s2 - s1) - d01) / (s2 - s0)
-        qb = d01 - qa * (s0 + s1)
-        qc = y0 - d01 * s0 + qa * s0 * s1 - bound
-        if abs(qa) <= 1e-12 * (abs(qb) + abs(qc)):
-            roots = (-qc / qb,) if qb else ()
-        else:
-            disc = qb * qb - 4.0 * qa * qc
-            if disc < 0.0:
-                continue
-            k = -0.5 * (qb + math.copysign(math.sqrt(disc), qb))  # the numerically stable pair of roots
-            roots = (k / qa, qc / k) if k else (k / qa,)
-        for r in roots:
-            if lo <= r < t:
-                t = r
-    return t
-
-
-def _scale_into_box(h, samples: np.ndarray, p_samples: list[list[float]]) -> tuple[np.ndarray, float]:
+def _scale_into_box(h, base: list[float], step: list[float], p_base: list[float],
+                    p_cmd: list[float]) -> tuple[list[float], float]:
     """The farthest point of the step found inside the box (the segment start is inside), and its fraction.
 
-    A bracket [s_in, s_out] of the step (tool point inside at s_in, outside at s_out), first from the
-    samples, is narrowed by rounds of batched candidates placed around an estimate of where the
-    tool path leaves the box: first a parabola through three samples, then the chord of the
-    bracket (along which the path is nearly straight once it is short) plus its midpoint; one
-    round usually reaches `WorkspaceBox.resolution`. The returned joint vector is the very row
-    whose tool point was found inside the box (shrunk by the batched FK's agreement with fk), so
-    the guarantee does not depend on the estimates, only the distance to the boundary does.
+    A bracket [s_in, s_out] of the step (tool point inside at s_in, outside at s_out), first the
+    whole step, is narrowed by evaluating the tool point of single joint vectors: per round two
+    candidates either side of where the chord between the bracket's tool points leaves the box
+    (the tool path is nearly straight over a short bracket: the estimate's error shrinks with the
+    square of the bracket's width), or the midpoint after a round that did not halve the bracket.
+    The returned joint vector is the very one whose tool point was found inside the box (shrunk
+    by the chain's agreement with fk), so the guarantee does not depend on the estimates, only
+    the distance to the boundary does (within `WorkspaceBox.resolution` of the step unless the
+    SEARCH_EVALS budget ran out first).
     """
     in_lo, in_hi = h.in_lo_list, h.in_hi_list
-    resolution = h.ws.resolution
-    base = samples[1]
-    step = samples[0] - base
-    # the samples in step order: 0 (inside), 1/4, 1/2, 3/4, 1 (the command, outside)
-    order = (1, 2, 3, 4, 0)
-    k = 1
-    while _inside(p_samples[order[k]], in_lo, in_hi):
-        k += 1
-    s_in, s_out = float(SEARCH_SAMPLES[order[k - 1]]), float(SEARCH_SAMPLES[order[k]])
-    q_in, p_in, p_out = samples[order[k - 1]], p_samples[order[k - 1]], p_samples[order[k]]
-    fit = order[k - 1:k + 2] if k < 4 else order[k - 2:k + 1]  # the bracket and a neighbour
-    faces = [(a, in_hi[a]) for a in range(3) if p_out[a] > in_hi[a]] + [(a, in_lo[a]) for a in range(3) if p_out[a] < in_lo[a]]
-    guess = _parabola_exit([float(SEARCH_SAMPLES[i]) for i in fit], [p_samples[i] for i in fit], faces, s_in, s_out)
-    s = guess + SEARCH_FIRST_OFFSETS
-    for _ in range(SEARCH_ROUNDS):
+    resolution, point = h.ws.resolution, h.point
+    s_in, q_in, p_in = 0.0, base, p_base
+    s_out, p_out = 1.0, p_cmd
+    evals, bisect = 0, False
+    while s_out - s_in > resolution and evals < SEARCH_EVALS:
         width = s_out - s_in
-        if width <= resolution:
-            break
-        if s is None:  # later rounds: around the chord's exit, plus the midpoint (the bracket at least halves)
-            t = _chord_exit(p_in, p_out, in_lo, in_hi)
-            fr = [t * m for m in SEARCH_CHORD_MULTIPLES]
-            fr.append(0.5)
-            fr.sort()
-            s = s_in + width * np.array(fr)
-        edge = _SEARCH_EDGE * width
-        s = np.minimum(np.maximum(s, s_in + edge), s_out - edge)
-        cand = np.multiply.outer(s, step)
-        cand += base
-        pts = h.positions(cand).tolist()
-        # binary search for an inside -> outside pair of neighbours (index -1: s_in, len: s_out)
-        i, o = -1, len(pts)
-        while o - i > 1:
-            m = (i + o) // 2
-            if _inside(pts[m], in_lo, in_hi):
-                i = m
+        if bisect:
+            cands = (s_in + 0.5 * width,)
+        else:
+            guess = s_in + width * _chord_exit(p_in, p_out, in_lo, in_hi)
+            cands = (guess - SEARCH_PAIR * resolution, guess + SEARCH_PAIR * resolution)
+        for s in cands:
+            edge = _SEARCH_EDGE * (s_out - s_in)
+            if not s_in + edge <= s <= s_out - edge:  # outside what is left of the bracket: clamp
+                s = min(max(s, s_in + edge), s_out - edge)
+                if not s_in < s < s_out:
+                    continue
+            q_c = [b + s * d for b, d in zip(base, step)]
+            p_c = point(q_c)
+            evals += 1
+            if _inside(p_c, in_lo, in_hi):
+                s_in, q_in, p_in = s, q_c, p_c
             else:
-                o = m
-        if o < len(pts):
-            s_out, p_out = float(s[o]), pts[o]
-        if i >= 0:
-            s_in, p_in, q_in = float(s[i]), pts[i], cand[i]
-        s = None
+                s_out, p_out = s, p_c
+                break  # the next candidate lies beyond the new outside end
+        bisect = not bisect and (s_out - s_in) > 0.5 * width
     return q_in, s_in
 
 
