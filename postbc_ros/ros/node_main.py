@@ -4,7 +4,6 @@ from __future__ import annotations
 import faulthandler
 import signal
 import sys
-import threading
 from typing import Callable
 
 from postbc_ros.ros.bootstrap import ensure_rclpy
@@ -48,10 +47,12 @@ def run_node(factory: Callable[[], object], argv: list[str] | None = None, threa
     # that the loop checks at least every SPIN_WAKE_S -- an exception raised inside the
     # executor's thread-pool bookkeeping left a worker thread that blocked the process's exit.
     rclpy.init(args=sys.argv if argv is None else argv, signal_handler_options=SignalHandlerOptions.NO)
-    stop = threading.Event()
+    # a plain flag, not a threading.Event: Event.set() takes a lock, and a second signal arriving
+    # inside the first handler's set() (terminal + supervisor Ctrl-C) would wait on it forever
+    stop = [False]
 
     def _request_stop(_signum, _frame):
-        stop.set()
+        stop[0] = True
 
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
     signal.signal(signal.SIGTERM, _interrupt)
@@ -64,7 +65,7 @@ def run_node(factory: Callable[[], object], argv: list[str] | None = None, threa
         executor.add_node(node)
         signal.signal(signal.SIGINT, _request_stop)
         signal.signal(signal.SIGTERM, _request_stop)
-        while rclpy.ok() and not stop.is_set() and not getattr(node, WORK_DONE, False):
+        while rclpy.ok() and not stop[0] and not getattr(node, WORK_DONE, False):
             executor.spin_once(timeout_sec=SPIN_WAKE_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
