@@ -21,7 +21,8 @@ Comparison rules (`ObservationContract.check`, docs/interfaces.md "Observation c
 
 Sources are short strings: "camera:<name>", "joint_states", "markers:ids=[..]",
 "twin_state:privileged" (object/goal positions read out of the simulator), "proprio:joints,gripper,ee_xyz"
-(arm joints, gripper and the tool position from forward kinematics). An env may declare its own
+(arm joints, gripper and the tool position from forward kinematics), "proprio+markers:<m1>,<m2>"
+(that, plus the poses of the named fiducial markers: `core.observation_assembler.marker_state_names`). An env may declare its own
 per-key sources in an attribute `observation_sources` ({obs key: source}); otherwise
 `default_source` infers them from the feature name and entry names.
 
@@ -54,6 +55,8 @@ JOINT_DELTA_PREFIX = "dq"
 PROPRIO_NAME_PREFIXES = ("q_", "gripper", "ee_")
 SOURCE_PRIVILEGED = "twin_state:privileged"
 SOURCE_PROPRIO = "proprio:joints,gripper,ee_xyz"
+SOURCE_MARKERS_PREFIX = "proprio+markers:"  # + the marker names, in state order
+MARKER_NAME_PREFIX = "marker_"  # state entries marker_<name>_<x|y|z|visible|rel_x..>
 
 # twin env `control` values by the contract's (action kind, mode)
 TWIN_CONTROLS = {("end_effector", "delta"): "ee_delta", ("joint", "delta"): "joint_delta"}
@@ -373,8 +376,13 @@ def default_source(name: str, names: Sequence[str] | None) -> str | None:
     if name == OBS_PREFIX + "joints":
         return "joint_states"
     if name == OBS_PREFIX + "state" and names:
-        if all(str(n).startswith(PROPRIO_NAME_PREFIXES) for n in names):
+        names = [str(n) for n in names]
+        if all(n.startswith(PROPRIO_NAME_PREFIXES) for n in names):
             return SOURCE_PROPRIO
+        if all(n.startswith(PROPRIO_NAME_PREFIXES + (MARKER_NAME_PREFIX,)) for n in names):
+            markers = list(dict.fromkeys(n[len(MARKER_NAME_PREFIX):].rsplit("_", 1)[0].removesuffix("_rel")
+                                         for n in names if n.startswith(MARKER_NAME_PREFIX)))
+            return SOURCE_MARKERS_PREFIX + ",".join(markers)
         return SOURCE_PRIVILEGED
     return None
 

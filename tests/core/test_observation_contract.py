@@ -188,3 +188,13 @@ def test_contract_derived_from_an_old_checkpoint_config():
     assert c.action.kind == "end_effector"
     stored = contract_from_checkpoint_config({**cfg, "contract": _contract().to_json()})
     assert stored == _contract()
+
+
+def test_a_state_of_proprioception_and_marker_poses_names_its_markers():
+    from postbc_ros.core.observation_assembler import marker_state_names
+    from postbc_ros.core.observation_contract import SOURCE_PRIVILEGED, SOURCE_PROPRIO, default_source
+
+    names = marker_state_names(["waist", "shoulder"], ["object", "goal_pad"])
+    assert default_source("observation.state", names) == "proprio+markers:object,goal_pad"
+    assert default_source("observation.state", names[:6]) == SOURCE_PROPRIO  # q_ x2, gripper, ee_x/y/z
+    assert default_source("observation.state", names + ["object_x"]) == SOURCE_PRIVILEGED
