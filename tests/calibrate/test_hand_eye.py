@@ -159,16 +159,9 @@ def test_cli_solves_a_capture_folder_and_writes_measured_extrinsics(tmp_path, ca
     assert "samples[0].image" in capsys.readouterr().err
 
 
-def test_live_capture_records_joint_states_and_frames(tmp_path):
-    """hand-eye-capture through the driver interfaces: a fake arm and a camera rendering the board
-    from the arm's pose; the folder it writes solves to the known X."""
-    from postbc_ros.calibrate.capture import capture_hand_eye
-    from postbc_ros.calibrate.hand_eye import read_capture, samples_from_capture
-    from postbc_ros.drivers.arm import make_arm
+def wrist_board_camera(arm):
+    """A camera on the wrist (X_WRIST) rendering the board on the table from `arm`'s measured pose."""
     from postbc_ros.drivers.camera.base import Camera, Frame
-
-    arm = make_arm("fake", "widowx", tau=1e-4)
-    arm.connect()
 
     class BoardCamera(Camera):
         def _start(self):
@@ -185,6 +178,19 @@ def test_live_capture_records_joint_states_and_frames(tmp_path):
             T = np.linalg.inv(fk4(arm.read_state().q) @ X_WRIST) @ BOARD_ON_TABLE
             return Frame(np.repeat(render_view(T)[:, :, None], 3, axis=2), 0.0, None)
 
+    return BoardCamera()
+
+
+def test_live_capture_records_joint_states_and_frames(tmp_path):
+    """hand-eye-capture through the driver interfaces: a fake arm and a camera rendering the board
+    from the arm's pose; the folder it writes solves to the known X."""
+    from postbc_ros.calibrate.capture import capture_hand_eye
+    from postbc_ros.calibrate.hand_eye import read_capture, samples_from_capture
+    from postbc_ros.drivers.arm import make_arm
+
+    arm = make_arm("fake", "widowx", tau=1e-4)
+    arm.connect()
+
     poses = iter(arm_poses(7, seed=5, scale=0.5))
     answers = []
 
@@ -197,7 +203,7 @@ def test_live_capture_records_joint_states_and_frames(tmp_path):
             return ""
         return "q"
 
-    p = capture_hand_eye(arm, BoardCamera(), tmp_path, 10, "widowx", "eye_in_hand", SPEC, operator, lambda s: None)
+    p = capture_hand_eye(arm, wrist_board_camera(arm), tmp_path, 10, "widowx", "eye_in_hand", SPEC, operator, lambda s: None)
     doc = read_capture(tmp_path)
     assert p.name == "poses.json" and len(doc["samples"]) == 6 and answers[0].startswith("Step 1/10")
     samples, skipped = samples_from_capture(tmp_path, K_TRUE, D_TRUE, get_robot_spec("widowx").fk)
@@ -216,7 +222,6 @@ def test_live_capture_on_the_widowx_driver_in_free_drive(tmp_path):
     from postbc_ros.calibrate.capture import capture_hand_eye
     from postbc_ros.calibrate.hand_eye import samples_from_capture
     from postbc_ros.drivers.arm import make_arm
-    from postbc_ros.drivers.camera.base import Camera, Frame
     from postbc_ros.sim.wire.dynamixel_bus import REVERSE_PIVOT
     from postbc_ros.sim.wire.widowx_chain import ASSEMBLY_OFFSET, SHADOWS
 
@@ -234,20 +239,6 @@ def test_live_capture_on_the_widowx_driver_in_free_drive(tmp_path):
                 for sid, pid in SHADOWS.items():  # a shadow's horn turns with its primary's
                     bus.servos[sid].native = REVERSE_PIVOT - bus.servos[pid].native + ASSEMBLY_OFFSET[sid]
 
-        class BoardCamera(Camera):
-            def _start(self):
-                pass
-
-            def stop(self):
-                pass
-
-            @property
-            def intrinsics(self):
-                return None
-
-            def _read(self, timeout):
-                T = np.linalg.inv(fk4(arm.read_state().q) @ X_WRIST) @ BOARD_ON_TABLE
-                return Frame(np.repeat(render_view(T)[:, :, None], 3, axis=2), 0.0, None)
 
         poses = iter(arm_poses(7, seed=5, scale=0.5))
         locked_at = []
@@ -263,7 +254,7 @@ def test_live_capture_on_the_widowx_driver_in_free_drive(tmp_path):
             return ""
 
         try:
-            capture_hand_eye(arm, BoardCamera(), tmp_path, 10, "widowx", "eye_in_hand", SPEC, operator, lambda s: None,
+            capture_hand_eye(arm, wrist_board_camera(arm), tmp_path, 10, "widowx", "eye_in_hand", SPEC, operator, lambda s: None,
                              free_drive=True, settle_s=0.0)
             assert all(bus.servos[i].torque for i in arm_ids), "the capture ended with the arm released"
             assert not any(locked_at), "a pose was asked for while the arm was locked"
