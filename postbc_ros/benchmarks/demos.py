@@ -50,6 +50,11 @@ def make_bench_env(cfg, seed: int):
     kw: dict[str, Any] = {"seed": seed}
     if is_metaworld(cfg.env) and cfg.max_episode_steps:
         kw["max_episode_steps"] = cfg.max_episode_steps
+    obs_mode = getattr(cfg, "obs_mode", "state")
+    if obs_mode != "state":  # the twin's deployable observations (markers, images); Meta-World has only state
+        if is_metaworld(cfg.env):
+            raise ValueError(f"--obs-mode {obs_mode}: Meta-World envs observe their state only; use a postbc/ twin env")
+        kw["obs_mode"] = obs_mode
     return make_env_from_id(cfg.env, **kw)
 
 

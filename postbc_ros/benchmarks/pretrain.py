@@ -78,6 +78,10 @@ class PretrainBenchConfig:
     coverage_states: int = param(400, "demonstration states for the coverage numbers")
     coverage_samples: int = param(32, "policy samples per state for the coverage numbers")
     max_episode_steps: int | None = param(None, "Meta-World episode cap (<= 500)")
+    obs_mode: str = param("state", "what the policy observes, in the demos and the evaluation: state (privileged, "
+                          "simulation only), markers (proprioception + marker poses from the rendered camera), image "
+                          "(proprioception + the scene camera), image_wrist", choices=("state", "markers", "image",
+                                                                                       "image_wrist"))
     # the settings every variant shares = `postbc pretrain`'s defaults; a variant overrides its keys
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     progress: bool = True
@@ -138,7 +142,7 @@ def run_seed(cfg: PretrainBenchConfig, seed: int, device, log: Callable[[str], N
             if res.ensemble is not None:
                 ensembles.setdefault(tcfg.bootstrap, res.ensemble)
             policy = res.ema.model.eval()
-            env = make_bench_env(cfg, eval_seed(seed))  # state observations, like the recorded demos
+            env = make_bench_env(cfg, eval_seed(seed))  # the recorded demos' observations (cfg.obs_mode)
             try:
                 ev = evaluate_policy(policy, env, cfg.eval_episodes, seed=eval_seed(seed), device=device,
                                      progress=False)

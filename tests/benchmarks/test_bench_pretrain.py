@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from postbc_ros.benchmarks import pretrain as pretrain_mod
 from postbc_ros.benchmarks.pretrain import PretrainBenchConfig, parse_variant
 from postbc_ros.benchmarks.stats import mean_ci95, wilson_ci95
 from postbc_ros.learning.train_config import TrainConfig
@@ -130,6 +131,47 @@ def test_bench_pretrain_without_postbc_has_no_coverage(tmp_path):
     assert (train["horizon"], train["n_action_steps"], train["obs_history"]) == (2, 1, 2)
     vs = res["variants"]
     assert set(vs) == {"bc", "sigma_bc:sigma=0.2"} and all("coverage" not in v for v in vs.values())
+
+
+def test_bench_pretrain_on_marker_observations(tmp_path):
+    """--obs-mode markers: demos recorded and policies evaluated on proprioception + the marker poses
+    perceived in the twin's rendered frames (the deployable observation), not the privileged state."""
+    from postbc_ros.core.observation_contract import SOURCE_MARKERS_PREFIX
+
+    args = _parser().parse_args([
+        "bench", "pretrain", "--env", "postbc/WidowXReach-v0", "--demos", "1", "--seeds", "1",
+        "--eval-episodes", "1", "--epochs", "1", "--hidden", "16", "--device", "cpu", "--quiet",
+        "--json", str(tmp_path / "m.json"), "--variants", "bc", "--obs-mode", "markers",
+    ])
+    seen = []
+    from postbc_ros.benchmarks import demos
+
+    make = demos.make_bench_env
+
+    def spy(cfg, seed):
+        env = make(cfg, seed)
+        seen.append(env.unwrapped.obs_mode)
+        return env
+
+    demos.make_bench_env, pretrain_mod.make_bench_env = spy, spy
+    try:
+        assert args.func(args) == 0
+    finally:
+        demos.make_bench_env, pretrain_mod.make_bench_env = make, make
+    res = json.loads((tmp_path / "m.json").read_text())
+    assert res["config"]["obs_mode"] == "markers" and seen and set(seen) == {"markers"}
+    from postbc_ros.sim.twin_contract import contract_for_twin
+
+    sources = {f.name: f.source for f in contract_for_twin("widowx", "reach", obs_mode="markers").features}
+    assert sources["observation.state"].startswith(SOURCE_MARKERS_PREFIX)
+
+
+def test_metaworld_has_no_marker_observations():
+    from postbc_ros.benchmarks.demos import make_bench_env
+    from postbc_ros.benchmarks.pretrain import PretrainBenchConfig
+
+    with pytest.raises(ValueError, match="Meta-World envs observe their state only"):
+        make_bench_env(PretrainBenchConfig(env="metaworld/reach-v3", obs_mode="markers"), 0)
 
 
 @pytest.mark.parametrize("chunk, message", [
