@@ -233,3 +233,24 @@ class FeedClient:
         except OSError:
             pass
         self._sock.close()
+
+
+def serve_scene_camera(path: str, camera: str, intrinsics, rate: float) -> CameraFeedServer | None:
+    """The wire twin's feed of `camera` rendered with `intrinsics` (anything with width, height, fx,
+    fy, cx, cy, D: drivers.camera's CameraIntrinsics) at `rate` Hz; None when `path` is '' (the twin
+    publishes the camera topics itself). The announced rate is the nearest whole fps (librealsense's
+    stream profiles have integer rates; the graph asks camera_node for the same)."""
+    if not path:
+        return None
+    if rate <= 0:
+        raise ValueError(f"camera feed {path}: camera_rate must be > 0 to feed a camera (got {rate}); "
+                         "camera_rate:=0 disables images")
+    coeffs = tuple(float(x) for x in list(intrinsics.D)[:5])
+    return CameraFeedServer(path, FeedInfo(camera, int(intrinsics.width), int(intrinsics.height), feed_fps(rate),
+                                           float(intrinsics.fx), float(intrinsics.fy), float(intrinsics.cx),
+                                           float(intrinsics.cy), coeffs + (0.0,) * (5 - len(coeffs))))
+
+
+def feed_fps(rate: float) -> int:
+    """The integer frame rate a feed at `rate` Hz announces (at least 1)."""
+    return max(1, round(rate))
