@@ -121,9 +121,30 @@ def test_a_feed_that_stops_is_a_camera_that_disappeared_and_comes_back(tmp_path)
         twin.stop()
 
 
+def test_the_first_open_waits_for_the_twin_to_start(tmp_path):
+    """The graph starts camera_node and the twin together: the first open waits for the feed."""
+    path = tmp_path / "robot1.camera"
+    cam = make_camera("realsense", serial=f"twin://{path}", width=W, height=H, fps=FPS, timeout=0.5)
+    logs = []
+    cam.log = lambda level, msg: logs.append(msg)
+    twins = []
+    starter = threading.Timer(0.5, lambda: twins.append(Twin(path)))
+    starter.start()
+    try:
+        cam.start()  # before the twin serves
+        assert twins and cam.read().image[0, 0, 2] == 1
+    finally:
+        starter.join()
+        cam.stop()
+        for t in twins:
+            t.stop()
+    assert any(f"waiting up to 30 s for the wire twin's camera feed at {path}" in m for m in logs), logs
+
+
 def test_no_feed_is_a_clear_camera_error(tmp_path):
     cam = make_camera("realsense", serial=f"twin://{tmp_path / 'nothing'}", width=W, height=H, fps=FPS)
-    with pytest.raises(CameraError, match=r"no wire twin serving it .*camera_feed"):
+    cam.twin_feed.first_open_wait_s = 0.3
+    with pytest.raises(CameraError, match=r"no wire twin serving it .*camera_feed.* \(waited 0.3 s\)"):
         cam.start()
     with pytest.raises(CameraError, match="names no feed path"):
         make_camera("realsense", serial="twin://")

@@ -119,11 +119,11 @@ class RealSenseCamera(Camera):
         self._intr_override = intrinsics
         self._intr: CameraIntrinsics | None = intrinsics
         self.intrinsics_source = "measured (calibration file)" if intrinsics is not None else "factory (device)"
-        self._twin_feed = None
+        self.twin_feed = None  # the wire twin's feed device (serial twin://PATH), else None
         if device is None and self.serial and self.serial.startswith(TWIN_FEED_SCHEME):
             from postbc_ros.drivers.camera.realsense_twin import TwinFeedDevice, twin_feed_path
 
-            device = self._twin_feed = TwinFeedDevice(twin_feed_path(self.serial))
+            device = self.twin_feed = TwinFeedDevice(twin_feed_path(self.serial), log=lambda lvl, m: self.log(lvl, m))
         self._device: Callable | object | None = device
         self._sensors: list = []
         self._syncer = None
@@ -278,8 +278,8 @@ class RealSenseCamera(Camera):
                      stamp_source=source, depth=depth)
 
     def stop(self) -> None:
-        if self._twin_feed is not None:
-            self._twin_feed.close()  # first: no frame is injected into a sensor being closed
+        if self.twin_feed is not None:
+            self.twin_feed.close()  # first: no frame is injected into a sensor being closed
         for sensor in self._sensors:
             for step in (sensor.stop, sensor.close):
                 try:

@@ -13,6 +13,7 @@ and the supervisor's reopen when the feed stops (reads time out; the next open r
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -23,6 +24,8 @@ from postbc_ros.sim.wire.camera_feed import FeedClient, FeedError, FeedInfo
 DEVICE_NAME = "Wire twin camera (librealsense software device)"
 COLOR_SENSOR = "RGB Camera"  # a D400's colour sensor name
 JOIN_S = 2.0  # close(): how long to wait for the injecting thread
+FIRST_OPEN_WAIT_S = 30.0  # the first open waits this long for the feed: the twin starts with the graph (MuJoCo, EGL)
+CONNECT_POLL_S = 0.2  # ... trying to connect this often
 
 
 def twin_feed_path(serial: str | None) -> str | None:
@@ -45,23 +48,43 @@ def _rs_intrinsics(rs, info: FeedInfo):
 
 class TwinFeedDevice:
     """Callable device for RealSenseCamera: each call (an open) reconnects to the feed at `path`
-    and returns a fresh software device streaming it; `close()` ends the feed connection."""
+    and returns a fresh software device streaming it; `close()` ends the feed connection.
 
-    def __init__(self, path: str) -> None:
+    The first open waits up to `first_open_wait_s` for the feed (the wire twin is started with the
+    graph and needs a few seconds; a camera_node that exited meanwhile would only be restarted);
+    later opens (the supervisor's reopens) try once, the supervisor backs off between them."""
+
+    def __init__(self, path: str, log=None, first_open_wait_s: float = FIRST_OPEN_WAIT_S) -> None:
         self.path = path
+        self.log = log or (lambda level, msg: None)
+        self.first_open_wait_s = float(first_open_wait_s)
+        self.opens = 0
         self.client: FeedClient | None = None
         self.device = self.sensor = self.profile = None
         self.injected = 0  # frames handed to librealsense since the last open
         self._thread: threading.Thread | None = None
 
+    def _connect(self) -> FeedClient:
+        deadline = time.monotonic() + (self.first_open_wait_s if self.opens == 0 else 0.0)
+        waiting = False
+        while True:
+            try:
+                return FeedClient(self.path)
+            except FeedError as e:
+                if time.monotonic() >= deadline:
+                    raise CameraError(f"realsense: {e}" + (f" (waited {self.first_open_wait_s:g} s)" if waiting else "")) from e
+                if not waiting:
+                    self.log(logging.INFO, f"realsense: waiting up to {self.first_open_wait_s:g} s for the wire twin's "
+                                           f"camera feed at {self.path}")
+                    waiting = True
+                time.sleep(CONNECT_POLL_S)
+
     def __call__(self):
         import pyrealsense2 as rs
 
         self.close()
-        try:
-            client = FeedClient(self.path)
-        except FeedError as e:
-            raise CameraError(f"realsense: {e}") from e
+        client = self._connect()
+        self.opens += 1
         info = client.info
         dev = rs.software_device()
         sensor = dev.add_sensor(COLOR_SENSOR)
