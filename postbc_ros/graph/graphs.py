@@ -45,7 +45,9 @@ ROS2_CONTROL = "ros2_control"  # arm backend built by arm_node itself (postbc_ro
 TWIN_CONTROL_RATE = 20.0  # Hz: the twin runs at 10 Hz, 20 Hz setpoints suffice
 REAL_EPISODE_TIME_LIMIT = 60.0  # s: default episode limit on a real robot (no task horizon)
 WIRE_TWIN_BACKENDS = ("widowx",)  # arm backends with a wire-level twin (ur_rtde's RTDE twin: not yet)
-WIRE_TWIN_CAMERAS = ("auto", "sim")  # camera backends the wire twin serves (it renders; RealSense device: not yet)
+# camera backends the wire twin serves: auto/sim, it publishes its renders itself; realsense, camera_node's RealSense
+# driver streams them from a librealsense software device fed by the twin (sim.wire.camera_feed)
+WIRE_TWIN_CAMERAS = ("auto", "sim", "realsense")
 
 # What the supervisor does when a node exits on its own (docs/fault_policy.md; `postbc launch --print`).
 EXIT_POLICIES: dict[str, ExitPolicy] = {
@@ -160,10 +162,25 @@ def _wire_twin(args: dict[str, str]) -> bool:
         raise ValueError(f"wire_twin:=true: arm backend {_arm_backend(args)!r} has no wire-level twin yet; "
                          f"there is one for {list(WIRE_TWIN_BACKENDS)} (robot:=widowx)")
     if args["camera_backend"] not in WIRE_TWIN_CAMERAS:
-        raise ValueError(f"wire_twin:=true: camera_backend:={args['camera_backend']} cannot be fed by the twin yet "
-                         f"(the RealSense software device is not there); use one of {list(WIRE_TWIN_CAMERAS)}: "
-                         "the twin renders the scene camera")
+        raise ValueError(f"wire_twin:=true: camera_backend:={args['camera_backend']} cannot be fed by the twin; use one "
+                         f"of {list(WIRE_TWIN_CAMERAS)} (auto/sim: the twin publishes its renders; realsense: through "
+                         "the RealSense driver on a software device)")
+    if args["camera_backend"] == "realsense" and float(args["camera_rate"]) <= 0:
+        raise ValueError("wire_twin:=true camera_backend:=realsense: camera_rate:=0 renders no frames for the camera; "
+                         "give a rate > 0 (Hz) or camera_backend:=auto")
     return True
+
+
+def _twin_realsense(twin_rig: str, feed: str, args: dict[str, str]) -> dict[str, Any]:
+    """camera_node's parameters for the wire twin's camera through the RealSense driver: the twin rig's
+    calibration (its resolution and zero latency; nominal intrinsics, so the device's -- the twin
+    camera's -- are used) and the feed's whole-number frame rate."""
+    from postbc_ros.drivers.camera.calibration import load_camera_calibration
+    from postbc_ros.sim.wire.camera_feed import feed_fps
+
+    intr = load_camera_calibration(twin_rig, "scene").intrinsics
+    return {"backend": "realsense", "serial": f"twin://{feed}", "rig": twin_rig, "width": intr.width,
+            "height": intr.height, "fps": feed_fps(float(args["camera_rate"]))}
 
 
 def _twin_judges(args: dict[str, str]) -> bool:
@@ -213,9 +230,13 @@ def _robot_nodes(args: dict[str, str], ns: str, index: int, supervised: bool = F
                        ("joint_trajectory", "hw/joint_trajectory_controller/joint_trajectory"),
                        ("reset_scene", "human_reset")]))
     elif wire:  # the cell's hardware is the twin: bus on a pty, camera, success; a scripted operator resets
+        feed = f"{args['output_dir']}/wire_twin/{ns}.camera" if args["camera_backend"] == "realsense" else ""
         nodes.append(_node("wire_twin_node", "wire_twin", ns, args, {
             "robot": robot, "task": args["task"], "seed": int(args["seed"]) + 1000 * index, "port_link": port_link,
-            "camera_rate": float(args["camera_rate"])}, remappings=[("observation/state", OPERATOR_SCENE)]))
+            "camera_rate": float(args["camera_rate"]), "camera_feed": feed},
+            remappings=[("observation/state", OPERATOR_SCENE)]))
+        if feed:  # the twin's frames through the RealSense driver: a software device fed by the twin (twin:// serial)
+            nodes.append(_node("camera_node", "camera", ns, args, _twin_realsense(entry.twin_rig, feed, args)))
         # what the policy and the recorder observe, as on a real cell; the twin camera's calibration files
         nodes.append(_node("observation_node", "observation", ns, args, {
             "robot": robot, "task": args["task"], "rig": entry.twin_rig}))

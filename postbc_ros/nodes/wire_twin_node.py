@@ -1,13 +1,8 @@
-"""wire_twin_node: the WidowX cell as hardware for the real-robot graph (`wire_twin:=true`).
-
-A simulated Dynamixel bus on a pty whose servos are the MuJoCo twin's joints (sim.wire.WireTwinLoop,
-the driver's motors.yaml), linked to `port_link` (arm_node's `port`); wall time (a cell has no /clock).
-Once the bus answers it configures and activates the arm node, as an operator does. It publishes
-what the cell's devices would: `task/success`, the scene camera (`camera/scene/image_raw` +
-`camera_info`, rendered at the twin rig calibration's resolution, what the marker perception expects)
-and `observation/state` (measured joints + the twin's scene: privileged, the graph remaps it to the
-scripted operator's view), and serves `reset_scene` (a new layout) for the scripted reset operator.
-"""
+"""wire_twin_node: the WidowX cell as hardware for `wire_twin:=true`: a Dynamixel bus on a pty whose servos are
+the twin's joints (sim.wire.WireTwinLoop), linked to `port_link` (arm_node's `port`), on wall time. It activates the
+arm node once the bus answers (as an operator does); publishes `task/success`, the scene camera at its rig file's
+resolution (with `camera_feed`: served to camera_node's RealSense software device instead, sim.wire.camera_feed) and
+`observation/state` (privileged: the scripted operator's view); serves `reset_scene` for the scripted reset operator."""
 from __future__ import annotations
 
 import json
@@ -35,6 +30,7 @@ from postbc_ros.ros import conversions as conv, qos  # noqa: E402
 from postbc_ros.ros.node_main import run_node  # noqa: E402
 from postbc_ros.ros.params import declare_params  # noqa: E402
 from postbc_ros.sim import TASK_IDS, make_env  # noqa: E402
+from postbc_ros.sim.wire.camera_feed import serve_scene_camera  # noqa: E402
 from postbc_ros.sim.wire.servo_bridge import servo_map  # noqa: E402
 from postbc_ros.sim.wire.wire_twin_loop import BRIDGE_PERIOD_S, WireTwinLoop  # noqa: E402
 
@@ -54,6 +50,7 @@ class WireTwinConfig:
     arm_node: str = param("arm", "lifecycle node configured + activated once the bus answers ('' = leave it)")
     camera_size: int = param(0, "scene image height (pixels) at the calibration's aspect; 0 = its resolution", range=(0, 1080))
     camera_rate: float = param(10.0, "scene camera frame rate in Hz (0 = no images)", range=(0.0, 60.0))
+    camera_feed: str = param("", "serve the scene camera here to camera_node's RealSense ('' = publish it here)")
     frame_id: str = param("base_link", "frame of the observation")
     gripper_joint: str = param("gripper", "name of the normalised gripper joint in joint_states")
 
@@ -77,6 +74,8 @@ class WireTwinNode(Node):
         os.replace(tmp, self.link)  # atomically: a link left by an earlier run is replaced
         geo = load_camera_geometry(get_robot(c.robot).twin_rig, SCENE_CAMERA)  # the camera its rig file describes
         self.frame_hw = (c.camera_size or geo.height, round((c.camera_size or geo.height) * geo.width / geo.height))
+        self.intr = twin_camera_intrinsics(self.loop.twin, SCENE_CAMERA, self.frame_hw[1], self.frame_hw[0])
+        self.feed = serve_scene_camera(c.camera_feed, SCENE_CAMERA, self.intr, c.camera_rate)  # None: topics here
         self.measured: tuple[dict[str, float], float] | None = None
         self.pub_obs = self.create_publisher(JointState, "observation/state", qos.STATE)
         self.pub_success = self.create_publisher(Bool, "task/success", qos.STATE)
@@ -88,8 +87,7 @@ class WireTwinNode(Node):
         if c.arm_node:  # the operator's `ros2 lifecycle set`, once the bus answers
             self.lifecycle = self.create_client(ChangeState, f"{c.arm_node}/change_state")
             self._activation = self.create_timer(ACTIVATE_POLL_S, self._activate_arm)
-        self.get_logger().info(f"wire twin {c.robot}/{c.task}: Dynamixel bus on {self.loop.port} (linked from "
-                               f"{self.link}), wall-clock time")
+        self.get_logger().info(f"wire twin {c.robot}/{c.task}: Dynamixel bus on {self.loop.port} (linked from {self.link})")
 
     def now(self) -> float:  # wall time: no /clock on a real cell
         return self.get_clock().now().nanoseconds * 1e-9
@@ -123,10 +121,11 @@ class WireTwinNode(Node):
         if obs is not None:
             self.pub_obs.publish(conv.vector_msg(obs[0], now, obs[1], self.cfg.frame_id))
         if self.loop.frame_due(self.cfg.camera_rate):
-            h, w = self.frame_hw
-            self.pub_img.publish(conv.image_to_msg(self.loop.twin.render(SCENE_CAMERA, (h, w)), now, SCENE_FRAME))
-            intr = twin_camera_intrinsics(self.loop.twin, SCENE_CAMERA, w, h)
-            self.pub_info.publish(conv.camera_info_from(intr, now, SCENE_FRAME))
+            image = self.loop.twin.render(SCENE_CAMERA, self.frame_hw)
+            if self.feed is not None:  # camera_backend:=realsense: camera_node publishes it through the driver
+                return self.feed.send(image, now)
+            self.pub_img.publish(conv.image_to_msg(image, now, SCENE_FRAME))
+            self.pub_info.publish(conv.camera_info_from(self.intr, now, SCENE_FRAME))
 
     def _on_reset(self, _req, res):
         drawn = self.loop.reset_scene()
@@ -137,6 +136,7 @@ class WireTwinNode(Node):
     def close(self):
         self.get_logger().info(f"bus received: {self.loop.traffic()}")
         self.loop.close()
+        self.feed is not None and self.feed.close()
         if self.link.is_symlink() and os.readlink(self.link) == self.loop.port:
             self.link.unlink()
 

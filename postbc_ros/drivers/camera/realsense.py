@@ -7,6 +7,10 @@ librealsense 2.59 does not enumerate software devices added with `software_devic
 which is how the backend is tested. Everything after a frameset arrives (alignment, stamping,
 conversion) is the same code for both.
 
+`serial="twin://<path>"` (an explicit switch, logged at open): the device is the wire twin's camera,
+a software device fed with the twin's rendered frames and their capture times
+(drivers/camera/realsense_twin.py); the rest of this driver runs unchanged on it.
+
 Intrinsics: the device's factory calibration (the colour stream profile's `get_intrinsics()`),
 unless `intrinsics` is given -- `make_camera` passes a rig file's intrinsics only when it is
 marked `measured: true`. The choice is logged.
@@ -40,6 +44,7 @@ OFFSET_WINDOW_S = 10.0  # hardware-clock mapping: the minimum (arrival - device)
 SYNCER_QUEUE = 4  # framesets librealsense may hold for us; `read` drains to the newest
 MM_PER_M = 1000.0  # published depth is uint16 millimetres
 DEPTH_UNITS_MM = 0.001  # depth_units [m] at which z16 values already are millimetres (D400 default)
+TWIN_FEED_SCHEME = "twin://"  # a serial starting so names the wire twin's camera feed (realsense_twin.py)
 
 
 def intrinsics_from_rs(intr) -> CameraIntrinsics:
@@ -114,6 +119,11 @@ class RealSenseCamera(Camera):
         self._intr_override = intrinsics
         self._intr: CameraIntrinsics | None = intrinsics
         self.intrinsics_source = "measured (calibration file)" if intrinsics is not None else "factory (device)"
+        self.twin_feed = None  # the wire twin's feed device (serial twin://PATH), else None
+        if device is None and self.serial and self.serial.startswith(TWIN_FEED_SCHEME):
+            from postbc_ros.drivers.camera.realsense_twin import TwinFeedDevice, twin_feed_path
+
+            device = self.twin_feed = TwinFeedDevice(twin_feed_path(self.serial), log=lambda lvl, m: self.log(lvl, m))
         self._device: Callable | object | None = device
         self._sensors: list = []
         self._syncer = None
@@ -168,6 +178,9 @@ class RealSenseCamera(Camera):
 
         self.stop()
         dev = self._find_device()
+        info = {k: dev.get_info(getattr(rs.camera_info, k)) if dev.supports(getattr(rs.camera_info, k)) else "?"
+                for k in ("name", "serial_number")}
+        self.log(logging.INFO, f"realsense: opened {info['name']} (serial {info['serial_number']})")
         color = self._profile(dev, rs.stream.color, rs.format.rgb8, (self.width, self.height), self.fps)
         if color is None:
             raise CameraError(f"realsense: no rgb8 color stream {self.width}x{self.height} @ {self.fps} fps on this device; "
@@ -265,6 +278,8 @@ class RealSenseCamera(Camera):
                      stamp_source=source, depth=depth)
 
     def stop(self) -> None:
+        if self.twin_feed is not None:
+            self.twin_feed.close()  # first: no frame is injected into a sensor being closed
         for sensor in self._sensors:
             for step in (sensor.stop, sensor.close):
                 try:
