@@ -1,15 +1,15 @@
-"""wire_twin_node: the WidowX cell as hardware for the real-robot graph (`wire_twin:=true`).
+"""wire_twin_node: the WidowX or UR5e cell as hardware for the real-robot graph (`wire_twin:=true`).
 
-Hosts a simulated Dynamixel bus on a pty whose servos are the MuJoCo twin's joints
-(postbc_ros.sim.wire.WireTwinLoop, same motors.yaml as the driver) and links the pty to
-`port_link`, the `port` of arm_node's widowx backend. The twin runs on wall time (no /clock: a
-real cell has none). Once the bus answers it does what the operator does on a real cell:
-configures and activates the arm node (`ros2 lifecycle set <arm> configure/activate`). It
-publishes what the cell's other devices would: `task/success` (the twin's detector), the scene
-camera (`camera/scene/image_raw` + `camera_info`, rendered from the twin) and `observation/state`
-(the arm's measured joint states from `joint_states` + the twin's scene features), and serves
-`reset_scene` (std_srvs/Trigger: a new layout, the arm left where it is) for the scripted reset
-operator. The arm's joints come only from the driver: nothing here publishes joint states.
+The arm's hardware, its joints the MuJoCo twin's, linked from `port_link`: for the WidowX a Dynamixel
+bus on a pty (sim/wire WireTwinLoop, the driver's motors.yaml; arm_node's `port`), for the UR5e a UR
+controller on a Unix socket (sim/wire/rtde_twin URWireTwinLoop; arm_node's `host` twin://<port_link>).
+The twin runs on wall time (no /clock: a real cell has none). Once the hardware answers it does what
+the operator does on a real cell: `ros2 lifecycle set <arm> configure/activate`. It publishes what the
+cell's other devices would: `task/success` (the twin's detector), the scene camera (`camera/scene/
+image_raw` + `camera_info`, rendered from the twin) and `observation/state` (the arm's measured joint
+states from `joint_states` + the twin's scene features), and serves `reset_scene` (std_srvs/Trigger:
+a new layout, the arm left where it is) for the scripted reset operator. Nothing here publishes joint
+states: the arm's joints come only from the driver.
 """
 from __future__ import annotations
 
@@ -37,10 +37,11 @@ from postbc_ros.ros import conversions as conv, qos  # noqa: E402
 from postbc_ros.ros.node_main import run_node  # noqa: E402
 from postbc_ros.ros.params import declare_params  # noqa: E402
 from postbc_ros.sim import TASK_IDS, make_env  # noqa: E402
+from postbc_ros.sim.wire.rtde_twin import STEP_TIMES, URWireTwinLoop, link_hardware, unlink_hardware  # noqa: E402
 from postbc_ros.sim.wire.servo_bridge import servo_map  # noqa: E402
 from postbc_ros.sim.wire.wire_twin_loop import BRIDGE_PERIOD_S, WireTwinLoop  # noqa: E402
 
-WIRE_ROBOTS = ("widowx",)  # arms with a wire-level twin (the UR5e's RTDE twin is not there yet)
+WIRE_ROBOTS = ("widowx", "ur5e")  # arms with a wire-level twin: Dynamixel bus / RTDE controller
 SCENE_CAMERA, SCENE_FRAME = "scene", "scene_camera"  # the twin's camera and its optical frame id
 ACTIVATE_POLL_S = 0.5  # s between looks for the arm node's lifecycle service
 EXECUTOR_THREADS = 1  # every callback in the thread that created the EGL context
@@ -51,7 +52,8 @@ class WireTwinConfig:
     robot: str = param("widowx", "arm of the cell (an arm with a wire-level twin)", choices=WIRE_ROBOTS)
     task: str = param("reach", "twin task (scene objects and success detector)", choices=tuple(TASK_IDS))
     seed: int = param(0, "seed of the scene randomisation (each reset draws the next layout)", range=(0, 2**31 - 1))
-    port_link: str = param("wire_twin/widowx.port", "path linked to the bus's pty: arm_node's `port`")
+    port_link: str = param("wire_twin/widowx.port", "path linked to the pty (arm_node's port) / RTDE socket (its host)")
+    ur_controller: str = param("e-series", "ur5e: controller step 2 ms (e-series) or 8 ms (cb3)", choices=tuple(STEP_TIMES))
     calibration: str = param("", "motors.yaml of the servo chain ('' = calibration/<rig>/motors.yaml, as the driver)")
     arm_node: str = param("arm", "lifecycle node configured + activated once the bus answers ('' = leave it)")
     camera_size: int = param(96, "scene camera image size (pixels, square)", range=(16, 480))
@@ -67,16 +69,16 @@ class WireTwinNode(Node):
     def __init__(self, **node_options):
         super().__init__("wire_twin", **node_options)
         self.cfg = c = declare_params(self, WireTwinConfig)
-        joints, gripper = servo_map(load_widowx_calibration(  # the driver's motors.yaml, the driver's loader
-            c.calibration or None, get_robot_spec(c.robot).joint_names, get_robot(c.robot).rig))
         env = make_env(c.robot, c.task, obs_mode="state", seed=c.seed)
-        self.loop = WireTwinLoop(env, joints, gripper, c.seed, self.now(), c.gripper_joint)
+        if c.robot == "ur5e":
+            self.loop = URWireTwinLoop(env, c.seed, self.now(), c.gripper_joint, STEP_TIMES[c.ur_controller])
+        else:
+            joints, gripper = servo_map(load_widowx_calibration(  # the driver's motors.yaml, the driver's loader
+                c.calibration or None, get_robot_spec(c.robot).joint_names, get_robot(c.robot).rig))
+            self.loop = WireTwinLoop(env, joints, gripper, c.seed, self.now(), c.gripper_joint)
+        self.hardware = "RTDE controller" if c.robot == "ur5e" else "bus"
         self.loop.start()
-        self.link = Path(c.port_link).resolve()
-        self.link.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.link.with_name(self.link.name + f".{os.getpid()}")
-        os.symlink(self.loop.port, tmp)
-        os.replace(tmp, self.link)  # atomically: a link left by an earlier run is replaced
+        self.link = link_hardware(Path(c.port_link), self.loop.port)
         self.measured: tuple[dict[str, float], float] | None = None
         self.pub_obs = self.create_publisher(JointState, "observation/state", qos.STATE)
         self.pub_success = self.create_publisher(Bool, "task/success", qos.STATE)
@@ -85,10 +87,10 @@ class WireTwinNode(Node):
         self.create_subscription(JointState, "joint_states", self._on_joints, qos.STATE)
         self.create_service(Trigger, "reset_scene", self._on_reset)
         self.create_timer(BRIDGE_PERIOD_S, self._tick)
-        if c.arm_node:  # the operator's `ros2 lifecycle set`, once the bus answers
+        if c.arm_node:  # the operator's `ros2 lifecycle set`, once the hardware answers
             self.lifecycle = self.create_client(ChangeState, f"{c.arm_node}/change_state")
             self._activation = self.create_timer(ACTIVATE_POLL_S, self._activate_arm)
-        self.get_logger().info(f"wire twin {c.robot}/{c.task}: Dynamixel bus on {self.loop.port} (linked from "
+        self.get_logger().info(f"wire twin {c.robot}/{c.task}: {self.hardware} on {self.loop.port} (linked from "
                                f"{self.link}), wall-clock time")
 
     def now(self) -> float:  # wall time: no /clock on a real cell
@@ -123,10 +125,9 @@ class WireTwinNode(Node):
         if obs is not None:
             self.pub_obs.publish(conv.vector_msg(obs[0], now, obs[1], self.cfg.frame_id))
         if self.loop.frame_due(self.cfg.camera_rate):
-            size = int(self.cfg.camera_size)
-            self.pub_img.publish(conv.image_to_msg(self.loop.twin.render(SCENE_CAMERA, size), now, SCENE_FRAME))
-            intr = twin_camera_intrinsics(self.loop.twin, SCENE_CAMERA, size, size)
-            self.pub_info.publish(conv.camera_info_from(intr, now, SCENE_FRAME))
+            size, twin = int(self.cfg.camera_size), self.loop.twin
+            self.pub_img.publish(conv.image_to_msg(twin.render(SCENE_CAMERA, size), now, SCENE_FRAME))
+            self.pub_info.publish(conv.camera_info_from(twin_camera_intrinsics(twin, SCENE_CAMERA, size, size), now, SCENE_FRAME))
 
     def _on_reset(self, _req, res):
         drawn = self.loop.reset_scene()
@@ -135,10 +136,9 @@ class WireTwinNode(Node):
         return res
 
     def close(self):
-        self.get_logger().info(f"bus received: {self.loop.traffic()}")
+        self.get_logger().info(f"{self.hardware} received: {self.loop.traffic()}")
         self.loop.close()
-        if self.link.is_symlink() and os.readlink(self.link) == self.loop.port:
-            self.link.unlink()
+        unlink_hardware(self.link, self.loop.port)
 
 
 def main(argv: list[str] | None = None) -> int:
