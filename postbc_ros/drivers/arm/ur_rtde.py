@@ -62,16 +62,19 @@ def is_twin_host(host: object) -> bool:
     return isinstance(host, str) and host.strip().startswith(TWIN_HOST_PREFIX)
 
 
-def rtde_classes(host: str | None = None):
-    """ur_rtde's (RTDEControlInterface, RTDEReceiveInterface); for a `twin://<socket>` host (the
-    wire-level twin, `postbc launch ... wire_twin:=true`) the look-alikes with the library's
-    signatures that talk to the twin's controller over that socket (sim/wire/rtde_client.py)."""
-    if is_twin_host(host):
-        from postbc_ros.sim.wire.rtde_client import TwinRTDEControlInterface, TwinRTDEReceiveInterface
+def twin_rtde_classes(host: str):
+    """For a `twin://<socket>` host (the wire-level twin, `postbc launch ... wire_twin:=true`): the
+    look-alikes of ur_rtde's interfaces, with the library's signatures, that talk to the twin's
+    controller over that socket (sim/wire/rtde_client.py)."""
+    from postbc_ros.sim.wire.rtde_client import TwinRTDEControlInterface, TwinRTDEReceiveInterface
 
-        LOG.warning("ur_rtde: host %s is the UR twin's controller, not a robot: RTDE calls go to the wire-level "
-                    "twin (sim/wire/rtde_client.py)", host)
-        return TwinRTDEControlInterface, TwinRTDEReceiveInterface
+    LOG.warning("ur_rtde: host %s is the UR twin's controller, not a robot: RTDE calls go to the wire-level twin "
+                "(sim/wire/rtde_client.py)", host)
+    return TwinRTDEControlInterface, TwinRTDEReceiveInterface
+
+
+def rtde_classes():
+    """ur_rtde's (RTDEControlInterface, RTDEReceiveInterface)."""
     try:
         import rtde_control
         import rtde_receive
@@ -147,7 +150,8 @@ class URRtdeArm(ArmInterface):
     def connect(self) -> None:
         ctrl_cls, recv_cls = self._control_cls, self._receive_cls
         if ctrl_cls is None or recv_cls is None:
-            real_ctrl, real_recv = rtde_classes(self.host)
+            # the one switch between a robot and the wire-level twin: the host names the twin's socket
+            real_ctrl, real_recv = twin_rtde_classes(self.host) if is_twin_host(self.host) else rtde_classes()
             ctrl_cls, recv_cls = ctrl_cls or real_ctrl, recv_cls or real_recv
         try:  # frequency left at -1: ur_rtde uses the controller's own rate
             self._recv = recv_cls(self.host, rt_priority=self.rt_priority)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime
 import math
 import os
+import select
 import socket
 import threading
 import time
@@ -41,7 +42,7 @@ class _Link:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.sock: socket.socket | None = None
         self.epoch = 0  # bumped at every (re)connection: interfaces of an older one stay down
         self.status: dict | None = None
@@ -50,7 +51,19 @@ class _Link:
 
     @property
     def alive(self) -> bool:
-        return self.sock is not None
+        """Connected, and the controller has not closed the connection (a peek: nothing is ever
+        waiting to be read between two requests but the end of the connection)."""
+        with self.lock:
+            if self.sock is None:
+                return False
+            try:
+                readable = select.select([self.sock], [], [], 0.0)[0]
+                closed = bool(readable) and self.sock.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                closed = True
+            if closed:
+                self._drop()
+            return not closed
 
     def attach(self, role: str) -> None:
         """Connect if needed, then say hello as `role` (RuntimeError as ur_rtde when refused)."""

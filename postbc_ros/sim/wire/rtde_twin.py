@@ -24,6 +24,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -66,6 +67,7 @@ class RTDETwinServer:
         self.path = str(Path(path).resolve())
         self.network_up = True
         self.counts: Counter[str] = Counter()  # messages received, by op
+        self._first: float | None = None  # monotonic time of the first message
         self._lock = threading.Lock()
         self._conns: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
@@ -108,10 +110,12 @@ class RTDETwinServer:
             os.unlink(self.path)
 
     def traffic(self) -> str:
-        """What the controller received so far, by op (e.g. "servoJ 4100, status 4100, ...")."""
+        """What the controller received so far, by op, and over how long since the first connection
+        (e.g. "servoJ 4100, status 4100, ... in 9.8 s")."""
         with self._lock:
-            counts = dict(self.counts)
-        return ", ".join(f"{op} {n}" for op, n in sorted(counts.items(), key=lambda x: -x[1]))
+            counts, t0 = dict(self.counts), self._first
+        ops = ", ".join(f"{op} {n}" for op, n in sorted(counts.items(), key=lambda x: -x[1]))
+        return f"{ops or 'nothing'} in {0.0 if t0 is None else time.monotonic() - t0:.1f} s"
 
     # -- the cable ------------------------------------------------------------------------------
     def drop_network(self) -> None:
@@ -169,6 +173,8 @@ class RTDETwinServer:
         op, args = msg.get("op"), msg.get("args", [])
         with self._lock:
             self.counts[op] += 1
+            if self._first is None:
+                self._first = time.monotonic()
         c = self.controller
         try:
             if op == "servoJ":
