@@ -198,3 +198,24 @@ def test_the_bridge_moves_the_twins_arm_to_the_servo_targets_and_teach_mode_goes
         ctrl.disconnect()
         recv.disconnect()
         loop.close()
+
+
+def test_the_watchdog_times_kicks_by_their_sending_not_by_when_the_twin_got_to_them():
+    """The twin's controller shares a Python process with the physics and the renderer; a kick that
+    waited in the socket while that process was descheduled was still sent on time."""
+    c = URController(SPEC.home)
+    t0 = time.monotonic()
+    with c.at(t0):
+        c.set_watchdog(10.0)
+    time.sleep(0.4)  # the twin stalls; the driver kept kicking every 50 ms
+    for k in range(1, 5):
+        with c.at(t0 + 0.05 * k):
+            c.kick_watchdog()
+    assert c.program_running
+    with c.at(t0 + 0.2 + 0.15):  # the driver itself stopped kicking for 150 ms: that expires it
+        c.kick_watchdog()
+    assert not c.program_running and ("program_stopped", "watchdog") in c.calls
+    c.reupload_script()
+    c.set_watchdog(10.0)
+    c.connection_lost()  # the driver's process died: no kick will come
+    assert not c.program_running

@@ -100,7 +100,7 @@ class _Link:
         if self.sock is None:
             raise RuntimeError(f"{op}: the RTDE link to {wire.twin_host(self.path)} is not connected")
         try:
-            wire.send(self.sock, {"op": op, "args": list(args)})
+            wire.send(self.sock, {"op": op, "args": list(args), "t": time.monotonic()})
             reply = wire.recv(self.sock)
         except (OSError, ValueError) as e:
             self._drop()
@@ -123,7 +123,7 @@ class _Link:
             if self.sock is None:
                 return False
             try:
-                wire.send(self.sock, {"op": op, "args": list(args)})
+                wire.send(self.sock, {"op": op, "args": list(args), "t": time.monotonic()})
             except OSError:
                 self._drop()
                 return False

@@ -23,6 +23,7 @@ import math
 import threading
 import time
 from collections import Counter, deque
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -79,6 +80,7 @@ class URController:
         self.remote_control = True
         self.watchdog_hz: float | None = None
         self.last_kick = time.monotonic()
+        self._at: float | None = None  # sending time of the call being applied (see `at`)
         self.kicks = 0
         self.servo_target: np.ndarray | None = None  # last accepted servoJ target (the physics follows it)
         self.servo_active = False
@@ -107,12 +109,35 @@ class URController:
 
     def timestamp(self) -> float:
         """Controller time (s since it booted): RTDE's `timestamp`."""
-        return time.monotonic() - self.t_boot
+        return self.clock() - self.t_boot
+
+    def clock(self) -> float:
+        """The controller's "now" for the watchdog: the sending time of the call being applied
+        (`at`), else the monotonic clock."""
+        return time.monotonic() if self._at is None else self._at
+
+    @contextmanager
+    def at(self, sent: float | None):
+        """Apply calls as of their sending time `sent` (monotonic, the same clock on one machine):
+        a call that waited in a queue while the simulating process was descheduled is on time, as
+        on a controller box that never stalls. None: now."""
+        with self.lock:
+            prev, self._at = self._at, (None if sent is None else min(float(sent), time.monotonic()))
+            try:
+                yield
+            finally:
+                self._at = prev
 
     def check_watchdog(self) -> None:
         with self.lock:
             if (self.program_running and self.watchdog_hz is not None
-                    and time.monotonic() - self.last_kick > 1.0 / self.watchdog_hz):
+                    and self.clock() - self.last_kick > 1.0 / self.watchdog_hz):
+                self.stop_program("watchdog")
+
+    def connection_lost(self) -> None:
+        """The interface that kicked the watchdog is gone: no kick will come, the watchdog fires."""
+        with self.lock:
+            if self.program_running and self.watchdog_hz is not None:
                 self.stop_program("watchdog")
 
     def stop_program(self, why: str) -> None:
@@ -163,13 +188,14 @@ class URController:
         with self.lock:
             self.record("setWatchdog", min_frequency)
             self.watchdog_hz = float(min_frequency)
-            self.last_kick = time.monotonic()
+            self.last_kick = self.clock()
         return True
 
     def kick_watchdog(self) -> bool:
-        self.check_watchdog()
+        """A watchdog kick at `clock()`: the gap that expires the watchdog is between two kicks."""
         with self.lock:
-            self.last_kick = time.monotonic()
+            self.check_watchdog()
+            self.last_kick = max(self.last_kick, self.clock())
             self.kicks += 1
         return True
 

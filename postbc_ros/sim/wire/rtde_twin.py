@@ -168,6 +168,7 @@ class RTDETwinServer:
             finally:
                 with self._lock:
                     self._conns.discard(conn)
+                self.controller.connection_lost()
 
     def _apply(self, msg: dict) -> dict | None:
         op, args = msg.get("op"), msg.get("args", [])
@@ -177,41 +178,46 @@ class RTDETwinServer:
                 self._first = time.monotonic()
         c = self.controller
         try:
-            if op == "servoJ":
-                c.servo_j(*args)
-                return None
-            if op == "kickWatchdog":
-                c.kick_watchdog()
-                return None
-            if op == wire.HELLO:
-                if args[0] == wire.CONTROL:
-                    if not c.remote_control:
-                        raise RuntimeError("ur_rtde: Please enable remote control on the robot!")
-                    c.upload_script()  # the control interface's constructor uploads the control script
-                value = True
-            elif op == "status":
-                value = None
-            elif op == "setWatchdog":
-                value = c.set_watchdog(args[0])
-            elif op == "servoStop":
-                value = c.servo_stop(args[0])
-            elif op == "speedStop":
-                value = c.speed_stop(args[0])
-            elif op == "moveJ":
-                value = c.move_j(*args)
-            elif op in ("teachMode", "endTeachMode"):
-                value = c.teach_mode(op == "teachMode")
-            elif op == "reuploadScript":
-                value = c.reupload_script()
-            elif op == "stopScript":
-                value = c.stop_script()
-            else:
-                return {"error": f"UR twin: unknown op {op!r}"}
+            with c.at(msg.get("t")):
+                return self._apply_op(c, op, args)
         except (RuntimeError, ValueError, TypeError, IndexError) as e:
             if op in wire.ONE_WAY:  # nobody waits for an answer: the refusal shows in the status
                 LOG.debug("UR twin: %s refused: %s", op, e)
                 return None
             return {"error": str(e)}
+
+    @staticmethod
+    def _apply_op(c: URController, op: str, args: list) -> dict | None:
+        if op == "servoJ":
+            c.servo_j(*args)
+            return None
+        if op == "kickWatchdog":
+            c.kick_watchdog()
+            return None
+        if op == wire.HELLO:
+            if args[0] == wire.CONTROL:
+                if not c.remote_control:
+                    raise RuntimeError("ur_rtde: Please enable remote control on the robot!")
+                c.upload_script()  # the control interface's constructor uploads the control script
+            value = True
+        elif op == "status":
+            value = None
+        elif op == "setWatchdog":
+            value = c.set_watchdog(args[0])
+        elif op == "servoStop":
+            value = c.servo_stop(args[0])
+        elif op == "speedStop":
+            value = c.speed_stop(args[0])
+        elif op == "moveJ":
+            value = c.move_j(*args)
+        elif op in ("teachMode", "endTeachMode"):
+            value = c.teach_mode(op == "teachMode")
+        elif op == "reuploadScript":
+            value = c.reupload_script()
+        elif op == "stopScript":
+            value = c.stop_script()
+        else:
+            return {"error": f"UR twin: unknown op {op!r}"}
         return {"ok": value, "status": c.status()}
 
 
@@ -237,7 +243,6 @@ class URTwinBridge:
     def step(self, dt: float) -> None:
         """servoJ target -> twin setpoint, `dt` of physics, measured joints -> controller."""
         c, twin = self.controller, self.twin
-        c.check_watchdog()
         with c.lock:
             target = None if c.servo_target is None else c.servo_target.copy()
             teach = c.teach
