@@ -29,6 +29,7 @@ Global: /replay/transitions, /replay/stored, /replay/sync, /learner/weights, /le
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 from postbc_ros.drivers.arm import BACKENDS as ARM_BACKENDS
@@ -39,12 +40,13 @@ from postbc_ros.graph.spec import (COMPLETE, HW_COMMAND, HW_LISTEN, IGNORE, REST
 from postbc_ros.rl.registry import ALGORITHMS
 from postbc_ros.robots import DEFAULT_ROBOT, get_robot, get_twin, robot_names
 from postbc_ros.sim.task_params import TASKS  # natural + coverage tasks (pure data, no mujoco import)
+from postbc_ros.sim.wire.rtde_protocol import twin_host
 
 BOOL = ("true", "false")
 ROS2_CONTROL = "ros2_control"  # arm backend built by arm_node itself (postbc_ros.ros.ros2_control_arm)
 TWIN_CONTROL_RATE = 20.0  # Hz: the twin runs at 10 Hz, 20 Hz setpoints suffice
 REAL_EPISODE_TIME_LIMIT = 60.0  # s: default episode limit on a real robot (no task horizon)
-WIRE_TWIN_BACKENDS = ("widowx",)  # arm backends with a wire-level twin (ur_rtde's RTDE twin: not yet)
+WIRE_TWIN_BACKENDS = ("widowx", "ur_rtde")  # arm backends with a wire-level twin (Dynamixel bus, RTDE controller)
 # camera backends the wire twin serves: auto/sim, it publishes its renders itself; realsense, camera_node's RealSense
 # driver streams them from a librealsense software device fed by the twin (sim.wire.camera_feed)
 WIRE_TWIN_CAMERAS = ("auto", "sim", "realsense")
@@ -160,7 +162,7 @@ def _wire_twin(args: dict[str, str]) -> bool:
         raise ValueError("wire_twin:=true runs the real-robot graph through the real drivers: add sim:=false")
     if _arm_backend(args) not in WIRE_TWIN_BACKENDS:
         raise ValueError(f"wire_twin:=true: arm backend {_arm_backend(args)!r} has no wire-level twin yet; "
-                         f"there is one for {list(WIRE_TWIN_BACKENDS)} (robot:=widowx)")
+                         f"there is one for {list(WIRE_TWIN_BACKENDS)} (robot:=widowx, robot:=ur5e)")
     if args["camera_backend"] not in WIRE_TWIN_CAMERAS:
         raise ValueError(f"wire_twin:=true: camera_backend:={args['camera_backend']} cannot be fed by the twin; use one "
                          f"of {list(WIRE_TWIN_CAMERAS)} (auto/sim: the twin publishes its renders; realsense: through "
@@ -219,6 +221,10 @@ def _robot_nodes(args: dict[str, str], ns: str, index: int, supervised: bool = F
     entry = get_robot(robot)
     sim, wire = args["sim"] == "true", _wire_twin(args)
     port_link = f"{args['output_dir']}/wire_twin/{ns}.port"  # wire twin: the pty's link, arm_node's port
+    hw_link = {"port": port_link}
+    if wire and _arm_backend(args) == "ur_rtde":  # the RTDE controller's socket, arm_node's host twin://<abs path>
+        port_link = f"{args['output_dir']}/wire_twin/{ns}.rtde"
+        hw_link = {"host": twin_host(os.path.abspath(port_link))}
     nodes: list[NodeSpec] = []
     if sim:
         get_twin(robot)  # a robot without a twin: a clear error naming the robots that have one
@@ -250,7 +256,7 @@ def _robot_nodes(args: dict[str, str], ns: str, index: int, supervised: bool = F
         nodes.append(_node("reset_operator_node", "reset_operator", ns, args, {}, interactive=True))
     nodes.append(_node("arm_node", "arm", ns, args, {
         "robot": robot, "backend": _arm_backend(args), "safety_rig": entry.twin_rig if sim else entry.rig,
-        **({"port": port_link} if wire else {}),  # the wire twin activates it, as an operator would
+        **(hw_link if wire else {}),  # the wire twin activates it, as an operator would
         # the twin walks itself to active; a real arm waits for `ros2 lifecycle set ... activate`
         "autostart": sim, **({"supervised": True} if supervised else {}),
         **({"control_rate": TWIN_CONTROL_RATE} if sim else {}),

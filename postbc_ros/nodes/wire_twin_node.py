@@ -1,8 +1,8 @@
-"""wire_twin_node: the WidowX cell as hardware for `wire_twin:=true`: a Dynamixel bus on a pty whose servos are
-the twin's joints (sim.wire.WireTwinLoop), linked to `port_link` (arm_node's `port`), on wall time. It activates the
-arm node once the bus answers (as an operator does); publishes `task/success`, the scene camera at its rig file's
-resolution (with `camera_feed`: served to camera_node's RealSense software device instead, sim.wire.camera_feed) and
-`observation/state` (privileged: the scripted operator's view); serves `reset_scene` for the scripted reset operator."""
+"""wire_twin_node: the WidowX (Dynamixel bus on a pty, sim.wire.WireTwinLoop) or UR5e (RTDE controller on a Unix
+socket, sim.wire.rtde_twin) cell as hardware for `wire_twin:=true`, its joints the twin's, linked from `port_link`
+(arm_node's `port` / `host` twin://), on wall time. Activates the arm node once the hardware answers; publishes
+`task/success`, the scene camera (or serves it to camera_node's RealSense: sim.wire.camera_feed) and
+`observation/state` (privileged: the scripted operator's view); serves `reset_scene` for the reset operator."""
 from __future__ import annotations
 
 import json
@@ -31,10 +31,11 @@ from postbc_ros.ros.node_main import run_node  # noqa: E402
 from postbc_ros.ros.params import declare_params  # noqa: E402
 from postbc_ros.sim import TASK_IDS, make_env  # noqa: E402
 from postbc_ros.sim.wire.camera_feed import serve_scene_camera  # noqa: E402
+from postbc_ros.sim.wire.rtde_twin import STEP_TIMES, URWireTwinLoop, link_hardware, unlink_hardware  # noqa: E402
 from postbc_ros.sim.wire.servo_bridge import servo_map  # noqa: E402
 from postbc_ros.sim.wire.wire_twin_loop import BRIDGE_PERIOD_S, WireTwinLoop  # noqa: E402
 
-WIRE_ROBOTS = ("widowx",)  # arms with a wire-level twin (the UR5e's RTDE twin is not there yet)
+WIRE_ROBOTS = ("widowx", "ur5e")  # arms with a wire-level twin: Dynamixel bus / RTDE controller
 SCENE_CAMERA, SCENE_FRAME = "scene", "scene_camera"  # the twin's camera and its optical frame id
 ACTIVATE_POLL_S = 0.5  # s between looks for the arm node's lifecycle service
 EXECUTOR_THREADS = 1  # every callback in the thread that created the EGL context
@@ -45,7 +46,8 @@ class WireTwinConfig:
     robot: str = param("widowx", "arm of the cell (an arm with a wire-level twin)", choices=WIRE_ROBOTS)
     task: str = param("reach", "twin task (scene objects and success detector)", choices=tuple(TASK_IDS))
     seed: int = param(0, "seed of the scene randomisation (each reset draws the next layout)", range=(0, 2**31 - 1))
-    port_link: str = param("wire_twin/widowx.port", "path linked to the bus's pty: arm_node's `port`")
+    port_link: str = param("wire_twin/widowx.port", "path linked to the pty (arm_node's port) / RTDE socket (its host)")
+    ur_controller: str = param("e-series", "ur5e: controller step 2 ms (e-series) or 8 ms (cb3)", choices=tuple(STEP_TIMES))
     calibration: str = param("", "motors.yaml of the servo chain ('' = calibration/<rig>/motors.yaml, as the driver)")
     arm_node: str = param("arm", "lifecycle node configured + activated once the bus answers ('' = leave it)")
     camera_size: int = param(0, "scene image height (pixels) at the calibration's aspect; 0 = its resolution", range=(0, 1080))
@@ -62,16 +64,15 @@ class WireTwinNode(Node):
     def __init__(self, **node_options):
         super().__init__("wire_twin", **node_options)
         self.cfg = c = declare_params(self, WireTwinConfig)
-        joints, gripper = servo_map(load_widowx_calibration(  # the driver's motors.yaml, the driver's loader
-            c.calibration or None, get_robot_spec(c.robot).joint_names, get_robot(c.robot).rig))
         env = make_env(c.robot, c.task, obs_mode="state", seed=c.seed)
-        self.loop = WireTwinLoop(env, joints, gripper, c.seed, self.now(), c.gripper_joint)
+        if c.robot == "ur5e":
+            self.loop = URWireTwinLoop(env, c.seed, self.now(), c.gripper_joint, STEP_TIMES[c.ur_controller])
+        else:
+            joints, gripper = servo_map(load_widowx_calibration(  # the driver's motors.yaml, the driver's loader
+                c.calibration or None, get_robot_spec(c.robot).joint_names, get_robot(c.robot).rig))
+            self.loop = WireTwinLoop(env, joints, gripper, c.seed, self.now(), c.gripper_joint)
         self.loop.start()
-        self.link = Path(c.port_link).resolve()
-        self.link.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.link.with_name(self.link.name + f".{os.getpid()}")
-        os.symlink(self.loop.port, tmp)
-        os.replace(tmp, self.link)  # atomically: a link left by an earlier run is replaced
+        self.link = link_hardware(Path(c.port_link), self.loop.port)
         geo = load_camera_geometry(get_robot(c.robot).twin_rig, SCENE_CAMERA)  # the camera its rig file describes
         self.frame_hw = (c.camera_size or geo.height, round((c.camera_size or geo.height) * geo.width / geo.height))
         self.intr = twin_camera_intrinsics(self.loop.twin, SCENE_CAMERA, self.frame_hw[1], self.frame_hw[0])
@@ -84,10 +85,10 @@ class WireTwinNode(Node):
         self.create_subscription(JointState, "joint_states", self._on_joints, qos.STATE)
         self.create_service(Trigger, "reset_scene", self._on_reset)
         self.create_timer(BRIDGE_PERIOD_S, self._tick)
-        if c.arm_node:  # the operator's `ros2 lifecycle set`, once the bus answers
+        if c.arm_node:  # the operator's `ros2 lifecycle set`, once the hardware answers
             self.lifecycle = self.create_client(ChangeState, f"{c.arm_node}/change_state")
             self._activation = self.create_timer(ACTIVATE_POLL_S, self._activate_arm)
-        self.get_logger().info(f"wire twin {c.robot}/{c.task}: Dynamixel bus on {self.loop.port} (linked from {self.link})")
+        self.get_logger().info(f"wire twin {c.robot}/{c.task}: {self.loop.hardware} on {self.loop.port} (linked from {self.link})")
 
     def now(self) -> float:  # wall time: no /clock on a real cell
         return self.get_clock().now().nanoseconds * 1e-9
@@ -134,11 +135,10 @@ class WireTwinNode(Node):
         return res
 
     def close(self):
-        self.get_logger().info(f"bus received: {self.loop.traffic()}")
+        self.get_logger().info(f"{self.loop.hardware} received: {self.loop.traffic()}")
         self.loop.close()
         self.feed is not None and self.feed.close()
-        if self.link.is_symlink() and os.readlink(self.link) == self.loop.port:
-            self.link.unlink()
+        unlink_hardware(self.link, self.loop.port)
 
 
 def main(argv: list[str] | None = None) -> int:

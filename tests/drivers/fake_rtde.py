@@ -1,5 +1,7 @@
 """Fake ur_rtde interfaces with the library's exact method signatures (checked against the
-installed pybind docstrings in test_ur_rtde.py). They behave like a UR controller would:
+installed pybind docstrings in test_ur_rtde.py), in-process, over the package's UR controller
+(postbc_ros.sim.wire.rtde_controller.URController: the same controller the wire-level twin serves
+on a socket to rtde_client's look-alikes). They behave like a UR controller would:
 
 - arguments are type- and range-checked the way the robot rejects them; servoJ targets move a
   simulated joint state and are recorded with their time; a target too far from the current
@@ -19,87 +21,48 @@ installed pybind docstrings in test_ur_rtde.py). They behave like a UR controlle
 from __future__ import annotations
 
 import datetime
-import math
-import threading
 import time
 
 import numpy as np
 
-SAFETY_NORMAL, SAFETY_PROTECTIVE, SAFETY_ROBOT_ESTOP = 1, 3, 7  # RTDE safety_mode codes
-ROBOT_RUNNING = 7  # RTDE robot_mode
-RUNTIME_STOPPED, RUNTIME_PLAYING = 1, 2  # RTDE runtime_state
-E_SERIES_STEP_S, CB3_STEP_S = 0.002, 0.008
+from postbc_ros.sim.wire.rtde_client import TwinRTDEControlInterface, TwinRTDEReceiveInterface  # noqa: F401 - re-exported
+from postbc_ros.sim.wire.rtde_controller import (  # noqa: F401 - re-exported for the tests
+    CB3_STEP_S, E_SERIES_STEP_S, ROBOT_RUNNING, RUNTIME_PLAYING, RUNTIME_STOPPED, SAFETY_NORMAL, SAFETY_PROTECTIVE,
+    SAFETY_ROBOT_ESTOP, URController, check_q, check_servo_args,
+)
 
 
-class FakeController:
-    """Shared robot state for one fake UR (what the real controller box holds)."""
+class FakeController(URController):
+    """One fake UR (URController, kinematic: the arm is its last servoJ target) plus what the tests
+    inject: the network, rejected servoJ, failing / frozen reads, an obstruction; every call kept."""
 
     def __init__(self, q0, max_jump: float = 0.2, step_time: float = E_SERIES_STEP_S) -> None:
-        self.lock = threading.RLock()
-        self.q = np.array(q0, dtype=float)
-        self.qd = np.zeros(6)
-        self.max_jump = max_jump
-        self.step_time = step_time
-        self.t_boot = time.monotonic()
-        self.safety_mode = SAFETY_NORMAL
-        self.robot_mode = ROBOT_RUNNING
-        self.program_running = True
-        self.remote_control = True
+        super().__init__(q0, max_jump=max_jump, step_time=step_time, kinematic=True)
         self.network_up = True
         self.link_epoch = 0  # bumped by drop_network: links made before it stay down until reconnect()
-        self.watchdog_hz: float | None = None
-        self.last_kick = time.monotonic()
-        self.kicks = 0
         self.reject_servo = 0
         self.fail_reads = 0
         self.freeze_reads = False  # the receive link stays up but its values stop changing
         self.blocked = False  # servoJ is accepted but the arm does not follow (an obstruction); encoders still jitter
         self.calls: list[tuple] = []  # every call but the per-cycle pacing / watchdog / getters
         self.servo_targets: list[tuple[float, np.ndarray]] = []  # (monotonic time, q) of accepted servoJ
-        self.servo_active = False
-        self.teach = False  # teachMode (freedrive): the arm is moved by hand, gravity compensated
-        self.uploads = 0
 
-    # -- state the interfaces read ------------------------------------------------------------
-    @property
-    def protective_stopped(self) -> bool:
-        return self.safety_mode == SAFETY_PROTECTIVE
-
-    @property
-    def emergency_stopped(self) -> bool:
-        return self.safety_mode in (6, SAFETY_ROBOT_ESTOP)
-
-    def check_watchdog(self) -> None:
+    def servo_j(self, q, speed, acceleration, t, lookahead_time, gain) -> bool:
         with self.lock:
-            if (self.program_running and self.watchdog_hz is not None
-                    and time.monotonic() - self.last_kick > 1.0 / self.watchdog_hz):
-                self.stop_program("watchdog")
-
-    def stop_program(self, why: str) -> None:
-        with self.lock:
-            self.program_running = False
-            self.servo_active = False
-            self.qd = np.zeros(6)
-            self.watchdog_hz = None  # the script that held the watchdog is gone
-            self.calls.append(("program_stopped", why))
-
-    # -- injections (the operator, the cable, the controller) ---------------------------------
-    def protective_stop(self) -> None:
-        with self.lock:
-            self.safety_mode = SAFETY_PROTECTIVE
-            self.stop_program("protective stop")
-
-    def emergency_stop(self) -> None:
-        with self.lock:
-            self.safety_mode = SAFETY_ROBOT_ESTOP
-            self.robot_mode = 3  # POWER_OFF: an e-stop cuts arm power
-            self.stop_program("emergency stop")
-
-    def clear_stops(self) -> None:
-        """What the operator does on the pendant: unlock the stop, power on, release brakes."""
-        with self.lock:
-            self.safety_mode = SAFETY_NORMAL
-            self.robot_mode = ROBOT_RUNNING
+            if self.reject_servo > 0 or self.blocked:
+                self.record("servoJ", list(q), speed, acceleration, t, lookahead_time, gain)
+                self.require_script("servoJ")
+                if self.protective_stopped or self.emergency_stopped:
+                    return False
+                if self.reject_servo > 0:
+                    self.reject_servo -= 1
+                    return False
+                self.q = self.q + np.random.default_rng().normal(0.0, 1e-6, 6)  # encoder noise, no motion
+                return True
+            ok = super().servo_j(q, speed, acceleration, t, lookahead_time, gain)
+            if ok:
+                self.servo_targets.append((time.monotonic(), self.q.copy()))
+            return ok
 
     def drop_network(self) -> None:
         with self.lock:
@@ -112,11 +75,6 @@ class FakeController:
 
 
 CONTROLLERS: dict[str, FakeController] = {}
-
-
-def _check_q(q, what):
-    assert isinstance(q, list) and len(q) == 6, f"{what}: q must be a list of 6 floats (pybind list[float]), got {q!r}"
-    assert all(isinstance(x, float) and math.isfinite(x) for x in q), f"{what}: q must hold finite Python floats, got {q!r}"
 
 
 def _controller(hostname: str) -> FakeController:
@@ -134,20 +92,15 @@ class FakeRTDEControlInterface:
         # frequency -1: ur_rtde runs at the controller's own rate (500 Hz e-Series, 125 Hz CB3)
         self.period = 1.0 / frequency if frequency > 0 else c.step_time
         self._connected, self._epoch = True, c.link_epoch
-        with c.lock:
-            if not c.program_running:
-                c.program_running = True  # the constructor uploads the control script
-                c.uploads += 1
+        c.upload_script()  # the constructor uploads the control script
 
     def _link(self) -> bool:
         return self._connected and self.c.network_up and self._epoch == self.c.link_epoch
 
-    def _require_script(self, what: str) -> None:
+    def _require_link(self, what: str) -> None:
         self.c.check_watchdog()
         if not self._link():
             raise RuntimeError(f"{what}: RTDE control interface is not connected")
-        if not self.c.program_running:
-            raise RuntimeError("RTDE control script is not running!")  # ur_rtde's sendCommand
 
     # -- pacing ------------------------------------------------------------------------------
     def initPeriod(self) -> datetime.timedelta:
@@ -166,93 +119,46 @@ class FakeRTDEControlInterface:
     # -- watchdog ------------------------------------------------------------------------------
     def setWatchdog(self, min_frequency: float = 10.0) -> bool:
         assert isinstance(min_frequency, float) and min_frequency > 0
-        self.c.calls.append(("setWatchdog", min_frequency))
         if not self._link():
+            self.c.record("setWatchdog", min_frequency)
             return False
-        with self.c.lock:
-            self.c.watchdog_hz = min_frequency
-            self.c.last_kick = time.monotonic()
-        return True
+        return self.c.set_watchdog(min_frequency)
 
     def kickWatchdog(self) -> bool:
         self.c.check_watchdog()
-        if not self._link():
-            return False
-        with self.c.lock:
-            self.c.last_kick = time.monotonic()
-            self.c.kicks += 1
-        return True
+        return self._link() and self.c.kick_watchdog()
 
     # -- motion ------------------------------------------------------------------------------
     def servoJ(self, arg0: list, arg1: float, arg2: float, arg3: float, arg4: float, arg5: float) -> bool:
-        c = self.c
-        c.calls.append(("servoJ", arg0, arg1, arg2, arg3, arg4, arg5))
-        _check_q(arg0, "servoJ")
-        assert all(isinstance(a, float) for a in (arg1, arg2, arg3, arg4, arg5)), "servoJ: speed, acceleration, time, lookahead, gain are floats"
-        assert arg3 > 0, "servoJ: time must be > 0"
-        assert 0.03 <= arg4 <= 0.2, f"servoJ: lookahead_time {arg4} outside [0.03, 0.2]"
-        assert 100 <= arg5 <= 2000, f"servoJ: gain {arg5} outside [100, 2000]"
-        self._require_script("servoJ")
-        with c.lock:
-            assert not c.teach, "servoJ in teach mode (the controller does not follow trajectories): endTeachMode first"
-            if c.protective_stopped or c.emergency_stopped:
-                return False
-            if c.reject_servo > 0:
-                c.reject_servo -= 1
-                return False
-            target = np.array(arg0)
-            if c.blocked:
-                c.q = c.q + np.random.default_rng().normal(0.0, 1e-6, 6)  # encoder noise, no motion
-                return True
-            if np.max(np.abs(target - c.q)) > c.max_jump:
-                c.protective_stop()  # the controller faults on a jump
-                return False
-            c.qd = (target - c.q) / arg3
-            c.q = target
-            c.servo_active = True
-            c.servo_targets.append((time.monotonic(), target))
-        return True
+        q = check_q(arg0, "servoJ")
+        check_servo_args(arg1, arg2, arg3, arg4, arg5)
+        self._require_link("servoJ")
+        with self.c.lock:
+            assert not self.c.teach, "servoJ in teach mode (the controller does not follow trajectories): endTeachMode first"
+            return self.c.servo_j(q, arg1, arg2, arg3, arg4, arg5)
 
     def servoStop(self, a: float = 10.0) -> bool:
         assert isinstance(a, float) and a > 0
-        self.c.calls.append(("servoStop", a))
-        if not (self._link() and self.c.program_running):
+        if not self._link():
+            self.c.record("servoStop", a)
             return False
-        with self.c.lock:
-            self.c.servo_active = False
-            self.c.qd = np.zeros(6)
-        return True
+        return self.c.servo_stop(a)
 
     def speedStop(self, a: float = 10.0) -> bool:
-        self.c.calls.append(("speedStop", a))
-        return True
+        return self.c.speed_stop(a)
 
     def moveJ(self, q: list, speed: float = 1.05, acceleration: float = 1.4, asynchronous: bool = False) -> bool:
-        self.c.calls.append(("moveJ", q, speed, acceleration, asynchronous))
-        _check_q(q, "moveJ")
-        assert self.c.servo_active is False, "moveJ while in servo mode: call servoStop first"
+        check_q(q, "moveJ")
         assert 0 < speed <= 3.14 and 0 < acceleration <= 40.0
-        if self.c.protective_stopped:
-            return False
-        self.c.q = np.array(q)
-        return True
+        return self.c.move_j(q, speed, acceleration, asynchronous)
 
     def teachMode(self) -> bool:
-        self.c.calls.append(("teachMode",))
-        self._require_script("teachMode")
-        with self.c.lock:
-            assert not self.c.servo_active, "teachMode while in servo mode: call servoStop first"
-            if self.c.protective_stopped or self.c.emergency_stopped:
-                return False
-            self.c.teach = True
-        return True
+        self._require_link("teachMode")
+        return self.c.teach_mode(True)
 
     def endTeachMode(self) -> bool:
-        self.c.calls.append(("endTeachMode",))
-        self._require_script("endTeachMode")
-        with self.c.lock:
-            self.c.teach = False
-        return True
+        self._require_link("endTeachMode")
+        return self.c.teach_mode(False)
 
     # -- script and link ---------------------------------------------------------------------
     def isProgramRunning(self) -> bool:
@@ -260,22 +166,16 @@ class FakeRTDEControlInterface:
         return self._link() and self.c.program_running
 
     def reuploadScript(self) -> bool:
-        self.c.calls.append(("reuploadScript",))
         if not self._link():
+            self.c.record("reuploadScript")
             raise RuntimeError("reuploadScript: RTDE control interface is not connected")
-        with self.c.lock:
-            if self.c.program_running:
-                return True  # "only if a script is not already running"
-            if self.c.protective_stopped or self.c.emergency_stopped or self.c.robot_mode != ROBOT_RUNNING:
-                return False  # a program can not start while the arm is stopped
-            self.c.program_running = True
-            self.c.uploads += 1
-        return True
+        return self.c.reupload_script()
 
     def stopScript(self) -> None:
-        self.c.calls.append(("stopScript",))
         if self._link():
-            self.c.stop_program("stopScript")
+            self.c.stop_script()
+        else:
+            self.c.record("stopScript")
 
     def isConnected(self) -> bool:
         return self._link()

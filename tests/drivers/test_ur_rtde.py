@@ -16,6 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_rtde import (  # noqa: E402
     CB3_STEP_S, CONTROLLERS, E_SERIES_STEP_S, FakeController, FakeRTDEControlInterface, FakeRTDEReceiveInterface,
+    TwinRTDEControlInterface, TwinRTDEReceiveInterface,
 )
 
 from postbc_ros.drivers.arm import ArmError, ArmFault, CalibrationError, make_arm  # noqa: E402
@@ -59,6 +60,9 @@ def fake_signature(method) -> list[tuple[str, str | None]]:
 @pytest.mark.parametrize("cls_name, fake, methods", [
     ("rtde_control.RTDEControlInterface", FakeRTDEControlInterface, CONTROL_METHODS),
     ("rtde_receive.RTDEReceiveInterface", FakeRTDEReceiveInterface, RECEIVE_METHODS),
+    # the wire-level twin's interfaces (sim/wire/rtde_client.py), what the driver runs in the real-robot graph
+    ("rtde_control.RTDEControlInterface", TwinRTDEControlInterface, CONTROL_METHODS),
+    ("rtde_receive.RTDEReceiveInterface", TwinRTDEReceiveInterface, RECEIVE_METHODS),
 ])
 def test_fakes_match_the_installed_library_signatures(cls_name, fake, methods):
     import importlib

@@ -143,7 +143,6 @@ def test_the_wire_twin_graph_is_the_real_graph_and_refuses_what_it_cannot_serve(
     assert g.node("/robot1/episode_manager").parameters["success_source"] == "twin"
     assert not any(n.executable in ("sim_node", "camera_node") for n in g.nodes)
     assert not any(("/clock" in dict(n.remappings)) or n.parameters.get("use_sim_time") for n in g.nodes)
-    for given, why in (({"robot": "ur5e", "sim": "false"}, "ur_rtde"), ({"sim": "true"}, "sim:=false"),
-                       ({"sim": "false", "camera_backend": "opencv"}, "software device")):
+    for given, why in (({"sim": "true"}, "sim:=false"), ({"sim": "false", "camera_backend": "opencv"}, "software device")):
         with pytest.raises(ValueError, match=why):
             build_graph("collect", {**given, "wire_twin": "true"})

@@ -53,6 +53,24 @@ DEFAULT_ARM_PERIOD_S = 0.05  # time to reach each setpoint when built outside ar
 REMOTE_CONTROL_HINT = ("Check the IP, that the robot is powered on and in Remote Control mode (teach pendant: Settings > "
                        "System > Remote Control, then Local/Remote at the top right), and that RTDE (port 30004) and the "
                        "script port 30002 are reachable")
+# host naming the wire-level twin's controller socket instead of a robot: twin://<socket path>. Equal to
+# sim/wire/rtde_protocol.TWIN_SCHEME (tested), spelled here so that a real arm does not import the sim package
+TWIN_HOST_PREFIX = "twin://"
+
+
+def is_twin_host(host: object) -> bool:
+    return isinstance(host, str) and host.strip().startswith(TWIN_HOST_PREFIX)
+
+
+def twin_rtde_classes(host: str):
+    """For a `twin://<socket>` host (the wire-level twin, `postbc launch ... wire_twin:=true`): the
+    look-alikes of ur_rtde's interfaces, with the library's signatures, that talk to the twin's
+    controller over that socket (sim/wire/rtde_client.py)."""
+    from postbc_ros.sim.wire.rtde_client import TwinRTDEControlInterface, TwinRTDEReceiveInterface
+
+    LOG.warning("ur_rtde: host %s is the UR twin's controller, not a robot: RTDE calls go to the wire-level twin "
+                "(sim/wire/rtde_client.py)", host)
+    return TwinRTDEControlInterface, TwinRTDEReceiveInterface
 
 
 def rtde_classes():
@@ -98,7 +116,9 @@ class URRtdeArm(ArmInterface):
             watchdog_min_frequency = WATCHDOG_MIN_HZ
         if not float(watchdog_min_frequency) > 0:
             raise ArmError(f"ur_rtde: watchdog_min_frequency must be > 0 Hz, got {watchdog_min_frequency}")
-        if host:
+        if is_twin_host(host):  # the wire-level twin's controller socket (checked when connecting)
+            self.host = host.strip()
+        elif host:
             self.host = check_host(host, "ur_rtde parameter")
         else:  # the rig's file (calibration/<rig>/rtde.yaml); refuses a missing / placeholder host with the fix
             from postbc_ros.robots.registry import get_robot
@@ -130,7 +150,8 @@ class URRtdeArm(ArmInterface):
     def connect(self) -> None:
         ctrl_cls, recv_cls = self._control_cls, self._receive_cls
         if ctrl_cls is None or recv_cls is None:
-            real_ctrl, real_recv = rtde_classes()
+            # the one switch between a robot and the wire-level twin: the host names the twin's socket
+            real_ctrl, real_recv = twin_rtde_classes(self.host) if is_twin_host(self.host) else rtde_classes()
             ctrl_cls, recv_cls = ctrl_cls or real_ctrl, recv_cls or real_recv
         try:  # frequency left at -1: ur_rtde uses the controller's own rate
             self._recv = recv_cls(self.host, rt_priority=self.rt_priority)

@@ -42,6 +42,8 @@ JOINT_PREFIX, GRIPPER_LABEL = "q_", "gripper"  # labels of the proprioceptive en
 
 
 class WireTwinLoop:
+    hardware = "bus"  # what the driver talks to (log lines)
+
     def __init__(self, env, joints: list[ServoJoint], gripper: ServoGripper | None, seed: int, now: float,
                  gripper_joint: str = "gripper") -> None:
         self.env, self.task = env, env.unwrapped

@@ -1,0 +1,221 @@
+"""The UR wire-level twin's RTDE link (sim/wire/rtde_*.py): ur_rtde look-alike interfaces talking to
+the twin's controller over a Unix socket, driven by the real UR driver (drivers/arm/ur_rtde.py).
+Their signatures are checked against the installed ur_rtde in tests/drivers/test_ur_rtde.py."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from postbc_ros.drivers.arm import ArmError, make_arm
+from postbc_ros.drivers.arm.ur_rtde import TWIN_HOST_PREFIX
+from postbc_ros.robots import get_robot_spec
+from postbc_ros.sim.wire.rtde_client import TwinRTDEControlInterface, TwinRTDEReceiveInterface
+from postbc_ros.sim.wire.rtde_controller import RUNTIME_STOPPED, SAFETY_PROTECTIVE, URController
+from postbc_ros.sim.wire.rtde_protocol import TWIN_SCHEME
+from postbc_ros.sim.wire.rtde_twin import RTDETwinServer
+
+SPEC = get_robot_spec("ur5e")
+ARM_DT = 0.05  # arm_node's default control period (s)
+WAIT_S = 10.0  # generous bound for the servo thread to act on a 2-core shared CI machine
+
+
+def wait_until(cond, what: str, timeout: float = WAIT_S):
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.005)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def twin(tmp_path):
+    c = URController(SPEC.home)  # kinematic: the arm is its last servoJ target
+    with RTDETwinServer(c, tmp_path / "rtde.sock") as srv:
+        yield c, srv
+
+
+def ur_arm(srv):
+    return make_arm("ur_rtde", "ur5e", host=srv.host, control_dt=ARM_DT)  # no injected classes: the host switches
+
+
+def test_the_driver_streams_to_the_twin_controller_over_the_socket(twin, caplog):
+    c, srv = twin
+    arm = ur_arm(srv)
+    arm.connect()
+    try:
+        assert "is the UR twin's controller" in caplog.text  # the switch is logged
+        assert arm.is_connected() and arm.servo_rate == pytest.approx(500.0)
+        assert ("setWatchdog", 10.0) in c.calls and c.program_running
+        target = SPEC.home + 0.02
+        assert arm.send(target) is None
+        wait_until(lambda: np.allclose(c.q, target, atol=1e-9), "the controller's arm at the target")
+        wait_until(lambda: np.allclose(arm.read_state().q, target, atol=1e-9), "the driver reading it back")
+        assert c.counts["servoJ"] > 3 and c.kicks > 3  # interpolated over the arm period, watchdog kicked
+        servo = next(x for x in c.calls if x[0] == "servoJ")
+        assert servo[4] == pytest.approx(0.002)  # servoJ time: the controller step
+        arm.hold()
+        wait_until(lambda: c.counts["servoStop"] == 1, "servoStop after hold")
+    finally:
+        arm.disconnect()
+    assert ("stopScript",) in c.calls and not c.program_running
+    wait_until(lambda: not srv._conns, "the driver's connection closed")
+    assert "servoJ" in srv.traffic() and "status" in srv.traffic()
+
+
+def test_a_protective_stop_in_the_twin_latches_and_needs_the_operator(twin):
+    c, srv = twin
+    arm = ur_arm(srv)
+    arm.connect()
+    try:
+        arm.send(SPEC.home + 0.01)
+        c.protective_stop()  # the cell: a collision
+        wait_until(lambda: arm.fault is not None, "the fault")
+        assert arm.fault.kind == "protective_stop"
+        assert arm.send(SPEC.home) is arm.fault  # setpoints dropped, never raised
+        with pytest.raises(ArmError, match="still stopped: protective stop"):
+            arm.reconnect(confirmed=True)
+        c.clear_stops()  # the pendant
+        assert "reconnected" in arm.reconnect(confirmed=True)
+        assert arm.fault is None and c.program_running and c.uploads == 1  # the script was re-uploaded
+        target = SPEC.home + 0.01
+        arm.send(target)
+        wait_until(lambda: np.allclose(c.q, target, atol=1e-9), "streaming again")
+    finally:
+        arm.disconnect()
+
+
+def test_a_jump_is_a_protective_stop_and_the_watchdog_stops_the_script(twin):
+    c, srv = twin
+    ctrl, recv = TwinRTDEControlInterface(srv.host), TwinRTDEReceiveInterface(srv.host)
+    try:
+        assert ctrl.getStepTime() == pytest.approx(0.002) and ctrl.isProgramRunning()
+        far = [float(x) for x in SPEC.home + 0.5]
+        assert ctrl.servoJ(far, 0.0, 0.0, 0.002, 0.1, 300.0)  # one-way, as ur_rtde's: the controller decides
+        wait_until(lambda: recv.getSafetyMode() == SAFETY_PROTECTIVE, "the protective stop")
+        assert recv.isProtectiveStopped() and recv.getRuntimeState() == RUNTIME_STOPPED  # the stop ends the script
+        with pytest.raises(RuntimeError, match="control script is not running"):
+            ctrl.servoJ(far, 0.0, 0.0, 0.002, 0.1, 300.0)
+        assert not ctrl.reuploadScript()  # not while the stop is active
+        np.testing.assert_allclose(recv.getActualQ(), SPEC.home)  # the arm did not jump
+        c.clear_stops()
+        assert ctrl.reuploadScript() and ctrl.setWatchdog(50.0)
+        time.sleep(0.1)  # no kick for 5 watchdog periods
+        assert recv.getRuntimeState() == RUNTIME_STOPPED and not ctrl.isProgramRunning()
+        assert ("program_stopped", "watchdog") in c.calls
+        with pytest.raises(RuntimeError, match="control script is not running"):
+            ctrl.servoJ([float(x) for x in SPEC.home], 0.0, 0.0, 0.002, 0.1, 300.0)
+        assert ctrl.reuploadScript() and ctrl.isProgramRunning()
+    finally:
+        ctrl.disconnect()
+        recv.disconnect()
+
+
+def test_a_dropped_network_freezes_the_readings_until_reconnected(twin):
+    c, srv = twin
+    ctrl, recv = TwinRTDEControlInterface(srv.host), TwinRTDEReceiveInterface(srv.host)
+    try:
+        q0 = recv.getActualQ()
+        srv.drop_network()
+        c.q = c.q + 0.01  # the arm moves; nobody can see it
+        wait_until(lambda: not recv.isConnected() and recv.getActualQ() == q0, "the link down, readings frozen")
+        assert not ctrl.isConnected() and not ctrl.kickWatchdog() and ctrl.getStepTime() == 0.0
+        with pytest.raises(RuntimeError, match="Could not connect"):
+            recv.reconnect()
+        srv.restore_network()
+        assert recv.reconnect() and ctrl.reconnect() and recv.isConnected() and ctrl.isConnected()
+        np.testing.assert_allclose(recv.getActualQ(), c.q)
+    finally:
+        ctrl.disconnect()
+        recv.disconnect()
+
+
+def test_bad_hosts_and_arguments_are_refused_as_ur_rtde_does(twin, tmp_path):
+    c, srv = twin
+    assert TWIN_HOST_PREFIX == TWIN_SCHEME and srv.host.startswith(TWIN_SCHEME)
+    with pytest.raises(RuntimeError, match="absolute socket path"):
+        TwinRTDEReceiveInterface("twin://relative/rtde.sock")
+    with pytest.raises(RuntimeError, match="Could not connect to robot"):
+        TwinRTDEReceiveInterface(TWIN_SCHEME + str(tmp_path / "nothing.sock"))
+    arm = make_arm("ur_rtde", "ur5e", host=TWIN_SCHEME + str(tmp_path / "nothing.sock"))
+    with pytest.raises(ArmError, match="cannot connect to the UR controller at twin://"):
+        arm.connect()
+    ctrl = TwinRTDEControlInterface(srv.host)
+    try:
+        q = [float(x) for x in SPEC.home]
+        with pytest.raises(TypeError):
+            ctrl.servoJ([1, 2, 3], 0.0, 0.0, 0.002, 0.1, 300.0)
+        with pytest.raises(ValueError, match="lookahead_time"):
+            ctrl.servoJ(q, 0.0, 0.0, 0.002, 0.5, 300.0)
+        with pytest.raises(ValueError, match="gain"):
+            ctrl.servoJ(q, 0.0, 0.0, 0.002, 0.1, 3000.0)
+        assert c.counts["servoJ"] == 0
+    finally:
+        ctrl.disconnect()
+
+
+def test_the_bridge_moves_the_twins_arm_to_the_servo_targets_and_teach_mode_goes_limp(tmp_path):
+    from postbc_ros.sim import make_env
+    from postbc_ros.sim.wire.rtde_twin import URWireTwinLoop
+    from postbc_ros.sim.wire.wire_twin_loop import BRIDGE_PERIOD_S
+
+    now = 100.0
+    loop = URWireTwinLoop(make_env("ur5e", "reach", obs_mode="state", seed=0), seed=0, now=now,
+                          socket_path=tmp_path / "rtde.sock")
+    loop.start()
+    ctrl, recv = TwinRTDEControlInterface(TWIN_SCHEME + loop.port), TwinRTDEReceiveInterface(TWIN_SCHEME + loop.port)
+    try:
+        q0 = np.asarray(recv.getActualQ())
+        np.testing.assert_allclose(q0, loop.twin.joint_positions())
+        target = q0 + np.array([0.1, -0.05, 0.05, 0.0, 0.05, 0.1])
+        for k in range(1, 51):  # 1 s of 500 Hz servoJ along a line, the physics behind at its bridge period
+            ctrl.servoJ([float(x) for x in q0 + (target - q0) * min(1.0, k / 40)], 0.0, 0.0, 0.002, 0.1, 300.0)
+            ctrl.kickWatchdog()
+            now += 0.02
+            loop.advance(now)
+        for _ in range(50):
+            now += BRIDGE_PERIOD_S
+            loop.advance(now)
+        q = np.asarray(recv.getActualQ())
+        np.testing.assert_allclose(q, loop.twin.joint_positions())  # RTDE reads the twin's joints
+        np.testing.assert_allclose(q, target, atol=0.01)  # which followed the servoJ targets by physics
+        assert ctrl.servoStop(2.0) and ctrl.teachMode()
+        m = loop.twin.model
+        assert np.all(m.actuator_gainprm[loop.bridge._act, 0] > 0.0)  # the bridge applies it at its next step
+        now += BRIDGE_PERIOD_S
+        loop.advance(now)
+        assert np.all(m.actuator_gainprm[loop.bridge._act, 0] == 0.0)  # limp: moved by hand
+        assert not ctrl.servoJ([float(x) for x in q], 0.0, 0.0, 0.002, 0.1, 300.0)  # refused in teach mode
+        assert ctrl.endTeachMode()
+        now += BRIDGE_PERIOD_S
+        loop.advance(now)
+        assert np.all(m.actuator_gainprm[loop.bridge._act, 0] > 0.0)
+        assert "servoJ" in loop.traffic()
+    finally:
+        ctrl.disconnect()
+        recv.disconnect()
+        loop.close()
+
+
+def test_the_watchdog_times_kicks_by_their_sending_not_by_when_the_twin_got_to_them():
+    """The twin's controller shares a Python process with the physics and the renderer; a kick that
+    waited in the socket while that process was descheduled was still sent on time."""
+    c = URController(SPEC.home)
+    t0 = time.monotonic()
+    with c.at(t0):
+        c.set_watchdog(10.0)
+    time.sleep(0.4)  # the twin stalls; the driver kept kicking every 50 ms
+    for k in range(1, 5):
+        with c.at(t0 + 0.05 * k):
+            c.kick_watchdog()
+    assert c.program_running
+    with c.at(t0 + 0.2 + 0.15):  # the driver itself stopped kicking for 150 ms: that expires it
+        c.kick_watchdog()
+    assert not c.program_running and ("program_stopped", "watchdog") in c.calls
+    c.reupload_script()
+    c.set_watchdog(10.0)
+    c.connection_lost()  # the driver's process died: no kick will come
+    assert not c.program_running
