@@ -71,11 +71,12 @@ class WireTwinNode(Node):
             joints, gripper = servo_map(load_widowx_calibration(  # the driver's motors.yaml, the driver's loader
                 c.calibration or None, get_robot_spec(c.robot).joint_names, get_robot(c.robot).rig))
             self.loop = WireTwinLoop(env, joints, gripper, c.seed, self.now(), c.gripper_joint)
-        self.loop.start()
-        self.link = link_hardware(Path(c.port_link), self.loop.port)
         geo = load_camera_geometry(get_robot(c.robot).twin_rig, SCENE_CAMERA)  # the camera its rig file describes
         self.frame_hw = (c.camera_size or geo.height, round((c.camera_size or geo.height) * geo.width / geo.height))
         self.intr = twin_camera_intrinsics(self.loop.twin, SCENE_CAMERA, self.frame_hw[1], self.frame_hw[0])
+        self.loop.warm_up(SCENE_CAMERA if c.camera_rate > 0 else None, self.frame_hw)  # GL context before the driver
+        self.loop.start()
+        self.link = link_hardware(Path(c.port_link), self.loop.port)
         self.feed = serve_scene_camera(c.camera_feed, SCENE_CAMERA, self.intr, c.camera_rate)  # None: topics here
         self.measured: tuple[dict[str, float], float] | None = None
         self.pub_obs = self.create_publisher(JointState, "observation/state", qos.STATE)

@@ -65,6 +65,12 @@ class WireTwinLoop:
     def port(self) -> str:
         return self.bus.port
 
+    def warm_up(self, camera: str | None, size) -> None:
+        """Render `camera` once (None: nothing) before `start`: the first render creates the GL context
+        (~0.2 s, much of it holding the GIL), which must not stall the hardware thread under a running driver."""
+        if camera is not None:
+            self.twin.render(camera, size)
+
     def start(self) -> None:
         """Start answering on the pty."""
         self.bus.__enter__()
