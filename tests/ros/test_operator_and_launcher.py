@@ -77,6 +77,9 @@ def test_postbc_launch_refuses_a_missing_checkpoint_before_starting_anything(tmp
     assert not (tmp_path / "run").exists()
 
 
+# real processes over DDS on a 2-core CI machine: once in a full fresh-clone run sim_node outlived its
+# 8 s grace after Ctrl-C (SIGKILLed; 3/3 clean alone); a failure that repeats on the reruns is a real one
+@pytest.mark.flaky(reruns=2, reruns_delay=5)
 def test_postbc_launch_prefixes_logs_reports_dead_nodes_and_shuts_down_on_sigint(tmp_path, tiny_checkpoint):
     """finetune graph whose checkpoint has corrupt weights (its config, which the launcher checks,
     is fine): policy and learner die and are reported, the rest keeps running until Ctrl-C, which
