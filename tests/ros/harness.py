@@ -18,6 +18,31 @@ from postbc_ros.graph import build_graph
 from postbc_ros.graph.supervisor import Supervisor
 from postbc_ros.ros.probe import Probe, unique_domain  # noqa: F401  (the tests import them from here)
 
+def run_until_exit(cmd: list[str], env: dict, timeout: float, exit_timeout: float) -> tuple[int | None, str, float]:
+    """Run `cmd` (a `postbc launch` that ends by itself) until it exits: (exit code or None on a
+    timeout, its output, seconds). On a timeout it is stopped with Ctrl-C first (a SIGKILLed
+    launcher orphans its nodes), then killed after `exit_timeout`."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
+    reader.start()
+    t0 = time.monotonic()
+    try:
+        rc = proc.wait(timeout=timeout)
+        reader.join(timeout=5)
+    except subprocess.TimeoutExpired:
+        rc = None
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=exit_timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return rc, "".join(lines), time.monotonic() - t0
+
+
 def stop_node_process(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 15.0) -> str:
     """Send `sig` to a node started with stdout piped (text) and return its output once it exits.
     A node still alive after `timeout` s has its thread stacks dumped (SIGUSR1: node_main registers

@@ -13,17 +13,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from .harness import unique_domain
+from .harness import run_until_exit, unique_domain
 
 pytest.importorskip("dynamixel_sdk")
 
@@ -51,30 +48,8 @@ def test_collect_runs_the_real_robot_graph_through_the_widowx_driver(tmp_path):
            "wire_twin:=true", "device:=scripted", "task:=reach", f"episodes:={EPISODES}", f"output_dir:={out}",
            f"episode_time_limit:={EPISODE_TIME_LIMIT_S}", f"domain_id:={unique_domain()}"]
     env = dict(os.environ, PYTHONPATH=str(ROOT), MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
-    reader.start()
-
-    def log() -> str:
-        return "".join(lines)
-
-    t0 = time.monotonic()
-    try:
-        rc = proc.wait(timeout=RUN_TIMEOUT_S)  # by itself: no Ctrl-C
-        reader.join(timeout=5)
-    except subprocess.TimeoutExpired:
-        rc = None
-    finally:
-        if proc.poll() is None:  # a failed wait: Ctrl-C first (a SIGKILLed launcher orphans its nodes)
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=EXIT_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    text = log()
-    assert rc == 0, f"exit {rc} after {time.monotonic() - t0:.0f} s:\n" + text[-20000:]
+    rc, text, seconds = run_until_exit(cmd, env, RUN_TIMEOUT_S, EXIT_TIMEOUT_S)  # by itself: no Ctrl-C
+    assert rc == 0, f"exit {rc} after {seconds:.0f} s:\n" + text[-20000:]
     dataset = out / "demos_robot1"
     assert f"[launch] dataset: {dataset.resolve()} ({EPISODES} episodes)" in text, text[-5000:]
     assert "[launch] done: /robot1/teleop finished its work" in text and f"saved demonstration {EPISODES}" in text
@@ -114,7 +89,7 @@ def test_collect_runs_the_real_robot_graph_through_the_widowx_driver(tmp_path):
         assert np.isfinite(goal).all() and np.linalg.norm(goal, axis=1).min() > 0.05  # a marker pose, seen
         frames = np.asarray(ds.episode(i)["observation.images.scene"])
         assert frames.shape == (len(state), 96, 96, 3) and frames.std() > 5  # a rendered scene, not a blank
-    print(f"\nwire twin: {ds.num_episodes} demonstrations through the WidowX driver in {time.monotonic() - t0:.0f} s; "
+    print(f"\nwire twin: {ds.num_episodes} demonstrations through the WidowX driver in {seconds:.0f} s; "
           f"bus {traffic.group(1)}")
     if not LEROBOT_PYTHON:
         return  # the official reader's part only (set LEROBOT_PYTHON, see scripts/test.sh)

@@ -6,17 +6,13 @@ global-time stamping, conversion, intrinsics). The twin does not publish the cam
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from .harness import unique_domain
+from .harness import run_until_exit, unique_domain
 
 pytest.importorskip("dynamixel_sdk")
 pytest.importorskip("pyrealsense2")
@@ -58,26 +54,8 @@ def test_collect_records_the_twin_camera_through_the_realsense_driver(tmp_path):
            "wire_twin:=true", "camera_backend:=realsense", "device:=scripted", "task:=reach", f"episodes:={EPISODES}",
            f"output_dir:={out}", f"episode_time_limit:={EPISODE_TIME_LIMIT_S}", f"domain_id:={unique_domain()}"]
     env = dict(os.environ, PYTHONPATH=str(ROOT), MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
-    reader.start()
-    t0 = time.monotonic()
-    try:
-        rc = proc.wait(timeout=RUN_TIMEOUT_S)  # by itself after episodes:=N
-        reader.join(timeout=5)
-    except subprocess.TimeoutExpired:
-        rc = None
-    finally:
-        if proc.poll() is None:  # a failed wait: Ctrl-C first (a SIGKILLed launcher orphans its nodes)
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=EXIT_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    text = "".join(lines)
-    assert rc == 0, f"exit {rc} after {time.monotonic() - t0:.0f} s:\n" + text[-20000:]
+    rc, text, seconds = run_until_exit(cmd, env, RUN_TIMEOUT_S, EXIT_TIMEOUT_S)  # by itself: no Ctrl-C
+    assert rc == 0, f"exit {rc} after {seconds:.0f} s:\n" + text[-20000:]
     dataset = out / "demos_robot1"
     assert f"[launch] dataset: {dataset.resolve()} ({EPISODES} episodes)" in text, text[-5000:]
     feed = f"twin://{out}/wire_twin/robot1.camera"
@@ -92,4 +70,4 @@ def test_collect_records_the_twin_camera_through_the_realsense_driver(tmp_path):
         frames = np.asarray(ep["observation.images.scene"])
         assert frames.shape == (len(ep["observation.state"]), 96, 96, 3) and frames.std() > 5  # a rendered scene
         assert np.abs(np.diff(frames.astype(np.int16), axis=0)).max() > 0  # a moving arm, not one frozen frame
-    print(f"\nwire twin + RealSense software device: {ds.num_episodes} demonstrations in {time.monotonic() - t0:.0f} s")
+    print(f"\nwire twin + RealSense software device: {ds.num_episodes} demonstrations in {seconds:.0f} s")
