@@ -440,10 +440,9 @@ def _scale_into_box(h, base: list[float], step: list[float], p_base: list[float]
             cands = (guess - SEARCH_PAIR * resolution, guess + SEARCH_PAIR * resolution)
         for s in cands:
             edge = _SEARCH_EDGE * (s_out - s_in)
-            if not s_in + edge <= s <= s_out - edge:  # outside what is left of the bracket: clamp
-                s = min(max(s, s_in + edge), s_out - edge)
-                if not s_in < s < s_out:
-                    continue
+            s = min(max(s, s_in + edge), s_out - edge)  # into what is left of the bracket
+            if not s_in < s < s_out:
+                continue
             q_c = [b + s * d for b, d in zip(base, step)]
             p_c = point(q_c)
             evals += 1

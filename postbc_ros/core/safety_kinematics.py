@@ -1,19 +1,20 @@
-"""Tool-point positions for many joint vectors at once: the safety filter's forward kinematics.
+"""The tool point of one joint vector on Python floats: the safety filter's forward kinematics.
 
 The filter checks the tool point against the workspace box on every command and, when a step
-leaves the box, searches along the step for the boundary. Calling a robot's `fk(q)` once per
-candidate (a chain of 4x4 products in Python, ~30 µs) made that search take milliseconds, so the
-filter evaluates positions in batches through a `PointChain`:
+leaves the box, searches along the step for the boundary with a handful more evaluations.
+Calling a robot's `fk(q)` (a chain of 4x4 products with numpy, ~30 µs) or a numpy batch of one
+(~10 µs: per-call overhead on 6-element arrays) costs more than the rest of the filter, so it
+evaluates a `PointChain` on Python floats (~2 µs):
 
-    p(q) = M_1(q_1) M_2(q_2) ... M_m(q_m) v,   M_i(q) = A_i + cos(q) C_i + sin(q) S_i
+    p(q) = F_0 R(q_1) F_1 R(q_2) ... R(q_m) v
 
-(homogeneous 4x4; v the tool point in the last frame). Every serial arm of revolute joints about
-a principal axis has this form; the chain is built from the constants the robot module's own `fk`
-uses (URDF-style `JOINT_OFFSETS`/`JOINT_AXES`/`TOOL_OFFSET`, or standard DH `DH_D`/`DH_A`/
-`DH_ALPHA` with a `TOOL_OFFSET` along the flange z axis) and is only used after it reproduced
-`fk` at `CHECK_CONFIGS` random joint vectors to `AGREEMENT_M`. Trailing joints that cannot move
-the tool point (a wrist roll about the axis through it) are dropped. Any other `fk` is evaluated
-row by row (`LoopPositions`): slower, same answers.
+(F_i fixed rigid transforms, R a rotation about a principal axis, v the tool point in the last
+frame). Every serial arm of revolute joints about principal axes has this form; the chain is
+built from the constants the robot module's own `fk` uses (URDF-style `JOINT_OFFSETS`/
+`JOINT_AXES`/`TOOL_OFFSET`, or standard DH `DH_D`/`DH_A`/`DH_ALPHA` with a `TOOL_OFFSET` along
+the flange z axis) and is only used after it reproduced `fk` at `CHECK_CONFIGS` random joint
+vectors to `AGREEMENT_M`. Trailing joints that cannot move the tool point (a wrist roll about the
+axis through it) are dropped. Any other `fk` is called as it is (`FkPoint`): slower, same answers.
 """
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def _rot_x(a: float) -> np.ndarray:
 
 
 class PointChain:
-    """Batched tool positions of ``F_0 R(q_1) F_1 R(q_2) ... R(q_n) F_n`` applied to the origin.
+    """The tool position of ``F_0 R(q_1) F_1 R(q_2) ... R(q_n) F_n`` applied to the origin.
 
     fixed: n + 1 homogeneous 4x4 transforms; axes: n joint axes (0 = x, 1 = y, 2 = z).
     """
@@ -87,14 +88,7 @@ class PointChain:
             fixed = fixed[:n] + [np.eye(4)]  # fixed[n] (now identity) was folded into v
         self.n_joints = len(axes)
         self.used = n  # joints that move the tool point (the first `used`)
-        parts = [_axis_parts(a) for a in axes[:n]]
         pre = [fixed[0]] + fixed[1:n]  # transform in front of each joint
-        # joint matrices except the last: (used-1, 3, 16) rows for [1, cos, sin]
-        self._g = np.stack([np.stack([(p @ e).reshape(16) for e in part]) for p, part in zip(pre[:-1], parts[:-1])]) \
-            if n > 1 else np.zeros((0, 3, 16))
-        # the last joint acts on v: w = b0 + cos b_c + sin b_s
-        last = [pre[-1] @ e @ v for e in parts[-1]]
-        self._b = np.stack(last)  # (3, 4)
         # one point on Python floats (`point`): per joint, from the tool inward, the rotation about
         # its axis mixes two coordinates of w, then its fixed transform (R, t) moves w
         self._scalar = [(tuple(p[:3, :3].reshape(9).tolist()), tuple(p[:3, 3].tolist()), *_mixed(a))
@@ -102,9 +96,7 @@ class PointChain:
         self._v = tuple(v[:3].tolist())
 
     def point(self, q) -> list[float]:
-        """The tool position [x, y, z] of ONE joint vector `q` (a sequence of floats): the same
-        chain as `__call__` on Python floats, ~4x cheaper than a batch of one (numpy's per-call
-        overhead dominates 6-element arrays). The filter checks each command with it."""
+        """The tool position [x, y, z] of ONE joint vector `q` (a sequence of floats)."""
         x, y, z = self._v
         cos, sin = math.cos, math.sin
         k = self.used
@@ -118,38 +110,15 @@ class PointChain:
             x, y, z = r0 * a + r1 * b + r2 * d + t0, r3 * a + r4 * b + r5 * d + t1, r6 * a + r7 * b + r8 * d + t2
         return [x, y, z]
 
-    def __call__(self, q: np.ndarray) -> np.ndarray:
-        """Positions (K, 3) for joint vectors `q` (K, n_joints)."""
-        k = q.shape[0]
-        m = self.used
-        cs = np.empty((k, m, 3))
-        cs[:, :, 0] = 1.0
-        np.cos(q[:, :m], out=cs[:, :, 1])
-        np.sin(q[:, :m], out=cs[:, :, 2])
-        w = cs[:, m - 1] @ self._b  # (K, 4)
-        if m == 1:
-            return w[:, :3]
-        mats = (cs[:, : m - 1, None, :] @ self._g).reshape(k, m - 1, 4, 4)
-        # multiply the matrices pairwise (a tree: log2 batched products instead of m - 1)
-        while mats.shape[1] > 1:
-            if mats.shape[1] % 2:
-                w = (mats[:, -1] @ w[:, :, None])[:, :, 0]
-                mats = mats[:, :-1]
-            mats = mats[:, 0::2] @ mats[:, 1::2]
-        return (mats[:, 0] @ w[:, :, None])[:, :3, 0]
 
-
-class LoopPositions:
-    """Batched positions from any single-configuration `fk(q) -> (pos, rot)`: one call per row."""
+class FkPoint:
+    """The tool position from any single-configuration `fk(q) -> (pos, rot)` (no chain known for it)."""
 
     def __init__(self, fk: Callable):
         self.fk = fk
 
     def point(self, q) -> list[float]:
         return np.asarray(self.fk(np.asarray(q, dtype=float))[0], dtype=float).tolist()
-
-    def __call__(self, q: np.ndarray) -> np.ndarray:
-        return np.array([np.asarray(self.fk(row)[0], dtype=float) for row in q]).reshape(q.shape[0], 3)
 
 
 def _chain_from_module(mod) -> PointChain | None:
@@ -170,17 +139,15 @@ def _chain_from_module(mod) -> PointChain | None:
 
 
 def _agrees(chain, fk: Callable, n: int) -> bool:
-    """Both evaluations of `chain` (the batch and `point`) reproduce `fk` to AGREEMENT_M."""
+    """`chain.point` reproduces `fk` to AGREEMENT_M at CHECK_CONFIGS random joint vectors."""
     rng = np.random.default_rng(0)
     q = rng.uniform(-np.pi, np.pi, (CHECK_CONFIGS, n))
     try:
         ref = np.array([np.asarray(fk(row)[0], dtype=float) for row in q])
-        got = chain(q)
-        one = np.array([chain.point(row) for row in q.tolist()])
+        got = np.array([chain.point(row) for row in q.tolist()])
     except Exception:  # a chain that cannot even run is not used
         return False
-    return bool(got.shape == ref.shape == one.shape and np.all(np.abs(got - ref) <= AGREEMENT_M)
-                and np.all(np.abs(one - ref) <= AGREEMENT_M))
+    return bool(got.shape == ref.shape and np.all(np.abs(got - ref) <= AGREEMENT_M))
 
 
 @functools.lru_cache(maxsize=32)
@@ -192,11 +159,11 @@ def _chain_for_function(fn: Callable, n: int) -> PointChain | None:
     return chain
 
 
-def batched_positions(fk: Callable, n_joints: int) -> Callable[[np.ndarray], np.ndarray]:
-    """`positions(q[K, n]) -> p[K, 3]` computing the same tool points as `fk` (pos part).
+def tool_point(fk: Callable, n_joints: int) -> PointChain | FkPoint:
+    """An object whose `point(q)` is the tool position `fk` computes (pos part).
 
     A `RobotSpec.fk` of a robot module with known kinematic constants gets a verified
-    `PointChain`; anything else a `LoopPositions` that calls `fk` per row.
+    `PointChain`; anything else an `FkPoint` that calls `fk`.
     """
     owner = getattr(fk, "__self__", None)
     inner = getattr(owner, "_fk", None)  # RobotSpec.fk wraps the module's fk with input checks
@@ -208,7 +175,7 @@ def batched_positions(fk: Callable, n_joints: int) -> Callable[[np.ndarray], np.
                 chain = None
             if chain is not None:
                 return chain
-    return LoopPositions(fk)
+    return FkPoint(fk)
 
 
-__all__ = ["AGREEMENT_M", "LoopPositions", "PointChain", "batched_positions"]
+__all__ = ["AGREEMENT_M", "FkPoint", "PointChain", "tool_point"]

@@ -39,7 +39,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from postbc_ros.core.safety_kinematics import AGREEMENT_M, batched_positions
+from postbc_ros.core.safety_kinematics import AGREEMENT_M, tool_point
 
 #: largest joint step per command [rad] a file may allow: at the 0.2 rad of the twins a missed
 #: tick already moves a link ~10 cm; 0.5 rad (29 deg) is the most any command may jump
@@ -113,7 +113,7 @@ def _frozen(x) -> np.ndarray:
 class _Hot:
     """Everything `filter_command` reads per call, prepared once per `SafetyLimits` (plain attributes)."""
 
-    __slots__ = ("n", "length", "names", "g_lo", "g_hi", "lower", "upper", "vmax", "amax", "step", "ws", "positions", "point",
+    __slots__ = ("n", "length", "names", "g_lo", "g_hi", "lower", "upper", "vmax", "amax", "step", "ws", "point",
                  "box_lo_list", "box_hi_list", "box_lo_tol", "box_hi_tol", "in_lo", "in_hi", "in_lo_list", "in_hi_list", "box_text",
                  "lower_l", "upper_l", "vmax_l", "amax_l", "step_l")
 
@@ -208,16 +208,15 @@ class SafetyLimits:
         h.lower_l, h.upper_l = self.lower.tolist(), self.upper.tolist()
         h.vmax_l, h.amax_l, h.step_l = self.max_velocity.tolist(), self.max_acceleration.tolist(), self.max_step.tolist()
         h.ws = self.workspace
-        h.positions = h.point = None
+        h.point = None
         if self.workspace is not None:
-            h.positions = batched_positions(self.fk, self.n_joints)
-            h.point = h.positions.point  # one joint vector on Python floats (the per-command check)
+            h.point = tool_point(self.fk, self.n_joints).point  # one joint vector on Python floats
             lo, hi = self.workspace.lower, self.workspace.upper
             h.box_lo_list, h.box_hi_list = lo.tolist(), hi.tolist()
             h.box_text = f"[{h.box_lo_list}, {h.box_hi_list}]"
             # an unchanged command passes with the filter's checking tolerance (idempotence) ...
             h.box_lo_tol, h.box_hi_tol = (lo - CHECK_TOL).tolist(), (hi + CHECK_TOL).tolist()
-            # ... a scaled step is certified against the box shrunk by the batched FK's agreement with fk
+            # ... a scaled step is certified against the box shrunk by the chain's agreement with fk
             h.in_lo, h.in_hi = lo + AGREEMENT_M, hi - AGREEMENT_M
             h.in_lo_list, h.in_hi_list = h.in_lo.tolist(), h.in_hi.tolist()
         return h

@@ -585,15 +585,14 @@ def test_any_junk_anywhere_is_a_hold_or_safe(sc, bad, where):
 # ---- the fast kinematics and the boundary search --------------------------------------------
 
 @pytest.mark.parametrize("robot", ["widowx", "ur5e"])
-def test_batched_fk_agrees_with_the_robot_fk(robot):
-    from postbc_ros.core.safety_kinematics import PointChain, batched_positions
+def test_point_chain_agrees_with_the_robot_fk(robot):
+    from postbc_ros.core.safety_kinematics import PointChain, tool_point
 
     spec = get_robot_spec(robot)
-    pos = batched_positions(spec.fk, 6)
+    pos = tool_point(spec.fk, 6)
     assert isinstance(pos, PointChain) and pos.used == 5  # the wrist roll about the tool axis is dropped
     q = np.random.default_rng(3).uniform(-7, 7, (200, 6))
-    np.testing.assert_allclose(pos(q), np.array([spec.fk(r)[0] for r in q]), rtol=0, atol=1e-12)
-    # the one-point evaluation on Python floats (the filter's per-command check) is the same chain
+    # the one-point evaluation on Python floats (the filter's per-command check)
     np.testing.assert_allclose([pos.point(r) for r in q.tolist()], np.array([spec.fk(r)[0] for r in q]), rtol=0, atol=1e-12)
 
 
@@ -601,12 +600,12 @@ def test_unknown_or_wrong_kinematics_fall_back_to_the_fk_itself():
     import sys
     import types
 
-    from postbc_ros.core.safety_kinematics import LoopPositions, batched_positions
+    from postbc_ros.core.safety_kinematics import FkPoint, tool_point
     from postbc_ros.robots import widowx
 
     spec = get_robot_spec("widowx")
     shifted = lambda q: (spec.fk(q)[0] + 0.01, spec.fk(q)[1])  # noqa: E731
-    assert isinstance(batched_positions(shifted, 6), LoopPositions)
+    assert isinstance(tool_point(shifted, 6), FkPoint)
     # a module whose constants do not describe its fk: the chain fails the check and is not used
     mod = types.ModuleType("fake_arm_for_safety_test")
     mod.JOINT_OFFSETS, mod.JOINT_AXES = widowx.JOINT_OFFSETS, widowx.JOINT_AXES
@@ -618,14 +617,13 @@ def test_unknown_or_wrong_kinematics_fall_back_to_the_fk_itself():
     fk.__module__ = mod.__name__
     sys.modules[mod.__name__] = mod
     try:
-        pos = batched_positions(fk, 6)
+        pos = tool_point(fk, 6)
     finally:
         del sys.modules[mod.__name__]
-    assert isinstance(pos, LoopPositions)
+    assert isinstance(pos, FkPoint)
     lim = with_limits(LIMITS["widowx_twin"], fk=shifted)
     q = np.array([HOME_W, HOME_W + 0.1])
-    np.testing.assert_allclose(lim._hot.positions(q), np.array([shifted(r)[0] for r in q]))
-    np.testing.assert_allclose(lim._hot.point(q[1]), shifted(q[1])[0])
+    np.testing.assert_allclose([lim._hot.point(r) for r in q], np.array([shifted(r)[0] for r in q]))
 
 
 def _outward_steps(profile: str, count: int, seed: int = 0):
