@@ -82,6 +82,9 @@ EXIT_POLICIES: dict[str, ExitPolicy] = {
 COLLECT_TELEOP_POLICY = ExitPolicy(RESTART, "the operator's input is what a collect graph exists for: a "
                                             "spent budget stops the graph; its exit 0 (the last of episodes:=N "
                                             "demonstrations saved) completes the collect", on_done=COMPLETE)
+# finetune graph: with episodes:=N the episode manager exits 0 once the N-th episode is labelled, which ends the run
+FINETUNE_EPISODES_POLICY = ExitPolicy(STOP_GRAPH, EXIT_POLICIES["episode_manager_node"].reason + "; its exit 0 "
+                                      "(episodes:=N labelled) completes the finetune", on_done=COMPLETE)
 OPERATOR_SCENE = "operator/scene"  # wire twin: the twin's task vector, the scripted operator's view of the cell
 HW_ACCESS = {"arm_node": HW_COMMAND, "sim_node": HW_LISTEN}  # nobody else may name the hardware topic
 
@@ -283,12 +286,13 @@ def finetune_graph(args: dict[str, str]) -> list[NodeSpec]:
         nodes.append(_node("policy_node", "policy", ns, args, {
             "checkpoint": args["checkpoint"], "mode": mode, "robot": args["robot"], "task": args["task"],
             "robot_id": ns, "seed": int(args["seed"]) + i,
+            **({"observation": "markers"} if args["sim"] != "true" else {}),  # observation_node's joints + markers
         }, remappings=[("replay/transitions", "/replay/transitions"), ("policy/weights", "/learner/weights")]))
         nodes.append(_node("episode_manager_node", "episode_manager", ns, args, {
             "max_episodes": int(args["episodes"]), "time_limit": _time_limit(args),
             "success_source": "twin" if _twin_judges(args) else "operator",
-            "log_path": f"{out}/episodes_{ns}.jsonl",
-        }))
+            "log_path": f"{out}/episodes_{ns}.jsonl", "exit_when_finished": True,
+        }, on_exit=FINETUNE_EPISODES_POLICY))
         if args["teleop"] != "none":
             nodes.append(_node("teleop_node", "teleop", ns, args, {
                 "device": args["teleop"], "robot": args["robot"], "task": args["task"], "record": False,

@@ -7,8 +7,8 @@
   rest still runs), then to every other node; SIGTERM after `grace` seconds, then SIGKILL;
 * a node that exits is reported with its exit code and handled by its `ExitPolicy`
   (docs/fault_policy.md): restarted within a budget with backoff, the graph stopped, or ignored;
-  a clean exit of a node whose policy says `on_done="complete"` (its work is done) shuts the
-  graph down in the same order and counts as a clean end (`completed`);
+  a clean exit of a node whose policy says `on_done="complete"` (its work is done; with several
+  such nodes, one per robot, the last of them) shuts the graph down in the same order and counts as a clean end (`completed`);
 * children die with the supervisor: each starts with PR_SET_PDEATHSIG = SIGTERM (Linux) in its own
   session, and gets POSTBC_SUPERVISOR_PID (the arm node watches it as a heartbeat). A `kill -9` of
   `postbc launch` thus sends every node SIGTERM. The kernel sends the signal when the *thread*
@@ -244,6 +244,10 @@ class Supervisor:
         pol = n.on_exit
         action = pol.action
         if rc == 0 and pol.on_done == COMPLETE:
+            # one per robot (namespaces): the graph's work is done when each of them has finished its own
+            waiting = [m.fqn for m in self.graph.nodes if m.on_exit.on_done == COMPLETE and self.exit_codes.get(m.fqn) != 0]
+            if waiting:
+                return f"work done (exit 0); the graph runs on until {', '.join(waiting)} finish(es)"
             if self.completed is None:
                 self.completed = f"{n.fqn} finished its work"
             self._stop.set()

@@ -1,22 +1,21 @@
 """episode_manager_node: the episode protocol (postbc_ros.core.episode_protocol) over ROS 2.
 
-reset -> ready -> running -> done -> label -> reset ... Between EVERY two episodes (and before the
-first) it calls the human-reset service (std_srvs/Trigger, `reset_service`): on a real robot the
-reset_operator_node asks the operator (its answer also labels the finished episode: success /
-failure); on the twin sim_node randomises the scene. Success comes from the twin's detector
-(`task/success`) or the operator. Episodes end on success, on `time_limit`, or on a stop from
-teleop (`episode/label`). `episode/estop` (Trigger) aborts the episode and holds the arm
-(arm/stop, which latches the arm: after `postbc arm reset` the next episode's arm/enable resumes);
-`episode/clear_estop` resumes. State is published latched on `episode/state` (JSON: episode,
-state, success, reason) and every episode / reset call is appended to `log_path` (JSONL).
-`episode/heartbeat` (JSON: stamp, episode, running, time_limit_s, elapsed_s) goes out at 10 Hz:
-a supervised arm node holds and latches without it.
+reset -> ready -> running -> done -> label -> reset ... Before every episode it calls the human-reset
+service (std_srvs/Trigger `reset_service`: on a real robot reset_operator_node asks the operator, whose
+answer also labels the episode; on the twin sim_node randomises the scene). Success comes from the
+twin (`task/success`) or the operator; episodes end on success, `time_limit` or a teleop stop
+(`episode/label`). `episode/estop` aborts and holds the arm (arm/stop latches it; after `postbc arm
+reset` the next arm/enable resumes), `episode/clear_estop` resumes. State goes out latched on
+`episode/state` (JSON), each episode / reset call into `log_path` (JSONL), `episode/heartbeat` at
+10 Hz (a supervised arm holds and latches without it). `exit_when_finished`: exit 0 after
+`max_episodes` (the finetune graph's end: the supervisor shuts it down, the arm first).
 """
 from __future__ import annotations
 
 import json
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from std_msgs.msg import Bool, String
 from std_srvs.srv import SetBool, Trigger
 
 from postbc_ros.core.episode_messages import parse_label, parse_ready
-from postbc_ros.core.episode_protocol import HEARTBEAT_PERIOD_S, SUCCESS_SOURCES, EpisodeProtocol
+from postbc_ros.core.episode_protocol import FINISHED, HEARTBEAT_PERIOD_S, SUCCESS_SOURCES, EpisodeProtocol
 from postbc_ros.core.params import param
 from postbc_ros.ros import qos
 from postbc_ros.ros.diagnostics import input_guard
@@ -41,6 +40,7 @@ from postbc_ros.ros.service_call import call_service
 SERVICE_WAIT_S = 30.0  # longest wait for a service to appear (a reset may then take reset_timeout)
 ARM_CALL_TIMEOUT_S = 5.0  # arm/enable and arm/stop answer at once: longer means the arm node is gone
 THREADS = 3  # the loop's service calls wait while subscriptions and the estop services are served
+DRAIN_S = 1.0  # after the last episode: its transitions reach the replay buffer before the graph stops
 
 
 @dataclass
@@ -57,6 +57,7 @@ class EpisodeManagerConfig:
     after_success: float = param(0.0, "seconds an episode goes on after the twin's success (demonstrations show the "
                                  "arm settling; the collect graph sets 8 control periods)", range=(0.0, 60.0))
     log_path: str = param("", "JSONL file receiving one line per episode and per reset call ('' = none)")
+    exit_when_finished: bool = param(False, "exit 0 once max_episodes are labelled (the graph's work is done)")
 
 
 CONFIG = EpisodeManagerConfig
@@ -80,32 +81,33 @@ class EpisodeManagerNode(Node):
         self.protocol = EpisodeProtocol(
             self._reset, self._enable, self._hold, self._publish, time_limit=c.time_limit,
             success_source=c.success_source, settle_time=c.settle_time, after_success=c.after_success,
-            max_episodes=c.max_episodes,
-            wait_ready=bool(c.ready_topic), write=self._write if self.log_path else None, clock=self.now,
-            log=self.get_logger())
+            max_episodes=c.max_episodes, wait_ready=bool(c.ready_topic), write=self._write if self.log_path else None,
+            clock=self.now, log=self.get_logger())
         self.create_subscription(Bool, "task/success", lambda m: self.protocol.on_success(m.data), qos.STATE,
                                  callback_group=g)
         self.inputs = input_guard(self)  # a malformed label / ready message is dropped and counted, never raised
-        self.create_subscription(String, "episode/label",
-                                 lambda m: self._checked(parse_label, m, self.protocol.on_label), qos.STATE,
-                                 callback_group=g)
+        self.create_subscription(String, "episode/label", lambda m: self._checked(
+            parse_label, m, self.protocol.on_label), qos.STATE, callback_group=g)
         if c.ready_topic:
             self.create_subscription(String, c.ready_topic,
                                      lambda m: self._checked(parse_ready, m, self.protocol.on_ready), qos.LATCHED,
                                      callback_group=g)
         self.create_service(Trigger, "episode/estop", self._on_estop, callback_group=g)
         self.create_service(Trigger, "episode/clear_estop", self._on_clear, callback_group=g)
-        threading.Thread(target=self.protocol.run, daemon=True).start()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        if self.protocol.run() == FINISHED and self.cfg.exit_when_finished:
+            time.sleep(DRAIN_S)
+            self.work_done = True  # node_main: stop spinning, close, exit 0
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _checked(self, parse, msg, use):
-        value = self.inputs.check(parse, msg.data)
-        if value is not None:
+        if (value := self.inputs.check(parse, msg.data)) is not None:
             use(value)
 
-    # ------------------------------------------------------------ what the protocol calls
     def _beat(self):
         self.pub_beat.publish(String(data=json.dumps(self.protocol.heartbeat())))
 
@@ -113,7 +115,7 @@ class EpisodeManagerNode(Node):
         self._beat()  # the arm learns that an episode runs / ended before the policy hears of it
         self.pub.publish(String(data=json.dumps(event)))
 
-    def _write(self, rec: dict):
+    def _write(self, rec: dict):  # what the protocol calls: _write, _reset, _enable, _hold, _publish
         with open(self.log_path, "a") as f:
             f.write(json.dumps(rec) + "\n")
 
@@ -128,8 +130,7 @@ class EpisodeManagerNode(Node):
     def _hold(self):
         call_service(self.stop_cli, Trigger.Request(), ARM_CALL_TIMEOUT_S)
 
-    # ------------------------------------------------------------ services
-    def _on_estop(self, _req, res):
+    def _on_estop(self, _req, res):  # services
         res.success, res.message = True, self.protocol.estop()
         return res
 

@@ -52,6 +52,8 @@ class PolicyConfig:
     robot: str = param(DEFAULT_ROBOT, "arm model (for the action -> joint setpoint conversion)", choices=twin_robot_names)
     task: str = param("reach", "task of the kinematic model used for IK", choices=TASKS)
     control: str = param("ee_delta", "action space the policy was trained on", choices=("ee_delta", "joint_delta"))
+    observation: str = param("", "what the cell observes (checked against the checkpoint): '' = the twin's obs the "
+                             "checkpoint names; markers = observation_node's joints + markers", choices=("", "markers"))
     robot_id: str = param("robot1", "name of this robot in transitions (several robots feed one learner)")
     dt: float = param(0.0, "control period in s (0 = 1 / dataset fps from the checkpoint)", range=(0.0, 1.0))
     latency: float = param(-1.0, "s added to every step time: t_i = t_obs + i*dt + latency (-1 = one dt: step 0 "
@@ -73,7 +75,8 @@ class PolicyNode(Node):
         torch.set_num_threads(1)
         super().__init__("policy", **node_options)
         self.p = p = declare_params(self, PolicyConfig)
-        for w in check_checkpoint_for(p.robot, p.task, p.checkpoint, control=p.control):  # ContractMismatch: refused
+        for w in check_checkpoint_for(p.robot, p.task, p.checkpoint, control=p.control,
+                                     obs_mode=p.observation or None):  # ContractMismatch: refused
             self.get_logger().warning(f"observation contract: {w}")
         self.policy, device = load_node_policy(p.checkpoint, p.device)
         cfg = self.policy.cfg

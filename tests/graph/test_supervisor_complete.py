@@ -36,6 +36,19 @@ def test_a_clean_exit_of_a_completing_node_shuts_the_graph_down_arm_first_and_ex
     assert sup.exit_codes == {"/robot1/arm": 0, "/robot1/manager": 0, "/robot1/teleop": 0}
 
 
+def test_with_one_completing_node_per_robot_the_graph_ends_when_the_last_has_finished(tmp_path):
+    nodes = _nodes() + [NodeSpec("teleop2", "teleop_node", namespace="robot2", on_exit=RECORDER)]
+    g = _graph(tmp_path, nodes, {"teleop": "exit:0:0.3", "teleop2": "exit:0:2.0"}, exit_delay=0.2)  # robot2's later
+    sup = Supervisor(g, tmp_path / "run", out=io.StringIO(), grace=5.0, python=_python(tmp_path))
+    sup.start()
+    rc = sup.wait(timeout=30)
+    log = sup.out.getvalue()
+    assert rc == 0 and sup.completed is not None, log
+    assert "the graph runs on until /robot2/teleop2" in log
+    assert sup.exit_codes["/robot1/teleop"] == 0 and sup.exit_codes["/robot2/teleop2"] == 0, log
+    assert sup.completed == "/robot2/teleop2 finished its work"
+
+
 def test_a_failing_completing_node_is_restarted_not_taken_for_done(tmp_path):
     g = _graph(tmp_path, _nodes(), {"teleop": "exit:2:0.2"})
     sup = Supervisor(g, tmp_path / "run", out=io.StringIO(), grace=2.0, python=_python(tmp_path))

@@ -215,8 +215,14 @@ def test_every_node_has_an_exit_policy_with_a_reason_and_print_shows_it():
 
     for graph, given in CASES:
         for n in build_graph(graph, given).nodes:
-            assert n.on_exit is EXIT_POLICIES.get(n.executable) or n.executable == "teleop_node", n.fqn
+            assert n.on_exit is EXIT_POLICIES.get(n.executable) or n.executable in ("teleop_node",
+                                                                                    "episode_manager_node"), n.fqn
     assert build_graph("collect", {}).node("/robot1/teleop").on_exit.exhausted == "stop_graph"
+    # the graph's own end: the collect's teleop and the finetune's episode manager complete it with exit 0
+    assert build_graph("collect", {}).node("/robot1/episode_manager").on_exit is EXIT_POLICIES["episode_manager_node"]
+    done = build_graph("finetune", {}).node("/robot1/episode_manager")
+    assert done.on_exit.on_done == "complete" and done.on_exit.action == "stop_graph"
+    assert done.parameters["exit_when_finished"] is True
     assert build_graph("finetune", {"teleop": "gamepad"}).node("/robot1/teleop").on_exit.exhausted == "ignore"
     out = subprocess.run([sys.executable, "-m", "postbc_ros.cli.main", "launch", "finetune", "--print"],
                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), check=True)
@@ -228,11 +234,12 @@ def test_every_node_has_an_exit_policy_with_a_reason_and_print_shows_it():
 
 def test_the_fault_policy_doc_lists_every_node_policy():
     """docs/fault_policy.md's table is the one in graphs.py (executable, summary, reason)."""
-    from postbc_ros.graph.graphs import COLLECT_TELEOP_POLICY, EXIT_POLICIES
+    from postbc_ros.graph.graphs import COLLECT_TELEOP_POLICY, EXIT_POLICIES, FINETUNE_EPISODES_POLICY
 
     doc = (ROOT / "docs" / "fault_policy.md").read_text()
     rows = {tuple(c.strip().strip("`") for c in line.strip("|").split("|"))
             for line in doc.splitlines() if line.startswith("| `") and "_node" in line.split("|")[1]}
     want = {(exe, p.summary(), p.reason) for exe, p in EXIT_POLICIES.items()}
     want.add(("teleop_node (collect)", COLLECT_TELEOP_POLICY.summary(), COLLECT_TELEOP_POLICY.reason))
+    want.add(("episode_manager_node (finetune)", FINETUNE_EPISODES_POLICY.summary(), FINETUNE_EPISODES_POLICY.reason))
     assert rows == want
