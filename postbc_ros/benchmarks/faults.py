@@ -99,13 +99,14 @@ SPECIAL = ("command_before_state",)  # runs arm_node alone (no graph): `command_
 FAULT_NAMES = [f.name for f in FAULTS] + list(SPECIAL)
 
 
-def tiny_checkpoint(root: Path) -> Path:
+def tiny_checkpoint(root: Path, obs_mode: str = "markers") -> Path:
     """Three scripted reach demos through the recorder + a few PostBC epochs: a policy that acts
-    (the same `postbc collect` / `postbc pretrain` a user runs)."""
+    (the same `postbc collect` / `postbc pretrain` a user runs), observing `obs_mode` (collect's
+    default, markers, is what the graphs observe by default; state: the twin's privileged vector)."""
     root = Path(root)
     for argv in (
         ["collect", "--robot", ROBOT, "--task", "reach", "--episodes", "3", "--scripted",
-         "--out", str(root / "demos"), "--no-progress"],
+         "--out", str(root / "demos"), "--no-progress", "--obs-mode", obs_mode],
         ["pretrain", "--dataset", str(root / "demos"), "--method", "postbc", "--ensemble-size", "2",
          "--epochs", "20", "--hidden", "32,32", "--out", str(root / "policy"), "--quiet"],
     ):

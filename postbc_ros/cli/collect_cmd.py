@@ -33,8 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     src.add_argument("--device", choices=["keyboard", "spacemouse", "gamepad"], help="human teleop device")
     p.add_argument("--device-path", default=None, help="device file (/dev/hidrawN, /dev/input/jsN, a tty)")
     p.add_argument("--out", required=True, help="dataset folder (created, or appended to)")
-    p.add_argument("--obs-mode", default="state", choices=["state", "image", "image_wrist"],
-                   help="observations to record (images are stored as PNG frames)")
+    p.add_argument("--obs-mode", default="markers", choices=["markers", "state", "image", "image_wrist"],
+                   help="observations to record: markers = joints + the marker poses perceived in the twin camera's "
+                   "frames (what a real cell observes); state = the twin's privileged object / goal positions "
+                   "(simulation-only studies); image / image_wrist = proprioception + camera images (stored as PNG)")
     p.add_argument("--image-size", type=int, default=96, help="camera image side in pixels (image modes)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode (episode k uses seed+k)")
     p.add_argument("--task-text", default=None, help="task description stored in the dataset (default: task name)")

@@ -17,7 +17,7 @@ import argparse
 from postbc_ros.cli.config_args import add_config_args, config_from_args
 from postbc_ros.cli.demo_report import PRETRAINED_EVAL_EPISODES
 from postbc_ros.learning.train_config import TrainConfig
-from postbc_ros.sim.task_params import TASKS
+from postbc_ros.sim.task_params import DEFAULT_TWIN_OBSERVATION, TASKS, TWIN_OBSERVATIONS
 
 # pretraining sized for the demo's time budget on 2 CPU cores (the rest: TrainConfig's defaults):
 # 10 000 policy steps (a third of POLICY_STEPS) took 143 s wall / 80 s CPU with 1 torch thread on 40
@@ -56,6 +56,10 @@ def register(subparsers) -> None:
     p.add_argument("--block", type=int, default=5, help="episodes per success block")
     p.add_argument("--robots", type=int, default=1, help="twin robots feeding the one learner")
     p.add_argument("--real-time-factor", type=float, default=1.0, help="twin speed vs wall clock")
+    p.add_argument("--observation", default=DEFAULT_TWIN_OBSERVATION, choices=list(TWIN_OBSERVATIONS),
+                   help="what demos, policy and finetuning observe: markers = joints + marker poses perceived in the "
+                   "twin camera's frames (a real cell's observation); privileged = the twin's object / goal "
+                   "positions (simulation-only studies)")
     p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: random %d-%d)" % DOMAIN_ID_RANGE)
     p.add_argument("--seed", type=int, default=0, help="seed of demos, pretraining and the twin")
     p.add_argument("--out", default="runs/demo", help="output directory")
@@ -70,7 +74,8 @@ def _collect(args, out) -> dict:
     from postbc_ros.drivers.teleop import make_teleop_device
     from postbc_ros.sim import make_env
 
-    env = make_env(args.robot, args.task, obs_mode="state", control="ee_delta", seed=args.seed)
+    env = make_env(args.robot, args.task, obs_mode=TWIN_OBSERVATIONS[args.observation], control="ee_delta",
+                   seed=args.seed)
     device = make_teleop_device("scripted", env=env, seed=args.seed)
     writer = DatasetWriter(out, features_from_env(env), fps=env_fps(env), robot_type=args.robot)
     res = collect_episodes(env, device, writer, args.demos, args.task, seed=args.seed + 10_000,
@@ -151,7 +156,7 @@ def run(args) -> int:
         "robot": args.robot, "task": args.task, "sim": "true", "namespaces": ",".join(namespaces),
         "checkpoint": str(out / "policy"), "mode": args.mode, "demos": str(out / "demos"),
         "output_dir": str(out), "episodes": str(args.episodes), "real_time_factor": str(args.real_time_factor),
-        "seed": str(args.seed), "domain_id": str(domain), "camera_rate": "0"})
+        "seed": str(args.seed), "domain_id": str(domain), "camera_rate": "0", "observation": args.observation})
     print(f"[demo] 3/4 launching the finetune graph ({len(graph.nodes)} processes, ROS_DOMAIN_ID={domain}, "
           f"loopback only)", flush=True)
     log_file = open(out / "graph.log", "w")
@@ -214,7 +219,8 @@ def run(args) -> int:
     if mf.exists():
         metrics = json.loads(mf.read_text())
     summary = {
-        "robot": args.robot, "task": args.task, "method": args.method, "mode": args.mode, "robots": args.robots,
+        "robot": args.robot, "task": args.task, "observation": args.observation, "method": args.method,
+        "mode": args.mode, "robots": args.robots,
         "demos": demos, "pretrained_success": baseline, "pretrained_eval": pretrained,
         "episodes": len(episodes), "blocks": blocks, **demo_report.rise(blocks, baseline),
         "success_rate": (sum(e["success"] for e in episodes) / len(episodes)) if episodes else None,

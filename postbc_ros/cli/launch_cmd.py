@@ -113,17 +113,23 @@ def checkpoint_problem(arguments: dict[str, str]) -> str | None:
     the robot and task), or None; contract warnings are printed. Checked before any node starts."""
     from postbc_ros.core.observation_contract import ContractError, ContractMismatch
     from postbc_ros.learning.checkpoint import CheckpointError
+    from postbc_ros.sim.task_params import TWIN_OBSERVATIONS
     from postbc_ros.sim.twin_contract import check_checkpoint_for
 
     if not arguments.get("checkpoint"):
         return None  # the policy node names the missing parameter
     try:
-        real_cell = arguments.get("sim") == "false"
-        # a real cell and the wire-level twin observe joints + markers (observation_node); the twin whatever
-        # the checkpoint asks
+        # a real cell and the wire-level twin observe joints + markers (observation_node); the twin observation:=
+        observation = arguments["observation"] if arguments.get("sim") == "true" else "markers"
         for w in check_checkpoint_for(arguments["robot"], arguments["task"], arguments["checkpoint"],
-                                      obs_mode="markers" if real_cell else None):
+                                      obs_mode=TWIN_OBSERVATIONS[observation]):
             print(f"postbc launch: observation contract: {w}")
-    except (ContractError, ContractMismatch, CheckpointError) as e:
+    except ContractMismatch as e:
+        hint = ""
+        if arguments.get("sim") == "true" and observation == "markers" and "twin_state:privileged" in str(e):
+            hint = ("\n  the checkpoint observes the twin's privileged state: add observation:=privileged "
+                    "(simulation only), or retrain on data recorded with the default observation:=markers")
+        return f"checkpoint {arguments['checkpoint']}: {e}{hint}"
+    except (ContractError, CheckpointError) as e:
         return f"checkpoint {arguments['checkpoint']}: {e}"
     return None

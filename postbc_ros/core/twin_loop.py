@@ -34,6 +34,10 @@ def reset_scene(env, task, seed: int, reset: int) -> dict[str, Any]:
     return {"reset": reset, "seed": s, "layout": layout}
 
 
+OBSERVATION_TOPIC = "observation/state"  # what the policy and the recorder observe
+OPERATOR_SCENE_TOPIC = "operator/scene"  # the twin's privileged vector: only the scripted operator reads it
+
+
 class FramePacer:
     """Camera frames at a rate on a simulated clock: `due(now, rate)` is True once per 1/rate s."""
 
@@ -98,3 +102,19 @@ class TwinLoop:
     def observation(self) -> tuple[np.ndarray, list[str]]:
         """The task observation vector and its labels."""
         return self.task.observation()["state"], list(self.task.state_names)
+
+    def scene(self) -> tuple[np.ndarray, list[str]]:
+        """The twin's privileged task vector and its labels (the scripted operator's view)."""
+        return self.task.privileged_state(), list(self.task.privileged_state_names)
+
+    @property
+    def vector_topics(self) -> list[str]:
+        """Topics of `vectors()`: the observation, and the operator's scene when they differ."""
+        return [OBSERVATION_TOPIC] + ([OPERATOR_SCENE_TOPIC] if self.task.obs_mode != "state" else [])
+
+    def vectors(self) -> list[tuple[str, np.ndarray, list[str]]]:
+        """(topic, vector, labels) to publish this tick: the observation (markers: one render of the
+        twin camera through the perception pipeline) and, unless it is the privileged vector itself,
+        the privileged scene for the scripted operator."""
+        out = [(OBSERVATION_TOPIC, *self.observation())]
+        return out + [(OPERATOR_SCENE_TOPIC, *self.scene())] if len(self.vector_topics) > 1 else out

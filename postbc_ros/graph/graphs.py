@@ -14,11 +14,13 @@ Topics (relative to each robot's namespace; the same whatever the arm):
   arm/stop, arm/home (Trigger), arm/enable (SetBool) services
   hw/joint_states, hw/joint_trajectory_controller/joint_trajectory   arm_node <-> sim_node/ros2_control
   observation/state                                  what the policy observes (JointState used as a stamped vector):
-                                                     the twin's (sim:=true), observation_node's on a real cell
-                                                     and the wire-level twin (joints + ArUco markers seen by the
-                                                     scene camera)
-  operator/scene                                     wire_twin:=true: the twin's task vector (privileged), what the
-                                                     scripted operator sees of the cell; nothing records it
+                                                     joints + ArUco marker poses seen by the scene camera --
+                                                     observation_node's on a real cell and the wire-level twin,
+                                                     sim_node's (observation:=markers, the default) on the twin;
+                                                     the twin's task vector with observation:=privileged
+  operator/scene                                     twins unless observation:=privileged: the twin's task vector
+                                                     (privileged), what the scripted operator sees of the cell;
+                                                     nothing records it
   task/success                                       std_msgs/Bool (twin's success detector)
   episode/state                                      std_msgs/String JSON (episode manager, latched)
   episode/label                                      std_msgs/String JSON (operator / teleop labels)
@@ -32,6 +34,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
+from postbc_ros.core.twin_loop import OPERATOR_SCENE_TOPIC
 from postbc_ros.drivers.arm import BACKENDS as ARM_BACKENDS
 from postbc_ros.drivers.teleop import BACKENDS as TELEOP_DEVICES
 from postbc_ros.graph.config import merged_parameters
@@ -39,7 +42,7 @@ from postbc_ros.graph.spec import (COMPLETE, HW_COMMAND, HW_LISTEN, IGNORE, REST
                                    GraphSpec, LaunchArg, NodeSpec)
 from postbc_ros.rl.registry import ALGORITHMS
 from postbc_ros.robots import DEFAULT_ROBOT, get_robot, get_twin, robot_names
-from postbc_ros.sim.task_params import TASKS  # natural + coverage tasks (pure data, no mujoco import)
+from postbc_ros.sim.task_params import DEFAULT_TWIN_OBSERVATION, TASKS, TWIN_OBSERVATIONS  # pure data, no mujoco
 from postbc_ros.sim.wire.rtde_protocol import twin_host
 
 BOOL = ("true", "false")
@@ -85,7 +88,7 @@ COLLECT_TELEOP_POLICY = ExitPolicy(RESTART, "the operator's input is what a coll
 # finetune graph: with episodes:=N the episode manager exits 0 once the N-th episode is labelled, which ends the run
 FINETUNE_EPISODES_POLICY = ExitPolicy(STOP_GRAPH, EXIT_POLICIES["episode_manager_node"].reason + "; its exit 0 "
                                       "(episodes:=N labelled) completes the finetune", on_done=COMPLETE)
-OPERATOR_SCENE = "operator/scene"  # wire twin: the twin's task vector, the scripted operator's view of the cell
+OPERATOR_SCENE = OPERATOR_SCENE_TOPIC  # twins: the privileged task vector, the scripted operator's view of the cell
 HW_ACCESS = {"arm_node": HW_COMMAND, "sim_node": HW_LISTEN}  # nobody else may name the hardware topic
 
 COMMON_ARGS = [
@@ -94,6 +97,10 @@ COMMON_ARGS = [
     LaunchArg("sim", "true", "true: MuJoCo twin (sim_node); false: real arm + camera + operator", BOOL),
     LaunchArg("wire_twin", "false", "with sim:=false: the real-robot graph against the wire-level twin (its "
               "Dynamixel bus on a pty under the real driver; camera, success and scripted resets from the twin)", BOOL),
+    LaunchArg("observation", DEFAULT_TWIN_OBSERVATION, "sim:=true: what the policy and the recorder observe -- markers = "
+              "joints + marker poses perceived in the twin camera's frames (a real cell's observation); privileged = "
+              "the twin's object / goal positions (simulation-only studies). sim:=false: always markers",
+              tuple(TWIN_OBSERVATIONS)),
     LaunchArg("namespaces", "robot1", "comma-separated robot namespaces; one set of robot nodes each"),
     LaunchArg("arm_backend", "auto",
               "arm backend; auto = ros2_control on the twin, the vendor driver on a real arm",
@@ -233,7 +240,7 @@ def _robot_nodes(args: dict[str, str], ns: str, index: int, supervised: bool = F
         get_twin(robot)  # a robot without a twin: a clear error naming the robots that have one
         nodes.append(_node("sim_node", "sim", ns, args, {
             "robot": robot, "task": args["task"], "seed": int(args["seed"]) + 1000 * index,
-            "real_time_factor": float(args["real_time_factor"]),
+            "real_time_factor": float(args["real_time_factor"]), "observation": args["observation"],
             "camera_size": int(args["camera_size"]), "camera_rate": float(args["camera_rate"]),
         }, remappings=[("joint_states", "hw/joint_states"),
                        ("joint_trajectory", "hw/joint_trajectory_controller/joint_trajectory"),
@@ -267,6 +274,12 @@ def _robot_nodes(args: dict[str, str], ns: str, index: int, supervised: bool = F
     return nodes
 
 
+def _observation(args: dict[str, str]) -> str:
+    """What observation/state holds in this graph: a real cell's (and the wire twin's) is always joints +
+    markers (observation_node); the twin's is `observation:=`."""
+    return args["observation"] if args["sim"] == "true" else "markers"
+
+
 def _time_limit(args: dict[str, str]) -> float:
     t = float(args["episode_time_limit"])
     if t > 0:
@@ -286,7 +299,7 @@ def finetune_graph(args: dict[str, str]) -> list[NodeSpec]:
         nodes.append(_node("policy_node", "policy", ns, args, {
             "checkpoint": args["checkpoint"], "mode": mode, "robot": args["robot"], "task": args["task"],
             "robot_id": ns, "seed": int(args["seed"]) + i,
-            **({"observation": "markers"} if args["sim"] != "true" else {}),  # observation_node's joints + markers
+            "observation": _observation(args),
         }, remappings=[("replay/transitions", "/replay/transitions"), ("policy/weights", "/learner/weights")]))
         nodes.append(_node("episode_manager_node", "episode_manager", ns, args, {
             "max_episodes": int(args["episodes"]), "time_limit": _time_limit(args),
@@ -313,11 +326,14 @@ def collect_graph(args: dict[str, str]) -> list[NodeSpec]:
     for i, ns in enumerate(_ns_list(args)):
         nodes += _robot_nodes(args, ns, i, supervised=True)
         real = args["sim"] != "true"  # a cell's observation (joints + markers) and its scene camera's frames
+        markers = _observation(args) == "markers"  # the scripted operator plans from the twin's scene instead
         nodes.append(_node("teleop_node", "teleop", ns, args, {
             "device": args["device"], "robot": args["robot"], "task": args["task"],
             "dataset_dir": f"{out}/demos_{ns}", "seed": int(args["seed"]) + i,
-            **({"observation": "markers", "camera": "scene", "image_size": int(args["camera_size"])} if real else {}),
-            **({"scene_topic": OPERATOR_SCENE} if _wire_twin(args) and args["device"] == "scripted" else {}),
+            "observation": "markers" if markers else "twin",
+            **({"camera": "scene", "image_size": int(args["camera_size"])} if real else {}),
+            **({"scene_topic": OPERATOR_SCENE} if markers and _twin_judges(args) and args["device"] == "scripted"
+               else {}),
         }, on_exit=COLLECT_TELEOP_POLICY))
         nodes.append(_node("episode_manager_node", "episode_manager", ns, args, {
             "max_episodes": int(args["episodes"]), "time_limit": _time_limit(args),

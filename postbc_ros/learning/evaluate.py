@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from postbc_ros.core.observation_contract import TWIN_CONTROLS, Mismatch
+from postbc_ros.core.observation_contract import SOURCE_MARKERS_PREFIX, TWIN_CONTROLS, Mismatch
 from postbc_ros.learning.diffusion import DiffusionPolicy
 from postbc_ros.learning.runner import PolicyRunner
 
@@ -27,7 +27,11 @@ def env_kwargs_for(policy: DiffusionPolicy) -> dict[str, Any]:
     elif keys & {"scene", "image"}:
         mode = "image"
     else:
-        return {"obs_mode": "state"}
+        # joints + marker poses (the cell's observation, the twin's markers mode) or the twin's privileged state
+        contract = getattr(policy, "contract", None)
+        state = contract.feature_map.get("observation.state") if contract is not None else None
+        markers = state is not None and str(state.source or "").startswith(SOURCE_MARKERS_PREFIX)
+        return {"obs_mode": "markers" if markers else "state"}
     shape = policy.cfg.obs_shapes.get("scene") or policy.cfg.obs_shapes.get("wrist")
     return {"obs_mode": mode, "image_size": int(shape[0])}
 

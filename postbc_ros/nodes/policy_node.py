@@ -37,7 +37,7 @@ from postbc_ros.ros.diagnostics import guarded, input_guard  # noqa: E402
 from postbc_ros.ros.node_main import run_node  # noqa: E402
 from postbc_ros.ros.params import declare_params  # noqa: E402
 from postbc_ros.sim.action_adapter import ActionAdapter  # noqa: E402
-from postbc_ros.sim.task_params import TASKS  # noqa: E402
+from postbc_ros.sim.task_params import TASKS, TWIN_OBSERVATIONS  # noqa: E402
 
 DEFAULT_FPS = 10.0  # control rate when neither `dt` nor the checkpoint's dataset gives one
 WEIGHTS_DIR_PREFIX = "postbc_policy_weights_"  # temporary directory a weights record is unpacked into
@@ -52,8 +52,8 @@ class PolicyConfig:
     robot: str = param(DEFAULT_ROBOT, "arm model (for the action -> joint setpoint conversion)", choices=twin_robot_names)
     task: str = param("reach", "task of the kinematic model used for IK", choices=TASKS)
     control: str = param("ee_delta", "action space the policy was trained on", choices=("ee_delta", "joint_delta"))
-    observation: str = param("", "what the cell observes (checked against the checkpoint): '' = the twin's obs the "
-                             "checkpoint names; markers = observation_node's joints + markers", choices=("", "markers"))
+    observation: str = param("", "what observation/state holds (checked against the checkpoint): markers | privileged "
+                             "(twin only) | '' = what the checkpoint names", choices=("", *TWIN_OBSERVATIONS))
     robot_id: str = param("robot1", "name of this robot in transitions (several robots feed one learner)")
     dt: float = param(0.0, "control period in s (0 = 1 / dataset fps from the checkpoint)", range=(0.0, 1.0))
     latency: float = param(-1.0, "s added to every step time: t_i = t_obs + i*dt + latency (-1 = one dt: step 0 "
@@ -76,7 +76,7 @@ class PolicyNode(Node):
         super().__init__("policy", **node_options)
         self.p = p = declare_params(self, PolicyConfig)
         for w in check_checkpoint_for(p.robot, p.task, p.checkpoint, control=p.control,
-                                     obs_mode=p.observation or None):  # ContractMismatch: refused
+                                     obs_mode=TWIN_OBSERVATIONS.get(p.observation)):  # ContractMismatch: refused
             self.get_logger().warning(f"observation contract: {w}")
         self.policy, device = load_node_policy(p.checkpoint, p.device)
         cfg = self.policy.cfg

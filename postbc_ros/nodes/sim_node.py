@@ -1,19 +1,16 @@
 """sim_node: the MuJoCo twin as a robot behind ROS 2 topics (a ros2_control stand-in).
 
-Steps the twin (postbc_ros.sim) at its control period, in real time times `real_time_factor`,
-and is the clock of the simulated graph (publishes /clock; the other nodes run with
-use_sim_time). Like a ros2_control joint_trajectory_controller + joint_state_broadcaster it
-
-* accepts trajectory_msgs/JointTrajectory on `joint_trajectory` (empty = hold; header.stamp 0 =
-  start now; points in the past dropped; linear interpolation between points),
-* publishes sensor_msgs/JointState on `joint_states` (arm joints + `gripper` 0..1),
-
-and as the twin of the scene it publishes the task observation vector (`observation/state`,
-labelled JointState), the success detector (`task/success`, std_msgs/Bool), the scene camera
-(`camera/scene/image_raw` + `camera_info`), and serves `reset_scene` (std_srvs/Trigger) which
-sends the arm home and randomises the scene (the twin's answer to the human reset). While a node
-other than `command_source` (the arm) publishes `joint_trajectory`, the twin holds and refuses
-trajectories (docs/fault_policy.md). `postbc_ros.core.twin_loop.TwinLoop` decides (ROS-free).
+Steps the twin (postbc_ros.sim) at its control period, in real time times `real_time_factor`, and is
+the clock of the simulated graph (/clock; the others use_sim_time). Like a ros2_control
+joint_trajectory_controller + joint_state_broadcaster it accepts trajectory_msgs/JointTrajectory on
+`joint_trajectory` (empty = hold; stamp 0 = now; past points dropped; linear interpolation) and
+publishes `joint_states` (arm joints + `gripper` 0..1). As the scene's twin it publishes the
+observation (`observation/state`, labelled JointState: `observation` markers = joints + marker poses
+perceived in the twin camera's frames, as a real cell; privileged = the twin's task vector, which with
+markers goes to `operator/scene` for the scripted operator only), `task/success`, the scene camera
+(`camera/scene/image_raw` + `camera_info`), and serves `reset_scene` (Trigger: arm home, scene
+randomised, the human reset's twin). While a node other than `command_source` (the arm) publishes
+`joint_trajectory`, the twin holds and refuses trajectories. TwinLoop (core.twin_loop) decides.
 """
 from __future__ import annotations
 
@@ -45,6 +42,7 @@ from postbc_ros.ros.node_main import run_node  # noqa: E402
 from postbc_ros.ros.params import declare_params  # noqa: E402
 from postbc_ros.ros.publisher_watch import PublisherWatch  # noqa: E402
 from postbc_ros.sim import TASK_IDS, make_env  # noqa: E402
+from postbc_ros.sim.task_params import DEFAULT_TWIN_OBSERVATION, TWIN_OBSERVATIONS  # noqa: E402
 
 SCENE_CAMERA = "scene"  # the twin's camera published on camera/scene/...
 SCENE_FRAME = "scene_camera"  # its optical frame id
@@ -57,6 +55,8 @@ REFUSAL_LOG_S = 1.0  # s: refused trajectories are logged at most this often
 class SimConfig:
     robot: str = param(DEFAULT_ROBOT, "twin arm model", choices=twin_robot_names)
     task: str = param("reach", "twin task (scene objects and success detector)", choices=tuple(TASK_IDS))
+    observation: str = param(DEFAULT_TWIN_OBSERVATION, "observation/state: markers (joints + perceived marker poses, "
+                             "a real cell's) | privileged (simulation only)", choices=tuple(TWIN_OBSERVATIONS))
     seed: int = param(0, "seed of the scene randomisation (each reset draws the next layout)", range=(0, 2**31 - 1))
     real_time_factor: float = param(1.0, "simulated seconds per wall-clock second", range=(0.05, 20.0))
     camera_size: int = param(96, "scene camera image size (pixels, square)", range=(16, 480), live=True)
@@ -74,8 +74,8 @@ CONFIG = SimConfig
 class SimNode(Node):
     def __init__(self, **node_options):
         super().__init__("sim", **node_options)
-        self.cfg = declare_params(self, SimConfig)
-        env = make_env(self.cfg.robot, self.cfg.task, obs_mode="state", seed=self.cfg.seed)
+        self.cfg = c = declare_params(self, SimConfig)
+        env = make_env(c.robot, c.task, obs_mode=TWIN_OBSERVATIONS[c.observation], seed=c.seed)
         rig = self.cfg.safety_rig or get_robot(self.cfg.robot).twin_rig
         source = resolve_name(self.get_namespace(), self.cfg.command_source)
         self.loop = TwinLoop(env, self.cfg.gripper_joint, self.cfg.seed, self.get_clock().now().nanoseconds * 1e-9,
@@ -84,7 +84,7 @@ class SimNode(Node):
         self.watch = PublisherWatch(self, "joint_trajectory", PUBLISHER_CHECK_S, self._on_publishers, self.cfg.robot)
         self.pub_clock = self.create_publisher(Clock, "/clock", qos.STATE)
         self.pub_js = self.create_publisher(JointState, "joint_states", qos.STATE)
-        self.pub_obs = self.create_publisher(JointState, "observation/state", qos.STATE)
+        self.pub_vec = {t: self.create_publisher(JointState, t, qos.STATE) for t in self.loop.vector_topics}
         self.pub_success = self.create_publisher(Bool, "task/success", qos.STATE)
         self.pub_img = self.create_publisher(Image, f"camera/{SCENE_CAMERA}/image_raw", qos.IMAGE)
         self.pub_info = self.create_publisher(CameraInfo, f"camera/{SCENE_CAMERA}/camera_info", qos.IMAGE)
@@ -92,8 +92,8 @@ class SimNode(Node):
         self.create_service(Trigger, "reset_scene", self._on_reset)
         self.create_timer(self.loop.dt / self.cfg.real_time_factor, self._tick)
         self._publish(success=False)
-        self.get_logger().info(
-            f"twin {self.cfg.robot}/{self.cfg.task} at {1 / self.loop.dt:.0f} Hz x{self.cfg.real_time_factor}")
+        self.get_logger().info(f"twin {self.cfg.robot}/{self.cfg.task} at {1 / self.loop.dt:.0f} Hz "
+                               f"x{self.cfg.real_time_factor}, observation: {self.cfg.observation}")
 
     def _on_publishers(self, names: list[str]):
         with self._lock:
@@ -121,8 +121,8 @@ class SimNode(Node):
         self.pub_js.publish(conv.joint_state_msg(names, q, t, velocity=dq))
         # success first: a node deciding on this tick's observation already knows the outcome
         self.pub_success.publish(Bool(data=success))
-        obs, labels = self.loop.observation()
-        self.pub_obs.publish(conv.vector_msg(obs, t, labels, self.cfg.frame_id))
+        for topic, vec, labels in self.loop.vectors():  # observation/state (+ operator/scene)
+            self.pub_vec[topic].publish(conv.vector_msg(vec, t, labels, self.cfg.frame_id))
         if self.loop.frame_due(self.cfg.camera_rate):
             size = int(self.cfg.camera_size)
             self.pub_img.publish(conv.image_to_msg(self.loop.twin.render(SCENE_CAMERA, size), t, SCENE_FRAME))

@@ -109,14 +109,19 @@ class TwinTaskEnv(gym.Env):
         """Names of the entries of obs["state"]."""
         if self.obs_mode == "markers":
             return marker_state_names(self.twin.joint_names, [m.name for m in self.marker_specs])
-        names = [f"q_{n}" for n in self.twin.joint_names] + ["gripper", "ee_x", "ee_y", "ee_z"]
         if self.obs_mode == "state":
-            points = self._point_names()
-            names += [f"{p}_{a}" for p in points for a in "xyz"]
-            # tool-relative positions (Robomimic's object-to-eef features; what marker poses
-            # relative to the tool give a real cell): the policy need not learn the subtraction
-            names += [f"{p}_rel_{a}" for p in points for a in "xyz"]
-        return names
+            return self.privileged_state_names
+        return [f"q_{n}" for n in self.twin.joint_names] + ["gripper", "ee_x", "ee_y", "ee_z"]
+
+    @property
+    def privileged_state_names(self) -> list[str]:
+        """Names of `privileged_state()` (obs_mode "state"'s vector)."""
+        names = [f"q_{n}" for n in self.twin.joint_names] + ["gripper", "ee_x", "ee_y", "ee_z"]
+        points = self._point_names()
+        names += [f"{p}_{a}" for p in points for a in "xyz"]
+        # tool-relative positions (Robomimic's object-to-eef features; what marker poses
+        # relative to the tool give a real cell): the policy need not learn the subtraction
+        return names + [f"{p}_rel_{a}" for p in points for a in "xyz"]
 
     def _marker_perception(self):
         """The perception pipeline of a real cell, on the twin camera's own calibration file."""
@@ -229,10 +234,18 @@ class TwinTaskEnv(gym.Env):
             self.marker_observations = self._perception.process(frame, tw.time)
             return marker_state(tw.joint_positions(), tw.gripper_position(), ee,
                                 [self.marker_observations[m.name] for m in self.marker_specs])
-        parts = [tw.joint_positions(), [tw.gripper_position()], ee]
         if self.obs_mode == "state":
-            points = [self._point_getters()[n]() for n in self._point_names()]
-            parts += points + [p - ee for p in points]
+            return self.privileged_state()
+        return np.concatenate([tw.joint_positions(), [tw.gripper_position()], ee]).astype(np.float32)
+
+    def privileged_state(self) -> np.ndarray:
+        """The twin's task vector whatever obs_mode observes: proprioception + the task's object /
+        goal positions read out of MuJoCo (+ tool-relative). obs_mode "state"'s observation; in the
+        other modes what only a scripted operator may see (a simulation-only quantity)."""
+        tw = self.twin
+        ee = tw.ee_pose()[0]
+        points = [self._point_getters()[n]() for n in self._point_names()]
+        parts = [tw.joint_positions(), [tw.gripper_position()], ee, *points, *[p - ee for p in points]]
         return np.concatenate(parts).astype(np.float32)
 
     def _obs(self) -> dict[str, np.ndarray]:

@@ -26,3 +26,10 @@ REACH_DETOUR_LIFT = (0.0, 0.04)
 def base_task(task: str) -> str:
     """The natural task a task is built on (itself for a natural task)."""
     return COVERAGE_TASKS.get(task, task)
+
+# What a twin graph's observation/state holds (`observation:=` of `postbc launch`, sim_node's
+# `observation`) -> TwinTaskEnv obs_mode. markers (the default) is what a real cell observes: joints +
+# the marker poses perceived in the twin camera's frames; privileged is the twin's object / goal
+# positions read out of MuJoCo, for simulation-only studies.
+TWIN_OBSERVATIONS = {"markers": "markers", "privileged": "state"}
+DEFAULT_TWIN_OBSERVATION = "markers"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from postbc_ros.core.observation_contract import (
     IMAGE_PREFIX,
+    SOURCE_MARKERS_PREFIX,
     TWIN_CONTROLS,
     ContractError,
     Mismatch,
@@ -23,6 +24,7 @@ from postbc_ros.core.observation_contract import (
 )
 
 DEFAULT_CONTROL = "ee_delta"  # the twin's action space when a checkpoint does not say
+STATE_FEATURE = "observation.state"
 
 
 def contract_for_twin(robot: str, task: str, *, obs_mode: str = "state", control: str = DEFAULT_CONTROL,
@@ -44,7 +46,10 @@ def twin_settings_for(contract: ObservationContract) -> dict:
     takes the actions its contract names (the twin's own observation modes)."""
     feats = contract.feature_map
     images = [n[len(IMAGE_PREFIX):] for n in feats if n.startswith(IMAGE_PREFIX)]
-    out: dict = {"obs_mode": "image_wrist" if "wrist" in images else "image" if images else "state",
+    state = feats.get(STATE_FEATURE)
+    markers = state is not None and str(state.source or "").startswith(SOURCE_MARKERS_PREFIX)
+    out: dict = {"obs_mode": "image_wrist" if "wrist" in images else "image" if images else
+                 "markers" if markers else "state",
                  "control": TWIN_CONTROLS.get((contract.action.kind, contract.action.mode), DEFAULT_CONTROL)}
     if images:
         out["image_size"] = int(feats[IMAGE_PREFIX + images[0]].shape[0])
@@ -56,7 +61,8 @@ def check_checkpoint_for(robot: str, task: str, checkpoint_dir: str | os.PathLik
     """Refuse (ContractMismatch) a checkpoint whose contract does not match the twin cell of
     `robot`/`task`; return the warnings otherwise. The cell's obs_mode / control / image_size
     default to what the checkpoint's contract names (twin_settings_for); pass the cell's own
-    when they are configured (e.g. the camera size). CheckpointError for an unreadable config."""
+    when they are configured (e.g. the camera size; obs_mode "markers" / "state": what the
+    cell's observation/state holds). CheckpointError for an unreadable config."""
     from postbc_ros.learning.checkpoint import CONFIG_FILE, POLICY_KIND, CheckpointError, read_checkpoint_config
 
     d = Path(checkpoint_dir)

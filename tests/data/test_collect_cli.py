@@ -57,7 +57,7 @@ def test_scripted_collect_state_reads_back_identical(tmp_path, capsys):
     ds = DemoDataset(out)
     assert ds.robot_type == "widowx" and ds.fps == 10 and ds.tasks == ["reach"]
     assert ds.features["action"]["names"] == ["dx", "dy", "dz", "gripper"]
-    ref = _replay("widowx", "reach", "state", 96, 5, 3)
+    ref = _replay("widowx", "reach", "markers", 96, 5, 3)  # the default: joints + perceived marker poses
     for i, frames in enumerate(ref):
         ep = ds.episode(i)
         state = np.stack([o["state"] for o, _, _ in frames])

@@ -48,7 +48,7 @@ def test_collect_records_the_envs_contract(tmp_path):
                               "--max-steps", "4", "--out", str(tmp_path / "d"), "--no-progress"])
     assert args.func(args) == 0
     ds = DemoDataset(tmp_path / "d")
-    env = make_env("widowx", "push", control="ee_delta")
+    env = make_env("widowx", "push", control="ee_delta", obs_mode="markers")  # collect's default observation
     try:
         assert ds.contract == contract_for_env(env)
         # the teleop recorder's writer call (robot + features, no contract) derives the same one
@@ -58,7 +58,7 @@ def test_collect_records_the_envs_contract(tmp_path):
     finally:
         env.close()
     state = ds.contract.feature("observation.state")
-    assert ds.robot_type == "widowx" and state.source == "twin_state:privileged"
+    assert ds.robot_type == "widowx" and state.source == "proprio+markers:object,goal"
     assert state.names[:2] == ("q_waist", "q_shoulder") and state.shape == (len(state.names),)
 
 

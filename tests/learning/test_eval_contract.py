@@ -23,7 +23,7 @@ def widowx_checkpoint(tmp_path_factory):
     parser = argparse.ArgumentParser(prog="postbc")
     collect_cmd.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["collect", "--robot", "widowx", "--task", "reach", "--episodes", "2", "--scripted",
-                              "--max-steps", "6", "--out", str(root / "demos"), "--no-progress"])
+                              "--max-steps", "6", "--out", str(root / "demos"), "--no-progress", "--obs-mode", "state"])
     assert args.func(args) == 0
     pretrain_dataset(root / "demos", root / "ck", TrainConfig(method="bc", epochs=2, hidden=[16, 16], horizon=2,
                                                               n_action_steps=2, seed=0, device="cpu"),

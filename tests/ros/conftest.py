@@ -18,3 +18,12 @@ def tiny_checkpoint(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny_ck")
     build(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_privileged_checkpoint(tmp_path_factory):
+    """The same, observing the twin's privileged state (`postbc collect --obs-mode state`)."""
+    from postbc_ros.benchmarks.faults import tiny_checkpoint as build
+
+    root = tmp_path_factory.mktemp("tiny_ck_privileged")
+    return build(root, obs_mode="state").parent

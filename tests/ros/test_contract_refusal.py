@@ -46,13 +46,37 @@ def test_the_policy_node_refuses_a_checkpoint_of_another_robot(tiny_checkpoint):
         rclpy.try_shutdown(context=ctx)
 
 
-def test_a_real_cell_refuses_a_checkpoint_trained_on_privileged_twin_state(tiny_checkpoint, tmp_path, capsys):
+def test_a_real_cell_refuses_a_checkpoint_trained_on_privileged_twin_state(tiny_privileged_checkpoint, tmp_path,
+                                                                           capsys):
     """A real cell observes joints + markers (observation_node): a checkpoint trained on the twin's
-    privileged state cannot drive it, and the launcher says which feature differs."""
-    rc = main(["launch", "--print", "finetune", f"checkpoint:={tiny_checkpoint / 'policy'}", "robot:=widowx",
-               "sim:=false", f"output_dir:={tmp_path / 'run'}"])
+    privileged state cannot drive it, and the launcher says which feature differs. The twin's
+    graphs observe markers too unless told observation:=privileged, which the launcher suggests."""
+    ck = f"checkpoint:={tiny_privileged_checkpoint / 'policy'}"
+    rc = main(["launch", "--print", "finetune", ck, "robot:=widowx", "sim:=false", f"output_dir:={tmp_path / 'run'}"])
     out = capsys.readouterr().out
     assert rc == 2 and "observation.state" in out, out
+    rc = main(["launch", "--print", "finetune", ck, "robot:=widowx", f"output_dir:={tmp_path / 'run'}"])
+    out = capsys.readouterr().out
+    assert rc == 2 and "add observation:=privileged" in out, out
+    rc = main(["launch", "--print", "finetune", ck, "robot:=widowx", "observation:=privileged",
+               f"output_dir:={tmp_path / 'run'}"])
+    out = capsys.readouterr().out
+    assert rc == 0 and '"observation": "privileged"' in out, out[-3000:]
+
+
+def test_the_twin_graph_observes_markers_by_default(tiny_checkpoint, tmp_path, capsys):
+    from postbc_ros.graph import build_graph
+
+    g = build_graph("finetune", {"checkpoint": str(tiny_checkpoint / "policy")})
+    assert g.node("/robot1/sim").parameters["observation"] == "markers"
+    assert g.node("/robot1/policy").parameters["observation"] == "markers"
+    collect = build_graph("collect", {"device": "scripted"})
+    teleop = collect.node("/robot1/teleop").parameters
+    assert teleop["observation"] == "markers" and teleop["scene_topic"] == "operator/scene"
+    priv = build_graph("collect", {"device": "scripted", "observation": "privileged"}).node("/robot1/teleop")
+    assert priv.parameters["observation"] == "twin" and "scene_topic" not in priv.parameters
+    assert main(["launch", "--print", "finetune", f"checkpoint:={tiny_checkpoint / 'policy'}",
+                 f"output_dir:={tmp_path / 'run'}"]) == 0
 
 
 def test_the_real_cell_graph_has_an_observation_node_on_the_arms_rig():
