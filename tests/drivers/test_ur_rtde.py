@@ -84,11 +84,28 @@ def test_every_rtde_call_of_the_backend_is_signature_checked():
     """The backend calls no RTDE method the signature check above does not cover."""
     import postbc_ros.drivers.arm.ur_rtde as mod_arm
     import postbc_ros.drivers.arm.ur_servo as mod_servo
+    import postbc_ros.drivers.arm.ur_servo_proc as mod_proc
 
-    src = inspect.getsource(mod_arm) + inspect.getsource(mod_servo)
+    src = inspect.getsource(mod_arm) + inspect.getsource(mod_servo) + inspect.getsource(mod_proc)
     called = set(re.findall(r"(?:ctrl|recv|link)\.(\w+)\(", src))
     assert called, "no RTDE calls found"
     assert called <= set(CONTROL_METHODS) | set(RECEIVE_METHODS), called - set(CONTROL_METHODS) - set(RECEIVE_METHODS)
+
+
+def test_the_real_library_and_the_twin_run_the_servo_loop_in_its_own_process():
+    """The servo process builds its interfaces from these classes' modules; test doubles over a
+    controller in the test's process keep the loop a thread (they cannot be rebuilt in a child)."""
+    import rtde_control
+    import rtde_receive
+
+    from postbc_ros.drivers.arm.ur_rtde import SERVO_PROCESS_MODULES
+    from postbc_ros.drivers.arm.ur_servo_proc import _resolve, class_path
+    from postbc_ros.sim.wire.rtde_client import TwinRTDEControlInterface, TwinRTDEReceiveInterface
+
+    for cls in (rtde_control.RTDEControlInterface, rtde_receive.RTDEReceiveInterface, TwinRTDEControlInterface,
+                TwinRTDEReceiveInterface):
+        assert cls.__module__ in SERVO_PROCESS_MODULES and _resolve(class_path(cls)) is cls
+    assert FakeRTDEControlInterface.__module__ not in SERVO_PROCESS_MODULES
 
 
 def same_default(real: str | None, fake) -> bool:

@@ -3,6 +3,7 @@ the twin's controller over a Unix socket, driven by the real UR driver (drivers/
 Their signatures are checked against the installed ur_rtde in tests/drivers/test_ur_rtde.py."""
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -194,10 +195,13 @@ def test_the_bridge_moves_the_twins_arm_to_the_servo_targets_and_teach_mode_goes
         loop.advance(now)
         assert np.all(m.actuator_gainprm[loop.bridge._act, 0] > 0.0)
         assert "servoJ" in loop.traffic()
+        box = loop.controller  # the controller answers from a process of its own (rtde_box)
+        assert box.pid != os.getpid() and box.counts["servoJ"] > 0
     finally:
         ctrl.disconnect()
         recv.disconnect()
         loop.close()
+    assert _gone(box.pid) and "servoJ" in loop.traffic()  # closed; what it received stays readable
 
 
 def test_the_watchdog_times_kicks_by_their_sending_not_by_when_the_twin_got_to_them():
@@ -219,3 +223,60 @@ def test_the_watchdog_times_kicks_by_their_sending_not_by_when_the_twin_got_to_t
     c.set_watchdog(10.0)
     c.connection_lost()  # the driver's process died: no kick will come
     assert not c.program_running
+
+
+def _gone(pid: int) -> bool:
+    """Process `pid` ended (a zombie waiting for its reaper counts: it runs nothing)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+CHILD_SCRIPT = """
+import sys, time
+from postbc_ros.drivers.arm import make_arm
+arm = make_arm("ur_rtde", "ur5e", host=sys.argv[1], control_dt=0.05)
+arm.connect()
+print(arm._proc.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_twin_runs_the_servo_loop_in_a_process_that_ends_with_arm_node(twin):
+    """Out of arm_node's GIL, but never outliving it: arm_node killed (no orderly shutdown), the
+    servo process leaves, its kicks stop and the controller's watchdog stops the program."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    c, srv = twin
+    root = Path(__file__).resolve().parents[2]
+    node = subprocess.Popen([sys.executable, "-c", CHILD_SCRIPT, srv.host], stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(root)))
+    try:
+        servo_pid = int(node.stdout.readline())
+        assert servo_pid != node.pid and not _gone(servo_pid)
+        wait_until(lambda: c.kicks > 50, "the servo process kicking the watchdog")
+        assert c.program_running
+        node.send_signal(signal.SIGKILL)
+        node.wait(10)
+        wait_until(lambda: _gone(servo_pid), "the servo process to end after arm_node died")
+        wait_until(lambda: not c.program_running, "the controller to stop the program")
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+
+
+def test_the_driver_streams_from_its_servo_process_and_closes_it(twin):
+    c, srv = twin
+    arm = ur_arm(srv)
+    arm.connect()
+    proc = arm._proc
+    assert proc is not None and proc.pid != os.getpid() and proc.alive
+    arm.disconnect()
+    assert not proc.alive and _gone(proc.pid)
+    assert ("stopScript",) in c.calls  # through the servo process's control interface, in order

@@ -6,7 +6,9 @@ External Control URCap belongs to Universal Robots' ROS driver and is not used h
 comes from arm_node's `host` parameter or, when that is empty, from ``calibration/ur5e/rtde.yaml``
 (`ur_rig.load_ur_rig`); there is no built-in address.
 
-Streaming (`ur_servo.ServoLoop`): arm_node's `send(q, gripper)` at its control rate schedules a
+Streaming (`ur_servo.ServoLoop`, run in a process of its own with both RTDE interfaces:
+`ur_servo_proc.ServoProcess`, out of arm_node's GIL; injected test doubles keep it a thread of this
+process): arm_node's `send(q, gripper)` at its control rate schedules a
 setpoint reached one arm period later; the servo thread interpolates and sends servoJ every robot
 step (`getStepTime()`: 2 ms e-Series, 8 ms CB3), kicks the RTDE watchdog (`setWatchdog`), and reads
 the safety mode, robot mode, runtime state and protective / emergency stop flags every cycle.
@@ -42,6 +44,7 @@ import numpy as np
 from postbc_ros.drivers.arm.base import ArmError, ArmFault, ArmInterface, ArmState
 from postbc_ros.drivers.arm.ur_rig import check_host, load_ur_rig
 from postbc_ros.drivers.arm.ur_servo import LINK_FAULTS, LOG, ServoLoop, read_status
+from postbc_ros.drivers.arm.ur_servo_proc import RemoteServoLoop, ServoProcess
 from postbc_ros.drivers.arm.ur_status import fault_of
 from postbc_ros.robots.ur5e import NAME as UR5E
 
@@ -56,6 +59,10 @@ REMOTE_CONTROL_HINT = ("Check the IP, that the robot is powered on and in Remote
 # host naming the wire-level twin's controller socket instead of a robot: twin://<socket path>. Equal to
 # sim/wire/rtde_protocol.TWIN_SCHEME (tested), spelled here so that a real arm does not import the sim package
 TWIN_HOST_PREFIX = "twin://"
+# modules of RTDE interfaces whose state is behind a socket (the library's, the twin's look-alikes): the servo
+# process can build its own from their names. Any other class (a test double over a controller in this
+# process) keeps the servo loop a thread of this process.
+SERVO_PROCESS_MODULES = ("rtde_control", "rtde_receive", "postbc_ros.sim.wire.rtde_client")
 
 
 def is_twin_host(host: object) -> bool:
@@ -135,7 +142,8 @@ class URRtdeArm(ArmInterface):
         self._cycle_log = int(cycle_log)
         self._ctrl = None
         self._recv = None
-        self._loop: ServoLoop | None = None
+        self._loop: ServoLoop | RemoteServoLoop | None = None
+        self._proc: ServoProcess | None = None  # the servo process (real library, twin); None with injected classes
         self._free = False  # free_drive: the robot is in teach mode
         self.step_time: float | None = None  # the robot's step (s), read at connect
         if gripper not in ("none", "robotiq"):
@@ -154,8 +162,13 @@ class URRtdeArm(ArmInterface):
             real_ctrl, real_recv = twin_rtde_classes(self.host) if is_twin_host(self.host) else rtde_classes()
             ctrl_cls, recv_cls = ctrl_cls or real_ctrl, recv_cls or real_recv
         try:  # frequency left at -1: ur_rtde uses the controller's own rate
-            self._recv = recv_cls(self.host, rt_priority=self.rt_priority)
-            self._ctrl = ctrl_cls(self.host, rt_priority=self.rt_priority)
+            if ctrl_cls.__module__ in SERVO_PROCESS_MODULES and recv_cls.__module__ in SERVO_PROCESS_MODULES:
+                # both interfaces and the servo loop in a process of their own, out of arm_node's GIL
+                self._proc = ServoProcess(ctrl_cls, recv_cls, self.host, self.rt_priority)
+                self._ctrl, self._recv = self._proc.control, self._proc.receive
+            else:  # test doubles over a controller in this process: the servo loop is a thread here
+                self._recv = recv_cls(self.host, rt_priority=self.rt_priority)
+                self._ctrl = ctrl_cls(self.host, rt_priority=self.rt_priority)
         except RuntimeError as e:
             self._close_links()
             raise ArmError(f"ur_rtde: cannot connect to the UR controller at {self.host}: {e}. {REMOTE_CONTROL_HINT}.") from e
@@ -187,9 +200,11 @@ class URRtdeArm(ArmInterface):
             raise ArmError(f"ur_rtde: controller reports {q.size} joints, expected {len(self.joint_names)}")
         if not self._ctrl.setWatchdog(self.watchdog_min_frequency):
             raise ArmError(f"ur_rtde: the controller refused setWatchdog({self.watchdog_min_frequency}). {REMOTE_CONTROL_HINT}.")
-        self._loop = ServoLoop(self._ctrl, self._recv, step, self.control_dt, self.lookahead_time, self.gain,
-                               self.stop_deceleration, self.spec.velocity_limits, self._cycle_log,
-                               lower=self.spec.lower, upper=self.spec.upper)
+        args = (step, self.control_dt, self.lookahead_time, self.gain, self.stop_deceleration, self.spec.velocity_limits,
+                self._cycle_log)
+        limits = dict(lower=self.spec.lower, upper=self.spec.upper)
+        self._loop = (self._proc.servo_loop(*args, **limits) if self._proc is not None
+                      else ServoLoop(self._ctrl, self._recv, *args, **limits))
         self._loop.start(q, self._recv.getActualQd())
 
     def _close_links(self) -> None:
@@ -200,6 +215,9 @@ class URRtdeArm(ArmInterface):
                 except Exception as e:
                     LOG.warning("ur_rtde: disconnect failed: %r", e)
         self._ctrl = self._recv = None
+        if self._proc is not None:
+            self._proc.close()
+            self._proc = None
 
     def disconnect(self) -> None:
         """Stop the servo thread (servoStop), stop the control script, close both links."""

@@ -8,13 +8,13 @@ of them forbids motion; otherwise send `servoJ` with the interpolated setpoint
 never touch RTDE: `submit` schedules a setpoint, `hold` asks for `servoStop`, `snapshot` returns
 the last reading -- so no RTDE object is used from two threads.
 
-A thread, not a process: ur_rtde's pybind11 bindings release the GIL in every call
-(`py::call_guard<py::gil_scoped_release>` in src/rtde_python_bindings.cpp), so `waitPeriod`'s
-sleep, the servoJ socket write and the receive getters run beside arm_node's Python threads; the
-loop's own Python work is a few tens of microseconds per cycle (bench/bench_ur_servo_jitter.py
-measures the period jitter). A process (Diffusion Policy's choice) would add shared-memory queues
-for setpoints and state and move the injected test doubles out of reach, for isolation the
-benchmark does not show a need for.
+Where it runs: for the real library and the wire-level twin, in a process of its own with both
+RTDE interfaces (ur_servo_proc.ServoProcess, Diffusion Policy's design; its child runs this
+class's thread). As a thread of arm_node it shared arm_node's GIL: ur_rtde's pybind11 calls
+release the GIL, but each cycle's Python work needs it back, and in the UR wire twin collect graph
+the thread waited 30-60 ms for it while arm_node's executor threads ran, on top of late twin
+answers -- gaps of 130-210 ms, past the RTDE watchdog, in about half the runs. Test doubles over a
+controller in the test's own process (tests/drivers/fake_rtde.py) still run it as a thread there.
 
 A fault is latched (streaming stops, `servoStop` is sent once) and stays until `clear_fault`,
 which only the operator-confirmed reconnect calls. Nothing in a cycle can end the thread: an

@@ -148,6 +148,15 @@ class URController:
             self.watchdog_hz = None  # the script that held the watchdog is gone
             self.record("program_stopped", why)
 
+    def servo_goal(self) -> tuple[np.ndarray | None, bool]:
+        """What the physics follows (kinematic=False): (a copy of the last accepted servoJ target or
+        None, teach mode). In teach mode the target is forgotten: the arm holds where the hand leaves it."""
+        with self.lock:
+            target = None if self.servo_target is None else self.servo_target.copy()
+            if self.teach:
+                self.servo_target = None
+            return target, self.teach
+
     def set_measured(self, q, qd) -> None:
         """The physics' measured joints (kinematic=False)."""
         with self.lock:

@@ -8,9 +8,11 @@
   every `step(dt)` the last accepted servoJ target becomes the twin's joint setpoint, the physics
   runs `dt`, and the measured joints / velocities become the controller's actual q / qd (what
   getActualQ / getActualQd return). Teach mode: the arm's actuators go limp (the twin's links are
-  gravity compensated) and their setpoints follow the measured angles. The RTDE watchdog is also
-  checked every step (it expires on time even when no interface talks any more).
+  gravity compensated) and their setpoints follow the measured angles.
 - `URWireTwinLoop`: wire_twin_loop.WireTwinLoop with this controller instead of the Dynamixel bus.
+  Its controller and server run in a process of their own (rtde_box.ControllerBox: a UR answers in
+  time whatever the physics and the renderer hold this process's GIL for); the bridge exchanges
+  the servo target and the measured joints with it once per bridge step.
 
 The arm_node UR driver has no gripper on this cell (its `gripper` is "none": no Robotiq socket is
 simulated), so the twin's fingers stay where the scene reset left them and the observation's
@@ -32,6 +34,7 @@ import numpy as np
 
 from postbc_ros.core.twin_loop import FramePacer
 from postbc_ros.sim.wire import rtde_protocol as wire
+from postbc_ros.sim.wire.rtde_box import ControllerBox
 from postbc_ros.sim.wire.rtde_controller import E_SERIES_STEP_S, STEP_TIMES, URController  # noqa: F401 - STEP_TIMES for the node
 from postbc_ros.sim.wire.servo_bridge import BIAS_POS, BIAS_VEL, GAIN
 from postbc_ros.sim.wire.wire_twin_loop import JOINT_STATE_MAX_AGE_S, WireTwinLoop
@@ -222,7 +225,8 @@ class RTDETwinServer:
 
 
 class URTwinBridge:
-    """Couples `controller` (kinematic=False) to `twin` (postbc_ros.sim.twin.Twin)."""
+    """Couples `controller` (URController(kinematic=False) or rtde_box.ControllerBox: what it uses
+    is `servo_goal` and `set_measured`) to `twin` (postbc_ros.sim.twin.Twin)."""
 
     def __init__(self, twin, controller: URController) -> None:
         if controller.kinematic:
@@ -243,15 +247,11 @@ class URTwinBridge:
     def step(self, dt: float) -> None:
         """servoJ target -> twin setpoint, `dt` of physics, measured joints -> controller."""
         c, twin = self.controller, self.twin
-        with c.lock:
-            target = None if c.servo_target is None else c.servo_target.copy()
-            teach = c.teach
+        target, teach = c.servo_goal()  # in teach mode the controller forgets its target
         q = twin.joint_positions()
         self._set_limp(teach)
         if teach:
             self._hold = q
-            with c.lock:
-                c.servo_target = None
         goal = self._hold if target is None else target
         twin.set_joint_targets(goal, twin.gripper_position())
         if teach:
@@ -277,10 +277,11 @@ class URWireTwinLoop(WireTwinLoop):
         self.seed, self.resets = int(seed), 0
         env.reset(seed=self.seed)
         self.twin = self.task.twin
-        self.controller = URController(self.twin.joint_positions(), step_time=step_time, kinematic=False)
-        self.bridge = URTwinBridge(self.twin, self.controller)
         self._tmp = None if socket_path else tempfile.mkdtemp(prefix="postbc_rtde_")  # short: AF_UNIX paths < 108 bytes
-        self.server = RTDETwinServer(self.controller, socket_path or Path(self._tmp) / SOCKET_NAME)
+        # the controller answers its socket from a process of its own, never waiting on the physics or the renderer
+        self.controller = ControllerBox(str(socket_path or Path(self._tmp) / SOCKET_NAME), self.twin.joint_positions(),
+                                        step_time)
+        self.bridge = URTwinBridge(self.twin, self.controller)
         self.joint_names, self.gripper_joint = list(self.twin.joint_names), gripper_joint
         self.control_dt = float(self.twin.control_dt)
         self.time = float(now)
@@ -290,20 +291,19 @@ class URWireTwinLoop(WireTwinLoop):
     @property
     def port(self) -> str:
         """The controller's socket (the node links the driver's `twin://<link>` host to it)."""
-        return self.server.path
+        return self.controller.path
 
     def start(self) -> None:
-        """Start answering on the socket."""
-        self.server.start()
+        """The controller box answers on its socket from its start (kept: WireTwinLoop's API)."""
 
     def close(self) -> None:
-        self.server.close()
+        self.controller.close()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
         self.env.close()
 
     def traffic(self) -> str:
-        return self.server.traffic()
+        return self.controller.traffic()
 
     def observation(self, measured, stamp, now):
         """As WireTwinLoop's; the gripper entry is the twin's when the arm driver has none."""
