@@ -119,8 +119,8 @@ def checkpoint_problem(arguments: dict[str, str]) -> str | None:
     if not arguments.get("checkpoint"):
         return None  # the policy node names the missing parameter
     try:
-        # a real cell and the wire-level twin observe joints + markers (observation_node); the twin observation:=
-        observation = arguments["observation"] if arguments.get("sim") == "true" else "markers"
+        # observation:= (build_graph refused what the cell cannot observe): the twin's obs_mode observing the same
+        observation = arguments["observation"]
         for w in check_checkpoint_for(arguments["robot"], arguments["task"], arguments["checkpoint"],
                                       obs_mode=TWIN_OBSERVATIONS[observation]):
             print(f"postbc launch: observation contract: {w}")

@@ -13,7 +13,9 @@ Output (`AssembledObservation.observation`), LeRobot keys:
   observation.state          float32, `marker_state_names(...)`: joints, gripper, tool xyz, then per
                              marker x, y, z, visible, then per marker the tool-relative x, y, z
   observation.images.<name>  the paired frame of each configured camera
-The twin's `obs_mode="markers"` builds its state with the same `marker_state` (one layout).
+The twin's `obs_mode="markers"` builds its state with the same `marker_state` (one layout). With no
+markers configured the state is proprioception only (`proprio_state_names`: layout "proprio"), the
+state of the twin's image modes -- a cell without fiducial markers observes that plus its images.
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ import numpy as np
 
 JOINT_STATES = "joint_states"
 MARKERS = "markers"
+#: what a cell's observation.state holds: joints + gripper + tool + marker poses | joints + gripper + tool
+STATE_LAYOUTS = ("markers", "proprio")
 #: samples kept per input: enough to pair a 30 Hz camera with 100+ Hz joint_states within 50 ms
 DEFAULT_BUFFER = 16
 
@@ -45,6 +49,12 @@ def marker_state_names(joint_names: Sequence[str], marker_names: Sequence[str]) 
     names += [f"marker_{m}_{a}" for m in marker_names for a in ("x", "y", "z", "visible")]
     names += [f"marker_{m}_rel_{a}" for m in marker_names for a in "xyz"]
     return names
+
+
+def proprio_state_names(joint_names: Sequence[str]) -> list[str]:
+    """Names of a proprioception-only observation.state (layout "proprio"): q_<joint>..., gripper,
+    ee_x, ee_y, ee_z -- the state of the twin's image observation modes (TwinTaskEnv.state_names)."""
+    return marker_state_names(joint_names, [])
 
 
 def marker_state(q, gripper: float, tool, markers: Sequence[MarkerReading]) -> np.ndarray:

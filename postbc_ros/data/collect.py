@@ -73,20 +73,25 @@ def features_from_env(env) -> dict[str, dict]:
     return feats
 
 
-OBSERVATION_LAYOUTS = ("twin", "markers")  # what observation/state holds: the twin's task vector | a real cell's
+# what observation/state holds: the twin's task vector | a real cell's with markers | a real cell's without (proprio)
+OBSERVATION_LAYOUTS = ("twin", "markers", "proprio")
 
 
 def observation_state_names(env, layout: str) -> list[str]:
     """Entry names of the `observation/state` vector a recorder gets, by layout: "twin" = the twin's
     task vector (`env.state_names`: privileged object/goal positions, sim:=true), "markers" = a real
-    cell's (joints, gripper, tool, marker poses: observation_node, the twin's `markers` mode)."""
-    from postbc_ros.core.observation_assembler import marker_state_names
+    cell's (joints, gripper, tool, marker poses: observation_node, the twin's `markers` mode),
+    "proprio" = a cell's without markers (joints, gripper, tool: observation_node layout proprio, the
+    state of the twin's `image` mode)."""
+    from postbc_ros.core.observation_assembler import marker_state_names, proprio_state_names
 
     if layout not in OBSERVATION_LAYOUTS:
         raise ValueError(f"observation layout {layout!r}: must be one of {list(OBSERVATION_LAYOUTS)}")
     u = env.unwrapped
     if layout == "twin":
         return [str(n) for n in u.state_names]
+    if layout == "proprio":
+        return proprio_state_names(u.twin.joint_names)
     return marker_state_names(u.twin.joint_names, [m.name for m in u.marker_specs])
 
 

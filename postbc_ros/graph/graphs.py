@@ -17,6 +17,8 @@ Topics (relative to each robot's namespace; the same whatever the arm):
                                                      joints + ArUco marker poses seen by the scene camera --
                                                      observation_node's on a real cell and the wire-level twin,
                                                      sim_node's (observation:=markers, the default) on the twin;
+                                                     joints, gripper, tool only with observation:=proprio (a real
+                                                     cell without markers; the twin's image mode's state);
                                                      the twin's task vector with observation:=privileged
   operator/scene                                     twins unless observation:=privileged: the twin's task vector
                                                      (privileged), what the scripted operator sees of the cell;
@@ -97,9 +99,10 @@ COMMON_ARGS = [
     LaunchArg("sim", "true", "true: MuJoCo twin (sim_node); false: real arm + camera + operator", BOOL),
     LaunchArg("wire_twin", "false", "with sim:=false: the real-robot graph against the wire-level twin (its "
               "Dynamixel bus on a pty under the real driver; camera, success and scripted resets from the twin)", BOOL),
-    LaunchArg("observation", DEFAULT_TWIN_OBSERVATION, "sim:=true: what the policy and the recorder observe -- markers = "
-              "joints + marker poses perceived in the twin camera's frames (a real cell's observation); privileged = "
-              "the twin's object / goal positions (simulation-only studies). sim:=false: always markers",
+    LaunchArg("observation", DEFAULT_TWIN_OBSERVATION, "what the policy and the recorder observe -- markers = "
+              "joints + marker poses perceived in the (twin) camera's frames; proprio = joints, gripper, tool with the "
+              "scene camera's images (sim:=false only: a cell without markers, image policies); privileged = the "
+              "twin's object / goal positions (sim:=true only: simulation-only studies)",
               tuple(TWIN_OBSERVATIONS)),
     LaunchArg("namespaces", "robot1", "comma-separated robot namespaces; one set of robot nodes each"),
     LaunchArg("arm_backend", "auto",
@@ -230,6 +233,7 @@ def _robot_nodes(args: dict[str, str], ns: str, index: int, supervised: bool = F
     robot = args["robot"]
     entry = get_robot(robot)
     sim, wire = args["sim"] == "true", _wire_twin(args)
+    _observation(args)  # refuses an observation the cell cannot make
     port_link = f"{args['output_dir']}/wire_twin/{ns}.port"  # wire twin: the pty's link, arm_node's port
     hw_link = {"port": port_link}
     if wire and _arm_backend(args) == "ur_rtde":  # the RTDE controller's socket, arm_node's host twin://<abs path>
@@ -255,14 +259,15 @@ def _robot_nodes(args: dict[str, str], ns: str, index: int, supervised: bool = F
             nodes.append(_node("camera_node", "camera", ns, args, _twin_realsense(entry.twin_rig, feed, args)))
         # what the policy and the recorder observe, as on a real cell; the twin camera's calibration files
         nodes.append(_node("observation_node", "observation", ns, args, {
-            "robot": robot, "task": args["task"], "rig": entry.twin_rig}))
+            "robot": robot, "task": args["task"], "rig": entry.twin_rig, "layout": _observation(args)}))
         nodes.append(_node("reset_operator_node", "reset_operator", ns, args, {"input": "scripted"}))
     else:
         backend = "realsense" if args["camera_backend"] == "auto" else args["camera_backend"]
         nodes.append(_node("camera_node", "camera", ns, args, {"backend": backend, "rig": entry.rig}))
-        # what the policy and the recorder observe on a real cell: joints + the markers the camera sees
+        # what the policy and the recorder observe on a real cell: joints + the markers the camera sees (or, with
+        # observation:=proprio, joints, gripper and tool alone, paced by the camera whose images go with them)
         nodes.append(_node("observation_node", "observation", ns, args, {
-            "robot": robot, "task": args["task"], "rig": entry.rig}))
+            "robot": robot, "task": args["task"], "rig": entry.rig, "layout": _observation(args)}))
         nodes.append(_node("reset_operator_node", "reset_operator", ns, args, {}, interactive=True))
     nodes.append(_node("arm_node", "arm", ns, args, {
         "robot": robot, "backend": _arm_backend(args), "safety_rig": entry.twin_rig if sim else entry.rig,
@@ -275,9 +280,19 @@ def _robot_nodes(args: dict[str, str], ns: str, index: int, supervised: bool = F
 
 
 def _observation(args: dict[str, str]) -> str:
-    """What observation/state holds in this graph: a real cell's (and the wire twin's) is always joints +
-    markers (observation_node); the twin's is `observation:=`."""
-    return args["observation"] if args["sim"] == "true" else "markers"
+    """What observation/state holds in this graph (`observation:=`): on the twin sim_node's (markers or
+    privileged), on a real cell and the wire twin observation_node's layout (markers or proprio).
+    Refuses, naming the fix, what the graph's cell cannot observe."""
+    obs = args["observation"]
+    if args["sim"] == "true" and obs == "proprio":
+        raise ValueError("observation:=proprio is the observation of a real cell without markers (observation_node "
+                         "layout proprio) and needs sim:=false (wire_twin:=true runs it against the twin); on the "
+                         "twin use observation:=markers, or `postbc collect --obs-mode image` for its image mode")
+    if args["sim"] != "true" and obs == "privileged":
+        raise ValueError("observation:=privileged is the twin's object / goal positions read out of MuJoCo: a real "
+                         "cell (sim:=false) has no such state; use observation:=markers (joints + marker poses) or "
+                         "observation:=proprio (joints, gripper, tool + the scene camera's images), or sim:=true")
+    return obs
 
 
 def _time_limit(args: dict[str, str]) -> float:
@@ -325,14 +340,14 @@ def collect_graph(args: dict[str, str]) -> list[NodeSpec]:
     out = args["output_dir"]
     for i, ns in enumerate(_ns_list(args)):
         nodes += _robot_nodes(args, ns, i, supervised=True)
-        real = args["sim"] != "true"  # a cell's observation (joints + markers) and its scene camera's frames
-        markers = _observation(args) == "markers"  # the scripted operator plans from the twin's scene instead
+        real = args["sim"] != "true"  # a cell's observation (markers | proprio) and its scene camera's frames
+        cell = _observation(args) != "privileged"  # the scripted operator plans from the twin's scene instead
         nodes.append(_node("teleop_node", "teleop", ns, args, {
             "device": args["device"], "robot": args["robot"], "task": args["task"],
             "dataset_dir": f"{out}/demos_{ns}", "seed": int(args["seed"]) + i,
-            "observation": "markers" if markers else "twin",
+            "observation": _observation(args) if cell else "twin",
             **({"camera": "scene", "image_size": int(args["camera_size"])} if real else {}),
-            **({"scene_topic": OPERATOR_SCENE} if markers and _twin_judges(args) and args["device"] == "scripted"
+            **({"scene_topic": OPERATOR_SCENE} if cell and _twin_judges(args) and args["device"] == "scripted"
                else {}),
         }, on_exit=COLLECT_TELEOP_POLICY))
         nodes.append(_node("episode_manager_node", "episode_manager", ns, args, {

@@ -61,7 +61,7 @@ class TeleopConfig:
     gripper_joint: str = param("gripper", "name of the gripper joint in JointTrajectory")
     deadman: bool = param(True, "spacemouse/gamepad: the arm moves only while the enable button is held")
     deadman_button: str = param("", "enable button: spacemouse left|right|bit, gamepad LB|RB|LT|RT|js n ('' = left/LB)")
-    observation: str = param("twin", "observation/state: twin (task vector) | markers", choices=OBSERVATION_LAYOUTS)
+    observation: str = param("twin", "observation/state: twin (task vector) | markers | proprio", choices=OBSERVATION_LAYOUTS)
     scene_topic: str = param("", "the twin's scene vector the scripted operator plans from ('' = observation/state)")
     camera: str = param("", "camera whose frames each recorded step stores (camera/<camera>/image_raw; '' = none)")
     image_size: int = param(96, "side of the stored square images (pixels)", range=(16, 1024))

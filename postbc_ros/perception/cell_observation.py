@@ -9,6 +9,12 @@ them on the cell's objects. The camera's intrinsics and hand-eye extrinsics come
 calibration file (`postbc calibrate`). `observation()` returns None with `reason` set whenever an
 input is missing, stale or unpaired, or a marker was never seen: the caller publishes nothing and
 the policy (and with it the arm) holds.
+
+layout "proprio" (a cell without markers on its objects, for image policies): the state is the
+arm's joints, gripper and tool point only (`proprio_state_names`, the twin's image modes' state);
+no marker perception runs and no calibration is read. With a camera its frames are still paired
+by stamp (they pace the observation and the recorder's images; a camera that stops blocks it);
+with camera "" joint_states alone make the observation.
 """
 from __future__ import annotations
 
@@ -18,7 +24,8 @@ from typing import Callable
 import numpy as np
 
 from postbc_ros.core.observation_assembler import (
-    AssembledObservation, AssemblerConfig, ObservationAssembler, marker_state_names,
+    STATE_LAYOUTS, AssembledObservation, AssemblerConfig, ObservationAssembler, marker_state_names,
+    proprio_state_names,
 )
 from postbc_ros.perception.camera_geometry import load_camera_geometry
 from postbc_ros.perception.markers import MarkerConfig
@@ -27,19 +34,28 @@ from postbc_ros.perception.pipeline import MarkerPerception
 
 class CellObservation:
     def __init__(self, robot: str, task: str, rig: str, camera: str = "scene", slop_s: float = 0.05,
-                 max_age_s: float = 0.2, clock: Callable[[], float] = time.time) -> None:
+                 max_age_s: float = 0.2, clock: Callable[[], float] = time.time, layout: str = "markers") -> None:
         from postbc_ros.robots import get_robot_spec, get_twin
         from postbc_ros.robots.twin_data import ARUCO_DICTIONARY
 
+        if layout not in STATE_LAYOUTS:
+            raise ValueError(f"CellObservation: layout {layout!r} unknown; choose one of {list(STATE_LAYOUTS)} "
+                             "(markers: joints + marker poses; proprio: joints, gripper and tool only)")
+        if layout == "markers" and not camera:
+            raise ValueError("CellObservation: layout 'markers' perceives the markers in a camera's frames: "
+                             "name the camera, or use layout 'proprio'")
         self.spec = get_robot_spec(robot)
-        specs = get_twin(robot).markers(task)
-        self.camera = camera
+        self.layout, self.camera = layout, camera
+        specs = get_twin(robot).markers(task) if layout == "markers" else []
         self.perception = MarkerPerception(load_camera_geometry(rig, camera),
-                                           [MarkerConfig(m.name, m.marker_id, m.size) for m in specs], ARUCO_DICTIONARY)
+                                           [MarkerConfig(m.name, m.marker_id, m.size) for m in specs],
+                                           ARUCO_DICTIONARY) if layout == "markers" else None
         self.assembler = ObservationAssembler(
-            AssemblerConfig(cameras=(camera,), markers=tuple(m.name for m in specs), slop_s=slop_s, max_age_s=max_age_s),
+            AssemblerConfig(cameras=(camera,) if camera else (), markers=tuple(m.name for m in specs), slop_s=slop_s,
+                            max_age_s=max_age_s),
             lambda q: self.spec.fk(q)[0], clock=clock)
-        self.state_names = marker_state_names(self.spec.joint_names, [m.name for m in specs])
+        self.state_names = (marker_state_names(self.spec.joint_names, [m.name for m in specs]) if layout == "markers"
+                            else proprio_state_names(self.spec.joint_names))
 
     @property
     def reason(self) -> str:
@@ -51,12 +67,15 @@ class CellObservation:
         self.assembler.add_joint_state(stamp, np.asarray(q, float), gripper)
 
     def frame(self, stamp: float, image: np.ndarray) -> None:
-        """A camera frame captured at `stamp` (same clock as the joint states): markers found, both kept.
-        A frame of another size than the calibration's is scaled to it (the intrinsics scale with it)."""
+        """A camera frame captured at `stamp` (same clock as the joint states): markers found (layout
+        markers), frame kept. A frame of another size than the calibration's is scaled to it (the
+        intrinsics scale with it)."""
+        self.assembler.add_frame(self.camera, stamp, image)
+        if self.perception is None:
+            return
         g = self.perception.geometry
         if image.shape[:2] != (g.height, g.width):
             self.perception.geometry = g.scaled(image.shape[1], image.shape[0])
-        self.assembler.add_frame(self.camera, stamp, image)
         self.assembler.add_markers(stamp, self.perception.process(image, stamp))
 
     def observation(self) -> AssembledObservation | None:
@@ -64,5 +83,6 @@ class CellObservation:
 
     def reset(self) -> None:
         """A new episode: the objects moved, last episode's marker poses and samples are void."""
-        self.perception.reset()
+        if self.perception is not None:
+            self.perception.reset()
         self.assembler.reset()

@@ -27,9 +27,11 @@ def base_task(task: str) -> str:
     """The natural task a task is built on (itself for a natural task)."""
     return COVERAGE_TASKS.get(task, task)
 
-# What a twin graph's observation/state holds (`observation:=` of `postbc launch`, sim_node's
-# `observation`) -> TwinTaskEnv obs_mode. markers (the default) is what a real cell observes: joints +
-# the marker poses perceived in the twin camera's frames; privileged is the twin's object / goal
-# positions read out of MuJoCo, for simulation-only studies.
-TWIN_OBSERVATIONS = {"markers": "markers", "privileged": "state"}
+# What a graph's observation/state holds (`observation:=` of `postbc launch`, sim_node's and
+# policy_node's `observation`) -> the TwinTaskEnv obs_mode that observes the same. markers (the
+# default) is what a real cell observes: joints + the marker poses perceived in the (twin) camera's
+# frames; proprio is a cell without markers (joints, gripper, tool; observation_node layout proprio)
+# whose policies also see the scene camera's images: the twin's image mode; privileged is the twin's
+# object / goal positions read out of MuJoCo, for simulation-only studies.
+TWIN_OBSERVATIONS = {"markers": "markers", "proprio": "image", "privileged": "state"}
 DEFAULT_TWIN_OBSERVATION = "markers"

@@ -129,3 +129,26 @@ def test_bad_configuration_and_inputs_are_refused():
         a.add_frame("wrist", 1.0, IMG)
     with pytest.raises(ValueError, match=r"lack \['object'\]"):
         a.add_markers(1.0, {})
+
+
+def test_without_markers_the_state_is_proprioception_paired_with_the_frame():
+    """No markers configured (a cell's layout proprio): the state is joints, gripper and tool point
+    (`proprio_state_names`), assembled as soon as joints and a frame pair -- nothing waits for a
+    marker; a joint stream that stopped still blocks."""
+    from postbc_ros.core.observation_assembler import proprio_state_names
+
+    clock = Clock(10.0)
+    a = ObservationAssembler(AssemblerConfig(cameras=("scene",), slop_s=0.02, max_age_s=0.2), fk, clock)
+    a.add_joint_state(10.0, Q, 0.5)
+    a.add_frame("scene", 10.01, IMG)
+    got = a.assemble()
+    assert got is not None, a.reason
+    np.testing.assert_array_equal(got.observation["observation.state"],
+                                  np.concatenate([Q, [0.5], fk(Q)]).astype(np.float32))
+    assert proprio_state_names([f"j{i}" for i in range(6)]) == [f"q_j{i}" for i in range(6)] + [
+        "gripper", "ee_x", "ee_y", "ee_z"]
+    with pytest.raises(ValueError, match="no markers configured"):
+        a.add_markers(10.01, {})
+    clock.t = 10.3
+    a.add_frame("scene", 10.3, IMG)  # frames keep coming, joint_states stopped at 10.0
+    assert a.assemble() is None and a.reason == "joint_states: last sample 0.30 s old > max_age 0.2 s"

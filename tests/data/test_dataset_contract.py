@@ -113,3 +113,29 @@ def test_a_given_contract_must_fit_the_features(tmp_path):
         DatasetWriter(tmp_path / "y", features(), fps=10, robot_type="ur5e", contract=c)
     assert not (tmp_path / "x" / "meta" / "info.json").exists()
     np.testing.assert_equal(c.control_rate_hz, 10.0)
+
+
+def test_a_cells_proprio_recording_carries_the_twins_image_mode_contract(tmp_path):
+    """teleop_node's recorder with observation layout proprio (a cell without markers) + the scene
+    camera: the dataset's contract is the twin's `image` mode's (state names and source, the image
+    feature), so a policy trained on it is checked against that mode; the markers layout's is not."""
+    from postbc_ros.core.observation_contract import SOURCE_PROPRIO
+    from postbc_ros.data.camera_frames import ImageFormat
+    from postbc_ros.data.collect import OBSERVATION_LAYOUTS, open_recorder
+
+    assert "proprio" in OBSERVATION_LAYOUTS
+    env, image_env = make_env("widowx", "pick_place"), make_env("widowx", "pick_place", obs_mode="image")
+    try:
+        writer, _, frames = open_recorder(env, tmp_path / "ds", "pick_place", "widowx", "proprio", camera="scene",
+                                          image=ImageFormat(96))
+        recorded, twin = writer.contract, contract_for_env(image_env)
+        state = recorded.feature("observation.state")
+        assert state.names == tuple(image_env.unwrapped.state_names) and state.source == SOURCE_PROPRIO
+        assert recorded.feature("observation.images.scene").shape == (96, 96, 3)
+        assert recorded.require(twin, "dataset") == [] and twin.require(recorded, "twin") == []
+        markers, _, _ = open_recorder(env, tmp_path / "dm", "pick_place", "widowx", "markers", camera="scene",
+                                      image=ImageFormat(96))
+        assert [m.field for m in markers.contract.check(twin) if m.fatal]
+        writer.close(), markers.close()
+    finally:
+        env.close(), image_env.close()
