@@ -52,8 +52,8 @@ class PolicyConfig:
     robot: str = param(DEFAULT_ROBOT, "arm model (for the action -> joint setpoint conversion)", choices=twin_robot_names)
     task: str = param("reach", "task of the kinematic model used for IK", choices=TASKS)
     control: str = param("ee_delta", "action space the policy was trained on", choices=("ee_delta", "joint_delta"))
-    observation: str = param("", "what observation/state holds (checked against the checkpoint): markers | privileged "
-                             "(twin only) | '' = what the checkpoint names", choices=("", *TWIN_OBSERVATIONS))
+    observation: str = param("", "what observation/state holds (checked against the checkpoint): markers | proprio "
+                             "(+ scene images: the twin's image mode) | privileged (twin only) | '' = the checkpoint's", choices=("", *TWIN_OBSERVATIONS))
     robot_id: str = param("robot1", "name of this robot in transitions (several robots feed one learner)")
     dt: float = param(0.0, "control period in s (0 = 1 / dataset fps from the checkpoint)", range=(0.0, 1.0))
     latency: float = param(-1.0, "s added to every step time: t_i = t_obs + i*dt + latency (-1 = one dt: step 0 "

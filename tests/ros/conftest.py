@@ -27,3 +27,13 @@ def tiny_privileged_checkpoint(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("tiny_ck_privileged")
     return build(root, obs_mode="state").parent
+
+
+@pytest.fixture(scope="session")
+def tiny_image_checkpoint(tmp_path_factory):
+    """The same, observing proprioception + the scene camera (the twin's image mode: what a cell
+    without markers records with observation:=proprio)."""
+    from postbc_ros.benchmarks.faults import tiny_checkpoint as build
+
+    root = tmp_path_factory.mktemp("tiny_ck_image")
+    return build(root, obs_mode="image").parent

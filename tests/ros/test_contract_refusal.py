@@ -88,3 +88,20 @@ def test_the_real_cell_graph_has_an_observation_node_on_the_arms_rig():
         (obs,) = [n for n in spec.nodes if n.executable == "observation_node"]
         assert obs.parameters["rig"] == get_robot("widowx").rig and obs.parameters["task"] == "pick_place"
     assert not [n for n in build_graph("collect", {}).nodes if n.executable == "observation_node"]  # the twin's own
+
+
+def test_a_proprio_cell_takes_an_image_checkpoint_and_refuses_a_markers_one(tiny_image_checkpoint, tiny_checkpoint,
+                                                                           tmp_path, capsys):
+    """observation:=proprio on a real cell is the twin's image mode: a checkpoint trained on
+    proprioception + scene images passes the launcher's check; one trained on marker poses is
+    refused naming the state, and the image checkpoint is refused on a markers cell."""
+    image_ck = f"checkpoint:={tiny_image_checkpoint / 'policy'}"
+    base = ["launch", "--print", "finetune", "robot:=widowx", "sim:=false", f"output_dir:={tmp_path / 'run'}"]
+    assert main([*base, image_ck, "observation:=proprio"]) == 0, capsys.readouterr().out[-3000:]
+    assert '"layout": "proprio"' in capsys.readouterr().out
+    assert main([*base, f"checkpoint:={tiny_checkpoint / 'policy'}", "observation:=proprio"]) == 2
+    out = capsys.readouterr().out
+    assert "observation.state" in out, out
+    assert main([*base, image_ck]) == 2
+    out = capsys.readouterr().out
+    assert "observation.state" in out, out

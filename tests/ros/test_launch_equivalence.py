@@ -116,6 +116,7 @@ CASES = [
     ("finetune", {"teleop": "keyboard", "namespaces": "r1"}),
     ("collect", {"device": "scripted", "episodes": "3"}),
     ("collect", {"sim": "false", "robot": "widowx", "camera_backend": "opencv"}),
+    ("collect", {"sim": "false", "robot": "widowx", "observation": "proprio"}),
     ("sim", {"robot": "ur5e", "real_time_factor": "2.0", "domain_id": "7"}),
 ]
 
@@ -168,6 +169,27 @@ def test_graph_contents():
     assert real.node("/robot1/arm").parameters["backend"] == "ur_rtde"
     assert {n.executable for n in real.nodes} >= {"camera_node", "reset_operator_node"}
     assert "learner_node" not in {n.executable for n in build_graph("finetune", {"mode": "pretrained"}).nodes}
+
+
+def test_observation_proprio_makes_a_real_cells_observation_node_and_recorder_proprio_only():
+    """observation:=proprio (a cell without markers, image policies): observation_node's layout, the
+    teleop recorder's layout with the scene camera's images, the policy's twin check (image mode);
+    the wire twin's scripted operator still plans from the twin's scene. Refused on the twin, as the
+    privileged state is on a real cell, each naming the fix."""
+    for given in ({"sim": "false"}, {"sim": "false", "wire_twin": "true", "device": "scripted"}):
+        g = build_graph("collect", {"robot": "widowx", "observation": "proprio", "camera_size": "64", **given})
+        assert g.node("/robot1/observation").parameters["layout"] == "proprio"
+        teleop = g.node("/robot1/teleop").parameters
+        assert (teleop["observation"], teleop["camera"], teleop["image_size"]) == ("proprio", "scene", 64)
+        assert ("scene_topic" in teleop) == (given.get("wire_twin") == "true")
+    ft = build_graph("finetune", {"robot": "widowx", "sim": "false", "observation": "proprio", "checkpoint": "ck"})
+    assert ft.node("/robot1/policy").parameters["observation"] == "proprio"
+    assert ft.node("/robot1/observation").parameters["layout"] == "proprio"
+    assert build_graph("collect", {"sim": "false"}).node("/robot1/observation").parameters["layout"] == "markers"
+    with pytest.raises(ValueError, match="observation:=proprio .* needs sim:=false"):
+        build_graph("collect", {"observation": "proprio"})
+    with pytest.raises(ValueError, match=r"a real cell \(sim:=false\) has no such state; use observation:=markers"):
+        build_graph("finetune", {"sim": "false", "observation": "privileged"})
 
 
 def test_bad_arguments_are_named():
