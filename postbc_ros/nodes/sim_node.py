@@ -56,7 +56,7 @@ class SimConfig:
     robot: str = param(DEFAULT_ROBOT, "twin arm model", choices=twin_robot_names)
     task: str = param("reach", "twin task (scene objects and success detector)", choices=tuple(TASK_IDS))
     observation: str = param(DEFAULT_TWIN_OBSERVATION, "observation/state: markers (joints + perceived marker poses, "
-                             "a real cell's) | privileged (simulation only)", choices=tuple(TWIN_OBSERVATIONS))
+                             "a real cell's) | proprio (joints, gripper, tool: image mode) | privileged (sim only)", choices=tuple(TWIN_OBSERVATIONS))
     seed: int = param(0, "seed of the scene randomisation (each reset draws the next layout)", range=(0, 2**31 - 1))
     real_time_factor: float = param(1.0, "simulated seconds per wall-clock second", range=(0.05, 20.0))
     camera_size: int = param(96, "scene camera image size (pixels, square)", range=(16, 480), live=True)
