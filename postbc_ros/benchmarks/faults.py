@@ -99,6 +99,9 @@ SPECIAL = ("command_before_state",)  # runs arm_node alone (no graph): `command_
 FAULT_NAMES = [f.name for f in FAULTS] + list(SPECIAL)
 
 
+TINY_IMAGE_SIZE = 16  # px: the smallest camera image the twin renders; an image checkpoint that trains in seconds
+
+
 def tiny_checkpoint(root: Path, obs_mode: str = "markers") -> Path:
     """Three scripted reach demos through the recorder + a few PostBC epochs: a policy that acts
     (the same `postbc collect` / `postbc pretrain` a user runs), observing `obs_mode` (collect's
@@ -106,7 +109,7 @@ def tiny_checkpoint(root: Path, obs_mode: str = "markers") -> Path:
     root = Path(root)
     for argv in (
         ["collect", "--robot", ROBOT, "--task", "reach", "--episodes", "3", "--scripted",
-         "--out", str(root / "demos"), "--no-progress", "--obs-mode", obs_mode],
+         "--out", str(root / "demos"), "--no-progress", "--obs-mode", obs_mode, "--image-size", str(TINY_IMAGE_SIZE)],
         ["pretrain", "--dataset", str(root / "demos"), "--method", "postbc", "--ensemble-size", "2",
          "--epochs", "20", "--hidden", "32,32", "--out", str(root / "policy"), "--quiet"],
     ):
