@@ -139,8 +139,9 @@ class URController:
             if (self.program_running and self.watchdog_hz is not None
                     and self.clock() - self.last_kick > 1.0 / self.watchdog_hz):
                 self.watchdog_gap = self.clock() - self.last_kick
-                LOG.warning("UR controller: no watchdog kick for %.0f ms (limit %.0f ms): the control script stops",
-                            self.watchdog_gap * 1e3, 1e3 / self.watchdog_hz)
+                LOG.warning("UR controller: no watchdog kick for %.0f ms (limit %.0f ms; %.0f ms of waits on this "
+                            "controller's replies excused so far): the control script stops",
+                            self.watchdog_gap * 1e3, 1e3 / self.watchdog_hz, self.excused_s * 1e3)
                 self.stop_program("watchdog")
 
     def client_waited(self, sent: float, answered: float) -> None:

@@ -36,7 +36,7 @@ import numpy as np
 from postbc_ros.core.twin_loop import FRAME_TIME_SLACK, FramePacer
 from postbc_ros.sim.wire import rtde_protocol as wire
 from postbc_ros.sim.wire.rtde_box import BoxSpec, ControllerBox, load_state
-from postbc_ros.sim.wire.rtde_controller import E_SERIES_STEP_S, STEP_TIMES, URController  # noqa: F401 - STEP_TIMES for the node
+from postbc_ros.sim.wire.rtde_controller import E_SERIES_STEP_S, URController
 from postbc_ros.sim.wire.servo_bridge import BIAS_POS, BIAS_VEL, GAIN
 from postbc_ros.sim.wire.wire_twin_loop import JOINT_STATE_MAX_AGE_S, WireTwinLoop
 
