@@ -268,6 +268,45 @@ def test_the_watchdog_times_kicks_by_their_sending_not_by_when_the_twin_got_to_t
     assert not c.program_running
 
 
+def test_the_box_physics_catches_up_before_a_reply_and_drops_what_a_stall_left(tmp_path):
+    """A reading is never older than a physics period, even when the box's physics thread waits: the
+    server runs the physics up to now before it answers a request (not for one-way servoJ / kicks);
+    after a long stall at most MAX_CATCHUP_S is run and the rest dropped."""
+    import threading
+
+    from postbc_ros.sim.wire.rtde_box import MAX_CATCHUP_S, PHYSICS_PERIOD_S, PhysicsClock
+
+    class CountingBridge:
+        def __init__(self):
+            self.steps = []
+
+        def step(self, dt):
+            self.steps.append(dt)
+
+    bridge = CountingBridge()
+    clock = PhysicsClock(bridge, threading.Lock())  # its thread not started: only on-demand steps
+    c = URController(SPEC.home)
+    with RTDETwinServer(c, tmp_path / "rtde.sock", before_reply=clock.catch_up) as srv:
+        ctrl, recv = TwinRTDEControlInterface(srv.host), TwinRTDEReceiveInterface(srv.host)
+        try:
+            time.sleep(3 * PHYSICS_PERIOD_S)
+            recv.getActualQ()  # a status request: the physics runs up to now first
+            assert len(bridge.steps) >= 3 and set(bridge.steps) == {PHYSICS_PERIOD_S}
+            n = len(bridge.steps)
+            ctrl.servoJ([float(x) for x in SPEC.home], 0.0, 0.0, 0.002, 0.1, 300.0)
+            ctrl.kickWatchdog()
+            time.sleep(3 * PHYSICS_PERIOD_S)
+            assert len(bridge.steps) == n  # one-way messages wait for nothing
+            time.sleep(3 * MAX_CATCHUP_S)
+            recv.getActualQ()
+            assert len(bridge.steps) - n <= round(MAX_CATCHUP_S / PHYSICS_PERIOD_S) + 1
+            assert clock.dropped_s > MAX_CATCHUP_S and clock.max_late_s > 2 * MAX_CATCHUP_S
+            assert "dropped" in clock.stats()
+        finally:
+            ctrl.disconnect()
+            recv.disconnect()
+
+
 def test_a_wait_on_a_late_controller_is_not_held_against_the_clients_watchdog():
     """A real UR never keeps its client waiting: the time a status request waited beyond a step for
     the twin's reply (its process descheduled) is excused; a client that just stops kicking is not."""

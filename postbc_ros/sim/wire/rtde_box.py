@@ -57,7 +57,8 @@ class BoxSpec:
 
 
 class PhysicsClock:
-    """Runs `bridge.step(PHYSICS_PERIOD_S)` on the monotonic clock in a thread of the box, under `lock`.
+    """Runs `bridge.step(PHYSICS_PERIOD_S)` on the monotonic clock in a thread of the box (and on demand:
+    `catch_up`), under `lock`.
 
     After a stall at most MAX_CATCHUP_S of physics is run and the rest dropped (the arm slows rather
     than jumps); `stats()` says how many steps ran, how much time was dropped and the worst lateness."""
@@ -79,16 +80,22 @@ class PhysicsClock:
 
     def _run(self) -> None:
         while not self._stop.wait(max(0.0, self._t + PHYSICS_PERIOD_S - time.monotonic())):
-            now = time.monotonic()
-            with self.lock:
-                self.max_late_s = max(self.max_late_s, now - self._t - PHYSICS_PERIOD_S)
-                if now - self._t > MAX_CATCHUP_S:
-                    self.dropped_s += now - MAX_CATCHUP_S - self._t
-                    self._t = now - MAX_CATCHUP_S
-                while now - self._t >= PHYSICS_PERIOD_S:
-                    self.bridge.step(PHYSICS_PERIOD_S)
-                    self._t += PHYSICS_PERIOD_S
-                    self.steps += 1
+            self.catch_up()
+
+    def catch_up(self) -> None:
+        """Run the physics up to now: from the clock's thread, and before the controller answers a
+        request (RTDETwinServer's `before_reply`), so a reading is never older than a period even when
+        this thread waits for the GIL."""
+        now = time.monotonic()
+        with self.lock:
+            self.max_late_s = max(self.max_late_s, now - self._t - PHYSICS_PERIOD_S)
+            if now - self._t > MAX_CATCHUP_S:
+                self.dropped_s += now - MAX_CATCHUP_S - self._t
+                self._t = now - MAX_CATCHUP_S
+            while now - self._t >= PHYSICS_PERIOD_S:
+                self.bridge.step(PHYSICS_PERIOD_S)
+                self._t += PHYSICS_PERIOD_S
+                self.steps += 1
 
     def stats(self) -> str:
         return (f"physics {self.steps} steps of {PHYSICS_PERIOD_S * 1e3:.0f} ms, late at most "
@@ -127,10 +134,11 @@ class _Box:
         self.task = self.env.unwrapped
         self.twin = self.task.twin
         self.controller = URController(self.twin.joint_positions(), step_time=spec.step_time, kinematic=False)
-        self.server = RTDETwinServer(self.controller, spec.path).start()
         self.lock = threading.Lock()  # the scene: the physics clock's steps vs a reset or a state read
         self.bridge = URTwinBridge(self.twin, self.controller)
-        self.clock = PhysicsClock(self.bridge, self.lock).start()
+        self.clock = PhysicsClock(self.bridge, self.lock)
+        self.server = RTDETwinServer(self.controller, spec.path, before_reply=self.clock.catch_up).start()
+        self.clock.start()
         self._closed = False
 
     def close(self) -> str:
@@ -146,6 +154,7 @@ class _Box:
 
     def op(self, op: str, args):
         if op == "state":
+            self.clock.catch_up()
             with self.lock:
                 return full_state(self.twin)
         if op == "reset":

@@ -64,10 +64,12 @@ def unlink_hardware(link: Path, target: str) -> None:
 
 
 class RTDETwinServer:
-    """`controller` on the Unix socket `path` (created; removed at close)."""
+    """`controller` on the Unix socket `path` (created; removed at close); `before_reply()`, if given,
+    runs before each request that gets a reply is applied (the controller box: its physics up to now)."""
 
-    def __init__(self, controller: URController, path: str | Path) -> None:
+    def __init__(self, controller: URController, path: str | Path, before_reply=None) -> None:
         self.controller = controller
+        self.before_reply = before_reply  # called before a request is answered (the box: physics up to now)
         self.path = str(Path(path).resolve())
         self.network_up = True
         self.counts: Counter[str] = Counter()  # messages received, by op
@@ -194,6 +196,8 @@ class RTDETwinServer:
             if self._first is None:
                 self._first = time.monotonic()
         c = self.controller
+        if op not in wire.ONE_WAY and self.before_reply is not None:
+            self.before_reply()
         try:
             with c.at(msg.get("t")):
                 return self._apply_op(c, op, args)
