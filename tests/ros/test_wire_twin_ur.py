@@ -34,13 +34,13 @@ MIN_SERVO_CYCLES = 500  # servoJ / status messages the controller must have rece
 
 # Runs always. Its history: with the controller sharing wire_twin_node's GIL half the runs missed the RTDE
 # watchdog; with the controller in its own process but the physics still stepped by the node's render
-# thread, 3/5 passed on a loaded 2-core machine (the physics stalled >= 100 ms and the driver latched
-# frozen_state, or the watchdog fired). Now the physics runs in the controller box too (sim/wire/rtde_box.py),
-# the node only mirrors it, and a wait on a late twin controller is not held against the driver's
-# watchdog (a real UR never keeps its client waiting). Beside a niced CPU hog (load average 6.3-7.8 on
-# 2 cores): 5/5 in a row with the hog alone, 13/15 in all; both failures came with other test suites
-# running too, where the driver's own servo process sent no kick for 105 / 132 ms (the twin replied
-# within 42 ms there) -- the watchdog rightly fired; the reruns cover that. (The twin before: 2/4.)
+# thread, 3/5 and 2/4 passed beside a CPU hog (the physics stalled >= 100 ms and the driver latched
+# frozen_state, or the watchdog fired). Now the physics runs in the controller box too (sim/wire/rtde_box.py;
+# up to now before every reply), the node only mirrors it, and a wait on a late twin controller is not held
+# against the driver's watchdog (a real UR never keeps its client waiting). Beside a niced CPU hog on 2 cores
+# (other sessions' test suites at times too; load average 4.3-11.6): 22/25, 9 in a row twice, never
+# frozen_state; in the 3 failures (load 7.6-11.6) the driver's own servo process sent no kick for 105-132 ms
+# beyond any wait on the twin -- the watchdog rightly fired; the reruns cover that.
 @pytest.mark.flaky(reruns=2, reruns_delay=5)
 def test_collect_runs_the_real_robot_graph_through_the_ur_rtde_driver(tmp_path):
     from postbc_ros.data import DemoDataset
