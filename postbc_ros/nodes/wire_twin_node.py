@@ -1,7 +1,7 @@
-"""wire_twin_node: the WidowX (Dynamixel bus on a pty, sim.wire.WireTwinLoop) or UR5e (RTDE controller on a Unix
-socket, sim.wire.rtde_twin) cell as hardware for `wire_twin:=true`, its joints the twin's, linked from `port_link`
-(arm_node's `port` / `host` twin://), on wall time. Activates the arm node once the hardware answers; publishes
-`task/success`, the scene camera (or serves it to camera_node's RealSense: sim.wire.camera_feed) and
+"""wire_twin_node: the WidowX (Dynamixel bus on a pty, sim.wire.WireTwinLoop) or UR5e (RTDE controller + physics in a
+process of their own, sim.wire.rtde_twin) cell as hardware for `wire_twin:=true`, its joints the twin's, linked from
+`port_link` (arm_node's `port` / `host` twin://), on wall time. Activates the arm node once the hardware answers;
+publishes `task/success`, the scene camera (or serves it to camera_node's RealSense: sim.wire.camera_feed) and
 `observation/state` (privileged: the scripted operator's view); serves `reset_scene` for the reset operator."""
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ from postbc_ros.ros.node_main import run_node  # noqa: E402
 from postbc_ros.ros.params import declare_params  # noqa: E402
 from postbc_ros.sim import TASK_IDS, make_env  # noqa: E402
 from postbc_ros.sim.wire.camera_feed import serve_scene_camera  # noqa: E402
-from postbc_ros.sim.wire.rtde_twin import STEP_TIMES, URWireTwinLoop, link_hardware, unlink_hardware  # noqa: E402
+from postbc_ros.sim.wire.rtde_controller import STEP_TIMES  # noqa: E402
+from postbc_ros.sim.wire.rtde_twin import URWireTwinLoop, link_hardware, unlink_hardware  # noqa: E402
 from postbc_ros.sim.wire.servo_bridge import servo_map  # noqa: E402
 from postbc_ros.sim.wire.wire_twin_loop import BRIDGE_PERIOD_S, WireTwinLoop  # noqa: E402
 
@@ -95,11 +96,10 @@ class WireTwinNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _activate_arm(self):
-        if not self.lifecycle.service_is_ready():
-            return
-        self._activation.cancel()
-        self._transition(Transition.TRANSITION_CONFIGURE, "configure",
-                         lambda: self._transition(Transition.TRANSITION_ACTIVATE, "activate", None))
+        if self.lifecycle.service_is_ready():
+            self._activation.cancel()
+            self._transition(Transition.TRANSITION_CONFIGURE, "configure",
+                             lambda: self._transition(Transition.TRANSITION_ACTIVATE, "activate", None))
 
     def _transition(self, tid: int, label: str, then):
         def done(f):
@@ -118,8 +118,7 @@ class WireTwinNode(Node):
         if not self.loop.advance(now):
             return
         self.pub_success.publish(Bool(data=self.loop.success()))  # first: a decision on this observation knows it
-        joints, stamp = self.measured or (None, None)
-        obs = self.loop.observation(joints, stamp, now)
+        obs = self.loop.observation(*(self.measured or (None, None)), now)  # measured joints and their stamp
         if obs is not None:
             self.pub_obs.publish(conv.vector_msg(obs[0], now, obs[1], self.cfg.frame_id))
         if self.loop.frame_due(self.cfg.camera_rate):

@@ -356,6 +356,24 @@ def test_servoj_that_raises_holds_and_reports():
     assert ("stopScript",) in c.calls
 
 
+def test_a_stop_between_the_read_and_the_servoj_is_reported_as_that_stop():
+    """The cell stops the arm after the cycle read its state and before its servoJ: the controller refuses
+    the servoJ, and the fault names the stop (from a fresh reading), not just the refusal."""
+    class StoppedMeanwhile(FakeRTDEControlInterface):
+        def servoJ(self, arg0, arg1, arg2, arg3, arg4, arg5):
+            if self.c.counts["servoJ"] >= 3:  # a few cycles streamed, then a collision
+                self.c.protective_stop()
+            return super().servoJ(arg0, arg1, arg2, arg3, arg4, arg5)
+
+    CONTROLLERS.clear()
+    CONTROLLERS[HOST] = FakeController(SPEC.home)
+    arm = make_arm("ur_rtde", "ur5e", host=HOST, control_cls=StoppedMeanwhile, receive_cls=FakeRTDEReceiveInterface)
+    with arm:
+        arm.send(SPEC.home + 0.01)
+        f = wait_until(lambda: arm.fault, "the fault")
+        assert f.kind == "protective_stop", f
+
+
 def test_read_errors_are_a_fault_after_a_bound(ur):
     arm, c = ur
     arm.connect()

@@ -160,43 +160,86 @@ def test_bad_hosts_and_arguments_are_refused_as_ur_rtde_does(twin, tmp_path):
 
 def test_the_bridge_moves_the_twins_arm_to_the_servo_targets_and_teach_mode_goes_limp(tmp_path):
     from postbc_ros.sim import make_env
-    from postbc_ros.sim.wire.rtde_twin import URWireTwinLoop
+    from postbc_ros.sim.wire.rtde_twin import URTwinBridge
     from postbc_ros.sim.wire.wire_twin_loop import BRIDGE_PERIOD_S
+
+    env = make_env("ur5e", "reach", obs_mode="state", seed=0)
+    env.reset(seed=0)
+    tw = env.unwrapped.twin
+    c = URController(tw.joint_positions(), kinematic=False)
+    with pytest.raises(ValueError, match="kinematic=False"):
+        URTwinBridge(tw, URController(tw.joint_positions()))
+    bridge = URTwinBridge(tw, c)
+    with RTDETwinServer(c, tmp_path / "rtde.sock") as srv:
+        ctrl, recv = TwinRTDEControlInterface(srv.host), TwinRTDEReceiveInterface(srv.host)
+        try:
+            q0 = np.asarray(recv.getActualQ())
+            np.testing.assert_allclose(q0, tw.joint_positions())
+            target = q0 + np.array([0.1, -0.05, 0.05, 0.0, 0.05, 0.1])
+            for k in range(1, 51):  # servoJ along a line, the physics behind at its bridge period
+                ctrl.servoJ([float(x) for x in q0 + (target - q0) * min(1.0, k / 40)], 0.0, 0.0, 0.002, 0.1, 300.0)
+                bridge.step(BRIDGE_PERIOD_S)
+            for _ in range(50):
+                bridge.step(BRIDGE_PERIOD_S)
+            time.sleep(0.01)  # past the receive interface's snapshot age
+            q = np.asarray(recv.getActualQ())
+            np.testing.assert_allclose(q, tw.joint_positions())  # RTDE reads the twin's joints
+            np.testing.assert_allclose(q, target, atol=0.01)  # which followed the servoJ targets by physics
+            assert ctrl.servoStop(2.0) and ctrl.teachMode()
+            m = tw.model
+            assert np.all(m.actuator_gainprm[bridge._act, 0] > 0.0)  # the bridge applies it at its next step
+            bridge.step(BRIDGE_PERIOD_S)
+            assert np.all(m.actuator_gainprm[bridge._act, 0] == 0.0)  # limp: moved by hand
+            assert not ctrl.servoJ([float(x) for x in q], 0.0, 0.0, 0.002, 0.1, 300.0)  # refused in teach mode
+            assert ctrl.endTeachMode()
+            bridge.step(BRIDGE_PERIOD_S)
+            assert np.all(m.actuator_gainprm[bridge._act, 0] > 0.0)
+        finally:
+            ctrl.disconnect()
+            recv.disconnect()
+            env.close()
+
+
+def _hold_the_gil(seconds: float) -> None:
+    """What a long render or a busy executor does to the twin's process: no other thread of it runs Python."""
+    t_end = time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        pass
+
+
+def test_the_arm_moves_in_the_controller_box_whatever_the_twins_process_does(tmp_path):
+    """The scene's physics runs in the controller box on its own clock: the arm follows servoJ while the
+    twin's process holds its GIL and never calls advance(); the loop's twin mirrors the box's scene."""
+    from postbc_ros.sim import make_env
+    from postbc_ros.sim.wire.rtde_twin import URWireTwinLoop
 
     now = 100.0
     loop = URWireTwinLoop(make_env("ur5e", "reach", obs_mode="state", seed=0), seed=0, now=now,
                           socket_path=tmp_path / "rtde.sock")
     loop.start()
+    box = loop.controller
     ctrl, recv = TwinRTDEControlInterface(TWIN_SCHEME + loop.port), TwinRTDEReceiveInterface(TWIN_SCHEME + loop.port)
     try:
+        assert box.pid != os.getpid()
         q0 = np.asarray(recv.getActualQ())
-        np.testing.assert_allclose(q0, loop.twin.joint_positions())
+        np.testing.assert_allclose(q0, loop.twin.joint_positions())  # the mirror starts as the box's scene
         target = q0 + np.array([0.1, -0.05, 0.05, 0.0, 0.05, 0.1])
-        for k in range(1, 51):  # 1 s of 500 Hz servoJ along a line, the physics behind at its bridge period
-            ctrl.servoJ([float(x) for x in q0 + (target - q0) * min(1.0, k / 40)], 0.0, 0.0, 0.002, 0.1, 300.0)
-            ctrl.kickWatchdog()
-            now += 0.02
-            loop.advance(now)
-        for _ in range(50):
-            now += BRIDGE_PERIOD_S
-            loop.advance(now)
-        q = np.asarray(recv.getActualQ())
-        np.testing.assert_allclose(q, loop.twin.joint_positions())  # RTDE reads the twin's joints
-        np.testing.assert_allclose(q, target, atol=0.01)  # which followed the servoJ targets by physics
-        assert ctrl.servoStop(2.0) and ctrl.teachMode()
-        m = loop.twin.model
-        assert np.all(m.actuator_gainprm[loop.bridge._act, 0] > 0.0)  # the bridge applies it at its next step
-        now += BRIDGE_PERIOD_S
-        loop.advance(now)
-        assert np.all(m.actuator_gainprm[loop.bridge._act, 0] == 0.0)  # limp: moved by hand
-        assert not ctrl.servoJ([float(x) for x in q], 0.0, 0.0, 0.002, 0.1, 300.0)  # refused in teach mode
-        assert ctrl.endTeachMode()
-        now += BRIDGE_PERIOD_S
-        loop.advance(now)
-        assert np.all(m.actuator_gainprm[loop.bridge._act, 0] > 0.0)
-        assert "servoJ" in loop.traffic()
-        box = loop.controller  # the controller answers from a process of its own (rtde_box)
-        assert box.pid != os.getpid() and box.counts["servoJ"] > 0
+        assert ctrl.servoJ([float(x) for x in target], 0.0, 0.0, 0.002, 0.1, 300.0)
+        _hold_the_gil(0.5)
+        moved = np.asarray(recv.getActualQ())
+        assert np.abs(moved - q0).max() > 0.02  # it moved while this process held its GIL
+        wait_until(lambda: np.abs(np.asarray(recv.getActualQ()) - target).max() < 0.01
+                   and np.abs(recv.getActualQd()).max() < 1e-3, "the arm to settle at the servoJ target")
+        assert loop.twin.joint_positions() == pytest.approx(q0)  # the mirror moves only when loaded ...
+        assert loop.advance(now + loop.control_dt)  # ... once per control period
+        np.testing.assert_allclose(loop.twin.joint_positions(), recv.getActualQ(), atol=1e-4)
+        goal = loop.twin.goal_position()
+        record = loop.reset_scene()  # drawn in the box, the arm left where the driver holds it
+        assert record["reset"] == 1 and loop.resets == 1
+        assert not np.allclose(loop.twin.goal_position(), goal)
+        np.testing.assert_allclose(loop.twin.goal_position(), record["layout"]["goal"], atol=1e-3)
+        np.testing.assert_allclose(loop.twin.joint_positions(), target, atol=0.01)
+        assert box.counts["servoJ"] == 1 and "servoJ 1" in loop.traffic() and "physics" in loop.traffic()
     finally:
         ctrl.disconnect()
         recv.disconnect()
@@ -223,6 +266,63 @@ def test_the_watchdog_times_kicks_by_their_sending_not_by_when_the_twin_got_to_t
     c.set_watchdog(10.0)
     c.connection_lost()  # the driver's process died: no kick will come
     assert not c.program_running
+
+
+def test_the_box_physics_catches_up_before_a_reply_and_drops_what_a_stall_left(tmp_path):
+    """A reading is never older than a physics period, even when the box's physics thread waits: the
+    server runs the physics up to now before it answers a request (not for one-way servoJ / kicks);
+    after a long stall at most MAX_CATCHUP_S is run and the rest dropped."""
+    import threading
+
+    from postbc_ros.sim.wire.rtde_box import MAX_CATCHUP_S, PHYSICS_PERIOD_S, PhysicsClock
+
+    class CountingBridge:
+        def __init__(self):
+            self.steps = []
+
+        def step(self, dt):
+            self.steps.append(dt)
+
+    bridge = CountingBridge()
+    clock = PhysicsClock(bridge, threading.Lock())  # its thread not started: only on-demand steps
+    c = URController(SPEC.home)
+    with RTDETwinServer(c, tmp_path / "rtde.sock", before_reply=clock.catch_up) as srv:
+        ctrl, recv = TwinRTDEControlInterface(srv.host), TwinRTDEReceiveInterface(srv.host)
+        try:
+            time.sleep(3 * PHYSICS_PERIOD_S)
+            recv.getActualQ()  # a status request: the physics runs up to now first
+            assert len(bridge.steps) >= 3 and set(bridge.steps) == {PHYSICS_PERIOD_S}
+            n = len(bridge.steps)
+            ctrl.servoJ([float(x) for x in SPEC.home], 0.0, 0.0, 0.002, 0.1, 300.0)
+            ctrl.kickWatchdog()
+            time.sleep(3 * PHYSICS_PERIOD_S)
+            assert len(bridge.steps) == n  # one-way messages wait for nothing
+            time.sleep(3 * MAX_CATCHUP_S)
+            recv.getActualQ()
+            assert len(bridge.steps) - n <= round(MAX_CATCHUP_S / PHYSICS_PERIOD_S) + 1
+            assert clock.dropped_s > MAX_CATCHUP_S and clock.max_late_s > 2 * MAX_CATCHUP_S
+            assert "dropped" in clock.stats()
+        finally:
+            ctrl.disconnect()
+            recv.disconnect()
+
+
+def test_a_wait_on_a_late_controller_is_not_held_against_the_clients_watchdog():
+    """A real UR never keeps its client waiting: the time a status request waited beyond a step for
+    the twin's reply (its process descheduled) is excused; a client that just stops kicking is not."""
+    c = URController(SPEC.home)
+    t0 = time.monotonic() - 1.0  # calls sent in the last second (a call is never applied before it was sent)
+    with c.at(t0):
+        c.set_watchdog(10.0)
+    c.client_waited(t0 + 0.01, t0 + 0.01 + 0.5 * c.step_time)  # answered within a step: nothing to excuse
+    assert c.excused_s == 0.0
+    c.client_waited(t0 + 0.05, t0 + 0.25)  # the twin answered 200 ms late: the client could not kick
+    with c.at(t0 + 0.26):
+        c.kick_watchdog()
+    assert c.program_running and c.excused_s == pytest.approx(0.2 - c.step_time)
+    with c.at(t0 + 0.26 + 0.15):  # no wait on the controller, just no kick for 150 ms: that expires it
+        c.kick_watchdog()
+    assert not c.program_running and c.watchdog_gap == pytest.approx(0.15)
 
 
 def _gone(pid: int) -> bool:

@@ -269,12 +269,25 @@ class ServoLoop:
             self._servoing = True
             self.servoj_sent += 1
             return
-        why = f"raised {err!r}" if err is not None else "returned False"
-        state = self.status.describe() if self.status is not None else "state unknown"
-        self.latch(ArmFault("servo_rejected", f"servoJ {why} ({state})",
-                            "Look at the teach pendant for the reason (protective stop, program stopped), clear it, "
-                            + CONFIRM))
+        cause = self._stop_since_read()
+        if cause is not None:  # the controller stopped between this cycle's read and its servoJ: report why
+            self.latch(cause)
+        else:
+            why = f"raised {err!r}" if err is not None else "returned False"
+            state = self.status.describe() if self.status is not None else "state unknown"
+            self.latch(ArmFault("servo_rejected", f"servoJ {why} ({state})",
+                                "Look at the teach pendant for the reason (protective stop, program stopped), "
+                                "clear it, " + CONFIRM))
         self._servo_stop()
+
+    def _stop_since_read(self) -> ArmFault | None:
+        """The fault a fresh status shows (a protective stop, the program stopped, ...), or None."""
+        try:
+            st = read_status(self.ctrl, self.recv)
+        except Exception:  # the rejection itself is then the report
+            return None
+        self.status = st
+        return fault_of(st)
 
     def _servo_stop(self) -> None:
         self._last_cmd = None  # not following a command any more: no following-error / frozen check

@@ -11,7 +11,9 @@ Behaviour (as a UR does):
   controller faults on a jump); servoJ in a stop, in teach mode or with no script is refused;
 - once `set_watchdog(f)` armed it, a gap of more than 1/f s between kicks stops the control script
   (runtime state STOPPED) and disarms the watchdog; `reupload_script` restarts the script unless a
-  stop is active or the robot is not running;
+  stop is active or the robot is not running; calls count at their sending time (`at`), and the
+  time a client waited beyond a step for this controller's reply is not counted (`client_waited`):
+  a real controller never keeps its client waiting;
 - `protective_stop` / `emergency_stop` / `clear_stops` are the operator, the cell and the pendant;
 - `kinematic=True`: the arm IS the last accepted servoJ target (the unit-test double); False: an
   outside physics (rtde_twin.URTwinBridge) moves the arm towards `servo_target` and reports the
@@ -19,6 +21,7 @@ Behaviour (as a UR does):
 """
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -27,6 +30,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+LOG = logging.getLogger("postbc_ros.sim.wire.rtde_controller")
 SAFETY_NORMAL, SAFETY_PROTECTIVE, SAFETY_SYSTEM_ESTOP, SAFETY_ROBOT_ESTOP = 1, 3, 6, 7  # RTDE safety_mode codes
 ROBOT_POWER_OFF, ROBOT_RUNNING = 3, 7  # RTDE robot_mode codes
 RUNTIME_STOPPED, RUNTIME_PLAYING = 1, 2  # RTDE runtime_state codes
@@ -82,6 +86,8 @@ class URController:
         self.last_kick = time.monotonic()
         self._at: float | None = None  # sending time of the call being applied (see `at`)
         self.kicks = 0
+        self.watchdog_gap: float | None = None  # the kick gap that last expired the watchdog (s)
+        self.excused_s = 0.0  # total controller lateness not counted against the watchdog (client_waited)
         self.servo_target: np.ndarray | None = None  # last accepted servoJ target (the physics follows it)
         self.servo_active = False
         self.teach = False  # teachMode (freedrive): the arm is moved by hand, gravity compensated
@@ -132,7 +138,23 @@ class URController:
         with self.lock:
             if (self.program_running and self.watchdog_hz is not None
                     and self.clock() - self.last_kick > 1.0 / self.watchdog_hz):
+                self.watchdog_gap = self.clock() - self.last_kick
+                LOG.warning("UR controller: no watchdog kick for %.0f ms (limit %.0f ms; %.0f ms of waits on this "
+                            "controller's replies excused so far): the control script stops",
+                            self.watchdog_gap * 1e3, 1e3 / self.watchdog_hz, self.excused_s * 1e3)
                 self.stop_program("watchdog")
+
+    def client_waited(self, sent: float, answered: float) -> None:
+        """A client sent a request at `sent` and had its reply at `answered` (monotonic). A real
+        controller answers within its step, and ur_rtde's receive side never waits for it at all (its
+        state arrives every step); a client blocked longer on this controller -- its process was
+        descheduled -- could not kick meanwhile, so the watchdog does not count that excess against it.
+        A client that sends no kicks still expires the watchdog: only the controller's own lateness is excused."""
+        with self.lock:
+            late = float(answered) - float(sent) - self.step_time
+            if late > 0.0 and self.watchdog_hz is not None:
+                self.last_kick += late
+                self.excused_s += late
 
     def connection_lost(self) -> None:
         """The interface that kicked the watchdog is gone: no kick will come, the watchdog fires."""

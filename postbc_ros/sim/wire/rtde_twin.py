@@ -10,9 +10,10 @@
   getActualQ / getActualQd return). Teach mode: the arm's actuators go limp (the twin's links are
   gravity compensated) and their setpoints follow the measured angles.
 - `URWireTwinLoop`: wire_twin_loop.WireTwinLoop with this controller instead of the Dynamixel bus.
-  Its controller and server run in a process of their own (rtde_box.ControllerBox: a UR answers in
-  time whatever the physics and the renderer hold this process's GIL for); the bridge exchanges
-  the servo target and the measured joints with it once per bridge step.
+  Its controller, server, bridge and the scene's physics run in a process of their own
+  (rtde_box.ControllerBox: a UR answers in time and its arm moves on whatever the renderer holds
+  this process's GIL for); the loop's twin is a mirror of that scene, loaded once per control
+  period, for the success detector, the observation and the cameras.
 
 The arm_node UR driver has no gripper on this cell (its `gripper` is "none": no Robotiq socket is
 simulated), so the twin's fingers stay where the scene reset left them and the observation's
@@ -32,10 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-from postbc_ros.core.twin_loop import FramePacer
+from postbc_ros.core.twin_loop import FRAME_TIME_SLACK, FramePacer
 from postbc_ros.sim.wire import rtde_protocol as wire
-from postbc_ros.sim.wire.rtde_box import ControllerBox
-from postbc_ros.sim.wire.rtde_controller import E_SERIES_STEP_S, STEP_TIMES, URController  # noqa: F401 - STEP_TIMES for the node
+from postbc_ros.sim.wire.rtde_box import BoxSpec, ControllerBox, load_state
+from postbc_ros.sim.wire.rtde_controller import E_SERIES_STEP_S, URController
 from postbc_ros.sim.wire.servo_bridge import BIAS_POS, BIAS_VEL, GAIN
 from postbc_ros.sim.wire.wire_twin_loop import JOINT_STATE_MAX_AGE_S, WireTwinLoop
 
@@ -63,14 +64,17 @@ def unlink_hardware(link: Path, target: str) -> None:
 
 
 class RTDETwinServer:
-    """`controller` on the Unix socket `path` (created; removed at close)."""
+    """`controller` on the Unix socket `path` (created; removed at close); `before_reply()`, if given,
+    runs before each request that gets a reply is applied (the controller box: its physics up to now)."""
 
-    def __init__(self, controller: URController, path: str | Path) -> None:
+    def __init__(self, controller: URController, path: str | Path, before_reply=None) -> None:
         self.controller = controller
+        self.before_reply = before_reply  # called before a request is answered (the box: physics up to now)
         self.path = str(Path(path).resolve())
         self.network_up = True
         self.counts: Counter[str] = Counter()  # messages received, by op
         self._first: float | None = None  # monotonic time of the first message
+        self.max_reply_s = 0.0  # longest a request waited for its reply (sent -> answered)
         self._lock = threading.Lock()
         self._conns: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
@@ -114,11 +118,12 @@ class RTDETwinServer:
 
     def traffic(self) -> str:
         """What the controller received so far, by op, and over how long since the first connection
-        (e.g. "servoJ 4100, status 4100, ... in 9.8 s")."""
+        (e.g. "servoJ 4100, status 4100, ... in 9.8 s; replies within 3 ms, ...")."""
         with self._lock:
-            counts, t0 = dict(self.counts), self._first
+            counts, t0, late = dict(self.counts), self._first, self.max_reply_s
         ops = ", ".join(f"{op} {n}" for op, n in sorted(counts.items(), key=lambda x: -x[1]))
-        return f"{ops or 'nothing'} in {0.0 if t0 is None else time.monotonic() - t0:.1f} s"
+        return (f"{ops or 'nothing'} in {0.0 if t0 is None else time.monotonic() - t0:.1f} s; replies within "
+                f"{late * 1e3:.0f} ms, {self.controller.excused_s * 1e3:.0f} ms of waits excused from the watchdog")
 
     # -- the cable ------------------------------------------------------------------------------
     def drop_network(self) -> None:
@@ -165,6 +170,7 @@ class RTDETwinServer:
                     reply = self._apply(msg)
                     if reply is not None:
                         wire.send(conn, reply)
+                        self._answered(msg.get("t"))
                     msg = wire.recv(conn)
             except OSError:
                 return  # the peer (or drop_network) closed the connection
@@ -173,6 +179,16 @@ class RTDETwinServer:
                     self._conns.discard(conn)
                 self.controller.connection_lost()
 
+    def _answered(self, sent: float | None) -> None:
+        """The reply to a request sent at `sent` is out: how late (the worst is in `traffic`), and the
+        client's wait is the controller's lateness, not the client's (URController.client_waited)."""
+        if sent is None:
+            return
+        now = time.monotonic()
+        with self._lock:
+            self.max_reply_s = max(self.max_reply_s, now - float(sent))
+        self.controller.client_waited(float(sent), now)
+
     def _apply(self, msg: dict) -> dict | None:
         op, args = msg.get("op"), msg.get("args", [])
         with self._lock:
@@ -180,6 +196,8 @@ class RTDETwinServer:
             if self._first is None:
                 self._first = time.monotonic()
         c = self.controller
+        if op not in wire.ONE_WAY and self.before_reply is not None:
+            self.before_reply()
         try:
             with c.at(msg.get("t")):
                 return self._apply_op(c, op, args)
@@ -225,8 +243,8 @@ class RTDETwinServer:
 
 
 class URTwinBridge:
-    """Couples `controller` (URController(kinematic=False) or rtde_box.ControllerBox: what it uses
-    is `servo_goal` and `set_measured`) to `twin` (postbc_ros.sim.twin.Twin)."""
+    """Couples `controller` (URController(kinematic=False): what it uses is `servo_goal` and
+    `set_measured`) to `twin` (postbc_ros.sim.twin.Twin); in the controller box, rtde_box steps it."""
 
     def __init__(self, twin, controller: URController) -> None:
         if controller.kinematic:
@@ -267,7 +285,12 @@ class URTwinBridge:
 
 class URWireTwinLoop(WireTwinLoop):
     """The twin scene behind a UR controller on `socket_path` (API of WireTwinLoop: advance,
-    success, observation, reset_scene, frame_due, traffic; `port` is the driver's host)."""
+    success, observation, reset_scene, frame_due, traffic; `port` is the driver's host).
+
+    The scene's physics runs in the controller box (rtde_box.ControllerBox, its own process and
+    clock: the renderer here never delays the arm); `twin` is a mirror of it, loaded with the box's
+    physics state once per control period (`advance`) and after a reset, for the success detector,
+    the observation and the cameras."""
 
     hardware = "RTDE controller"
 
@@ -278,15 +301,14 @@ class URWireTwinLoop(WireTwinLoop):
         env.reset(seed=self.seed)
         self.twin = self.task.twin
         self._tmp = None if socket_path else tempfile.mkdtemp(prefix="postbc_rtde_")  # short: AF_UNIX paths < 108 bytes
-        # the controller answers its socket from a process of its own, never waiting on the physics or the renderer
-        self.controller = ControllerBox(str(socket_path or Path(self._tmp) / SOCKET_NAME), self.twin.joint_positions(),
-                                        step_time)
-        self.bridge = URTwinBridge(self.twin, self.controller)
+        self.controller = ControllerBox(BoxSpec(self.task.robot, self.task.task, self.seed,
+                                                str(socket_path or Path(self._tmp) / SOCKET_NAME), float(step_time)))
         self.joint_names, self.gripper_joint = list(self.twin.joint_names), gripper_joint
         self.control_dt = float(self.twin.control_dt)
         self.time = float(now)
         self._next_control = self.time + self.control_dt
         self.frames = FramePacer(self.time)
+        load_state(self.twin, self.controller.state())
 
     @property
     def port(self) -> str:
@@ -294,7 +316,7 @@ class URWireTwinLoop(WireTwinLoop):
         return self.controller.path
 
     def start(self) -> None:
-        """The controller box answers on its socket from its start (kept: WireTwinLoop's API)."""
+        """The controller box answers on its socket and runs its physics from its start (kept: WireTwinLoop's API)."""
 
     def close(self) -> None:
         self.controller.close()
@@ -304,6 +326,22 @@ class URWireTwinLoop(WireTwinLoop):
 
     def traffic(self) -> str:
         return self.controller.traffic()
+
+    def advance(self, now: float) -> bool:
+        """True when a control period ended at wall time `now`; the mirror then shows the box's scene."""
+        self.time = max(self.time, float(now))
+        if self.time + FRAME_TIME_SLACK < self._next_control:
+            return False
+        self._next_control = max(self._next_control + self.control_dt, self.time)
+        load_state(self.twin, self.controller.state())
+        return True
+
+    def reset_scene(self) -> dict:
+        """The box draws the next layout, the arm left where the driver holds it; the mirror follows."""
+        record, state = self.controller.reset_scene()
+        self.resets = int(record["reset"])
+        load_state(self.twin, state)
+        return record
 
     def observation(self, measured, stamp, now):
         """As WireTwinLoop's; the gripper entry is the twin's when the arm driver has none."""
