@@ -74,7 +74,8 @@ def cmd_summary(args) -> None:
                          "note": "CPU only; shared with other jobs, every process at nice 19"}
     result["command"] = "OMP_NUM_THREADS=1 MUJOCO_GL=egl nice -n 19 python bench/obs_kinds.py run " \
                         "--modes state markers && python bench/obs_kinds.py summary"
-    result["markers_twin"] = "bench/results/markers_twin.json (bench/bench_markers.py)"
+    markers_path = RESULTS / "markers_twin.json"  # marker pose error / perception time (bench_markers.py)
+    result["markers_twin"] = json.loads(markers_path.read_text()) if markers_path.exists() else None
     cost_path = RESULTS / "obs_kinds_image_cost.json"
     if cost_path.exists():
         result["image_cost"] = json.loads(cost_path.read_text())

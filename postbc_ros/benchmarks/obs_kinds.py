@@ -219,6 +219,13 @@ def missing_cells(expected: list[Cell], cells: list[dict[str, Any]]) -> list[Cel
     return [c for c in expected if (c.env, c.obs_mode, c.demos, c.seed) not in have]
 
 
+def _cell_seconds(result: dict[str, Any]) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for c in result["conditions"]:
+        out.setdefault(c["obs_mode"], []).append(c["cell_wall_seconds_mean"])
+    return out
+
+
 def markdown_report(result: dict[str, Any], missing: list[Cell]) -> str:
     """bench/results/obs_kinds.md: command, budget, wall time, the table, what did not run and
     (from the image-cost measurement, when present) what it would cost."""
@@ -232,9 +239,20 @@ def markdown_report(result: dict[str, Any], missing: list[Cell]) -> str:
              f"Cells: {result['cells']} ({result['cell_wall_seconds_total'] / 60:.0f} min of cell wall time, "
              f"CPU, nice 19 on a shared 2-core machine). Seeds expected per condition: {result['expected_seeds']}.",
              "", "Intervals: " + "; ".join(f"{k}: {v}" for k, v in result["intervals"].items()), "",
-             *table_rows(result), "",
-             "Marker pose error on twin-rendered frames and perception time per frame: "
-             "bench/results/markers_twin.json (bench/bench_markers.py).", ""]
+             *table_rows(result), ""]
+    lines += ["Mean wall time of one cell (record demos, train both variants, evaluate), per obs kind: "
+              + "; ".join(f"{OBS_KINDS.get(m, m)} {np.mean(ts):.0f} s" for m, ts in _cell_seconds(result).items()), ""]
+    markers = result.get("markers_twin")
+    if isinstance(markers, dict):
+        lines += ["Marker pose error on twin-rendered frames vs ground truth and perception time per frame "
+                  "(bench/results/markers_twin.json, bench/bench_markers.py):", "",
+                  "| robot | task | frames | pos error mean [mm] | p95 [mm] | perception [ms/frame] | "
+                  "visible rate |", "|---|---|---|---|---|---|---|"]
+        for c in markers["cases"]:
+            vis = ", ".join(f"{k} {v:.2f}" for k, v in c["visible_rate"].items())
+            lines.append(f"| {c['robot']} | {c['task']} | {c['frames']} | {c['pos_error_mm']['mean']:.2f} "
+                         f"| {c['pos_error_mm']['p95']:.2f} | {c['perception_ms_per_frame']:.1f} | {vis} |")
+        lines.append("")
     if missing:
         lines += ["## Not run", ""]
         by_mode: dict[str, list[Cell]] = {}

@@ -97,3 +97,15 @@ def test_run_grid_skips_written_cells_and_stops_at_deadline(tmp_path, monkeypatc
     assert {c.obs_mode for c in missing} == {"state", "image"} and len(missing) == 3
     md = markdown_report(res, missing)
     assert "## Not run" in md and "proprio + image: 2 cells" in md and "policy 100 gradient steps" in md
+    assert "privileged state 10 s; proprio + markers 10 s" in md  # mean cell wall time (10.5 s) per obs kind
+
+
+def test_report_quotes_marker_error_and_lists_nothing_missing_when_complete(tmp_path):
+    recs = [cell_record("postbc/W-v0", "state", 10, s, 0.5, 0.5) for s in range(2)]
+    res = combine(load_cells(write_cells(tmp_path, recs)), 2)
+    res["markers_twin"] = {"cases": [{"robot": "widowx", "task": "pick_place", "frames": 300,
+                                      "pos_error_mm": {"mean": 0.82, "p95": 2.08},
+                                      "perception_ms_per_frame": 8.43, "visible_rate": {"object": 0.25}}]}
+    md = markdown_report(res, missing_cells(grid(["postbc/W-v0"], ["state"], [10], 2), recs))
+    assert "| widowx | pick_place | 300 | 0.82 | 2.08 | 8.4 | object 0.25 |" in md
+    assert "Not run" not in md
