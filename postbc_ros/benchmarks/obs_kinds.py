@@ -22,7 +22,7 @@ import numpy as np
 
 from postbc_ros.benchmarks.pretrain import PretrainBenchConfig, run_seed
 from postbc_ros.benchmarks.stats import INTERVALS, difference_stats, success_stats
-from postbc_ros.learning.train_config import TrainConfig
+from postbc_ros.learning.train_config import POLICY_STEPS, STATE_ENSEMBLE_SIZE, TrainConfig
 
 #: the issue's observation kinds, in plotting order, with the label the figure and table use
 OBS_KINDS = {"state": "privileged state", "markers": "proprio + markers", "image": "proprio + image"}
@@ -236,6 +236,10 @@ def markdown_report(result: dict[str, Any], missing: list[Cell]) -> str:
              f"ensemble {b['ensemble_steps']} steps × K={b['ensemble_size']} members, batch {b['batch_size']}, "
              f"MLP {b['hidden']}, chunk H={b['horizon']} / k={b['n_action_steps']}, variants {b['variants']}, "
              f"{b['eval_episodes']} evaluation episodes per variant and seed.", "",
+             f"Reduced budget: {b['steps'] / POLICY_STEPS:.0%} of `postbc pretrain`'s {POLICY_STEPS} policy steps"
+             + (f", K={b['ensemble_size']} instead of the state default K={STATE_ENSEMBLE_SIZE}"
+                if b["ensemble_size"] != STATE_ENSEMBLE_SIZE else "")
+             + "; compare obs kinds and methods within this table, not with full-budget results.", "",
              f"Cells: {result['cells']} ({result['cell_wall_seconds_total'] / 60:.0f} min of cell wall time, "
              f"CPU, nice 19 on a shared 2-core machine). Seeds expected per condition: {result['expected_seeds']}.",
              "", "Intervals: " + "; ".join(f"{k}: {v}" for k, v in result["intervals"].items()), "",

@@ -96,7 +96,7 @@ def test_run_grid_skips_written_cells_and_stops_at_deadline(tmp_path, monkeypatc
     missing = missing_cells(grid(["postbc/W-v0"], ["state", "markers", "image"], [10], 2), load_cells(written))
     assert {c.obs_mode for c in missing} == {"state", "image"} and len(missing) == 3
     md = markdown_report(res, missing)
-    assert "## Not run" in md and "proprio + image: 2 cells" in md and "policy 100 gradient steps" in md
+    assert "## Not run" in md and "proprio + image: 2 cells" in md and "policy 100 gradient steps" in md and "Reduced budget: 0% of" in md
     assert "privileged state 10 s; proprio + markers 10 s" in md  # mean cell wall time (10.5 s) per obs kind
 
 
