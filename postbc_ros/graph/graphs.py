@@ -50,6 +50,9 @@ from postbc_ros.sim.wire.rtde_protocol import twin_host
 BOOL = ("true", "false")
 ROS2_CONTROL = "ros2_control"  # arm backend built by arm_node itself (postbc_ros.ros.ros2_control_arm)
 TWIN_CONTROL_RATE = 20.0  # Hz: the twin runs at 10 Hz, 20 Hz setpoints suffice
+# the learner trains as fast as the CPU lets it: niced, it yields the cores to the arm, the policy and the
+# cameras (on a 2-core machine its torch steps starved arm_node's control loop for 1.9 s, which latches the arm)
+LEARNER_NICE = 10
 REAL_EPISODE_TIME_LIMIT = 60.0  # s: default episode limit on a real robot (no task horizon)
 WIRE_TWIN_BACKENDS = ("widowx", "ur_rtde")  # arm backends with a wire-level twin (Dynamixel bus, RTDE controller)
 # camera backends the wire twin serves: auto/sim, it publishes its renders itself; realsense, camera_node's RealSense
@@ -331,7 +334,7 @@ def finetune_graph(args: dict[str, str]) -> list[NodeSpec]:
             "checkpoint": args["checkpoint"], "algorithm": mode, "demos": args["demos"],
             "work_dir": f"{out}/learner", "publish_every": int(args["publish_every"]),
             "seed": int(args["seed"]),
-        }))
+        }, nice=LEARNER_NICE))
     return nodes
 
 

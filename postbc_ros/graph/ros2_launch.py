@@ -38,8 +38,11 @@ def supervision_kwargs(spec: NodeSpec, setpriv: str | None = None) -> dict:
     from launch.actions import Shutdown
 
     kw: dict = {"additional_env": {SUPERVISOR_PID_ENV: str(os.getpid())}}
+    prefix = [f"nice -n {spec.nice}"] if spec.nice else []
     if setpriv:
-        kw["prefix"] = f"{setpriv} --pdeathsig {PARENT_DEATH_SIGNAL.name[3:]}"
+        prefix.append(f"{setpriv} --pdeathsig {PARENT_DEATH_SIGNAL.name[3:]}")
+    if prefix:
+        kw["prefix"] = " ".join(prefix)
     if spec.on_exit.action == RESTART:
         kw.update(respawn=True, respawn_delay=spec.on_exit.backoff_s)
     elif spec.on_exit.action == STOP_GRAPH:

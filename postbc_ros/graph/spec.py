@@ -130,6 +130,7 @@ class NodeSpec:
     interactive: bool = False  # reads the operator's terminal (/dev/tty): keep it in the foreground session
     hw_access: str = ""
     package: str = PACKAGE
+    nice: int = 0  # CPU niceness it starts with (0..19): background work (the learner) yields to the control path
 
     @property
     def fqn(self) -> str:
@@ -225,6 +226,7 @@ class GraphSpec:
                     "remappings": [list(r) for r in n.remappings],
                     "on_exit": n.on_exit.describe(),
                     "hw_access": n.hw_access,
+                    **({"nice": n.nice} if n.nice else {}),
                 }
                 for n in self.nodes
             ],

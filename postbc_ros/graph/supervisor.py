@@ -57,16 +57,20 @@ def _load_prctl():
 _PRCTL = _load_prctl()
 
 
-def die_with_parent(parent_pid: int) -> Callable[[], None] | None:
+def die_with_parent(parent_pid: int, nice: int = 0) -> Callable[[], None] | None:
     """preexec_fn for Popen: the child gets PARENT_DEATH_SIGNAL when its parent (thread) dies;
-    a parent that died between fork and prctl is caught by comparing getppid. None off Linux."""
-    if _PRCTL is None:
+    a parent that died between fork and prctl is caught by comparing getppid; `nice` > 0 lowers
+    its CPU priority. None off Linux without a niceness to set."""
+    if _PRCTL is None and not nice:
         return None
 
     def _pre() -> None:
-        _PRCTL(PR_SET_PDEATHSIG, int(PARENT_DEATH_SIGNAL), 0, 0, 0)
-        if os.getppid() != parent_pid:
-            os.kill(os.getpid(), PARENT_DEATH_SIGNAL)
+        if nice:
+            os.nice(nice)
+        if _PRCTL is not None:
+            _PRCTL(PR_SET_PDEATHSIG, int(PARENT_DEATH_SIGNAL), 0, 0, 0)
+            if os.getppid() != parent_pid:
+                os.kill(os.getpid(), PARENT_DEATH_SIGNAL)
 
     return _pre
 
@@ -209,7 +213,7 @@ class Supervisor:
         i, p = self._plans[fqn]
         proc = subprocess.Popen(p.argv, env=p.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=None if p.node.interactive else subprocess.DEVNULL,
-                                start_new_session=not p.node.interactive, preexec_fn=die_with_parent(os.getpid()))
+                                start_new_session=not p.node.interactive, preexec_fn=die_with_parent(os.getpid(), p.node.nice))
         self.procs[fqn] = proc
         self.exit_codes.pop(fqn, None)
         t = threading.Thread(target=self._pump, args=(fqn, _COLORS[i % len(_COLORS)], proc.stdout), daemon=True)

@@ -167,3 +167,20 @@ def _alive(pid: int) -> bool:
         return False
     with open(f"/proc/{pid}/stat") as f:  # a zombie (not yet reaped by init) is gone too
         return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_a_niced_node_starts_with_lower_cpu_priority_and_the_learner_is_niced():
+    import os
+    import subprocess
+
+    from postbc_ros.graph import build_graph
+    from postbc_ros.graph.graphs import LEARNER_NICE
+    from postbc_ros.graph.supervisor import die_with_parent
+
+    base = os.nice(0)
+    out = subprocess.run([sys.executable, "-c", "import os; print(os.nice(0))"], capture_output=True, text=True,
+                         preexec_fn=die_with_parent(os.getpid(), 5), check=True).stdout
+    assert int(out) == min(19, base + 5)
+    g = build_graph("finetune", {})
+    assert g.node("/learner").nice == LEARNER_NICE > 0 and g.node("/robot1/arm").nice == 0
+    assert {n["name"]: n.get("nice", 0) for n in g.describe()["nodes"]}["learner"] == LEARNER_NICE
