@@ -6,29 +6,25 @@ twin's arm (sim/wire/rtde_twin.py; the controller answers its Unix socket from a
 own, sim/wire/rtde_box.py, which also runs the scene's physics), and records demonstrations whose joint states came through
 the RTDE receive interface.
 
-The launch is stopped as an operator does, with Ctrl-C (SIGINT), once the episodes are saved (if
-it has exited by itself by then, that exit must be clean too), and must exit 0."""
+The collect ends by itself once the N-th demonstration is saved (the teleop's exit 0 completes the
+graph) and must exit 0; a run that does not is stopped with Ctrl-C (tests/ros/harness.run_until_exit)."""
 from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from .harness import unique_domain
+from .harness import run_until_exit, unique_domain
 
 ROOT = Path(__file__).resolve().parents[2]
 EPISODES = 2
 EPISODE_TIME_LIMIT_S = 12.0  # a scripted reach takes a few s; a failed one must not run the collect default (60 s)
-RUN_TIMEOUT_S = 70.0  # start (~5 s) + two scripted reach episodes + resets, on a loaded CI machine
-EXIT_TIMEOUT_S = 30.0  # Ctrl-C: the arm holds and disconnects, then the rest stop (grace 8 s each)
+RUN_TIMEOUT_S = 100.0  # start (~5 s) + two scripted reach episodes + resets + shutdown, on a loaded CI machine
+EXIT_TIMEOUT_S = 30.0  # a failed run's Ctrl-C: the arm holds and disconnects, then the rest stop (grace 8 s each)
 MIN_SERVO_CYCLES = 500  # servoJ / status messages the controller must have received (1 s of streaming at 500 Hz)
 
 
@@ -51,35 +47,10 @@ def test_collect_runs_the_real_robot_graph_through_the_ur_rtde_driver(tmp_path):
            "wire_twin:=true", "device:=scripted", "task:=reach", f"episodes:={EPISODES}", f"output_dir:={out}",
            f"episode_time_limit:={EPISODE_TIME_LIMIT_S}", f"domain_id:={unique_domain()}"]  # the camera at its default 10 Hz = the control rate: observations are camera-paced
     env = dict(os.environ, PYTHONPATH=str(ROOT), MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
-    reader.start()
-
-    def log() -> str:
-        return "".join(lines)
-
-    try:
-        deadline = time.monotonic() + RUN_TIMEOUT_S
-        while time.monotonic() < deadline and proc.poll() is None:
-            if f"saved demonstration {EPISODES}" in log():
-                break
-            time.sleep(0.2)
-        assert f"saved demonstration {EPISODES}" in log(), log()[-20000:]
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        rc = proc.wait(timeout=EXIT_TIMEOUT_S)
-        reader.join(timeout=5)
-    finally:
-        if proc.poll() is None:  # a failed wait: Ctrl-C first (a SIGKILLed launcher orphans its nodes)
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=EXIT_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    text = log()
-    assert rc == 0, text[-20000:]
+    rc, text, seconds = run_until_exit(cmd, env, RUN_TIMEOUT_S, EXIT_TIMEOUT_S)  # by itself: no Ctrl-C
+    assert rc == 0, f"exit {rc} after {seconds:.0f} s:\n" + text[-20000:]
+    assert f"saved demonstration {EPISODES}" in text, text[-20000:]
+    assert "[launch] done: /robot1/teleop finished its work" in text, text[-20000:]
     assert "backend ur_rtde" in text and "connected (ur_rtde)" in text, text[-20000:]
     assert "is the UR twin's controller, not a robot" in text  # the driver's one switch, logged
     assert "streaming halted" not in text, text[-20000:]  # no fault latched in the servo thread
