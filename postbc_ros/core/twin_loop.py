@@ -108,13 +108,20 @@ class TwinLoop:
         return self.task.privileged_state(), list(self.task.privileged_state_names)
 
     @property
+    def _scene_differs(self) -> bool:
+        """The observation is not the privileged vector itself (the scripted operator needs the scene)."""
+        return self.task.obs_mode != "state"
+
+    @property
     def vector_topics(self) -> list[str]:
         """Topics of `vectors()`: the observation, and the operator's scene when they differ."""
-        return [OBSERVATION_TOPIC] + ([OPERATOR_SCENE_TOPIC] if self.task.obs_mode != "state" else [])
+        return [OBSERVATION_TOPIC] + ([OPERATOR_SCENE_TOPIC] if self._scene_differs else [])
 
     def vectors(self) -> list[tuple[str, np.ndarray, list[str]]]:
         """(topic, vector, labels) to publish this tick: the observation (markers: one render of the
         twin camera through the perception pipeline) and, unless it is the privileged vector itself,
         the privileged scene for the scripted operator."""
         out = [(OBSERVATION_TOPIC, *self.observation())]
-        return out + [(OPERATOR_SCENE_TOPIC, *self.scene())] if len(self.vector_topics) > 1 else out
+        if self._scene_differs:
+            out.append((OPERATOR_SCENE_TOPIC, *self.scene()))
+        return out
