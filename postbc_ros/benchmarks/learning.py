@@ -278,6 +278,13 @@ def aggregate(cfg: BenchConfig, runs: dict[str, list[dict]]) -> dict:
             "pretrain_seconds_mean": float(np.mean([r["pretrain_seconds"] for r in seed_runs])),
             "pretrain_info": [r["pretrain_info"] for r in seed_runs],
         }
+    return with_ratios(out)
+
+
+def with_ratios(out: dict[str, Any]) -> dict[str, Any]:
+    """`out` (aggregate's per-method results) with `_ratios` (PostBC vs BC: episodes to threshold,
+    final success) when both methods are there; any earlier `_ratios` replaced."""
+    out = {k: v for k, v in out.items() if k != "_ratios"}
     if "bc" in out and "postbc" in out:
         b, p = out["bc"]["episodes_to_threshold"]["mean_censored"], out["postbc"]["episodes_to_threshold"]["mean_censored"]
         out["_ratios"] = {"episodes_to_threshold_postbc_over_bc": (p / b) if b > 0 else None,

@@ -1,5 +1,6 @@
-"""`postbc bench learning | pretrain | pretrain-demos`: pretrain BC / σ-BC / PostBC and finetune online
-(learning), compare the pretrained policies alone (pretrain), or combine pretrain results at several
+"""`postbc bench learning | learning-merge | pretrain | pretrain-demos`: pretrain BC / σ-BC / PostBC and
+finetune online (learning; learning-merge joins such runs made method by method in separate processes),
+compare the pretrained policies alone (pretrain), or combine pretrain results at several
 demonstration counts into curves (pretrain-demos).
 
 The finetuners' networks are sized for 2 CPU cores (width 256; DSRL otherwise as its reference: UTD 5
@@ -50,6 +51,7 @@ def register(subparsers) -> None:
     add_config_args(q, TrainConfig, LEARNING_TRAIN_OPTIONS, base=BenchConfig().train, notes=LEARNING_NOTES)
     _add_output_args(q, "learning-curve PNG path", "no progress bars / per-point log")
     q.set_defaults(func=run_learning)
+    register_learning_merge(sub)
     register_pretrain(sub)
     register_pretrain_demos(sub)
     bench_faults_cmd.register(sub)
@@ -93,6 +95,12 @@ def run_learning(args) -> int:
     write_result(result, args.json_out)
     if args.plot_out:
         plot_learning(result, args.plot_out)
+    _print_learning(result)
+    print(f"wrote {args.json_out}" + (f" and {args.plot_out}" if args.plot_out else ""))
+    return 0
+
+
+def _print_learning(result: dict) -> None:
     for m, r in result["methods"].items():
         if m.startswith("_"):
             print(f"{m}: {r}")
@@ -101,6 +109,38 @@ def run_learning(args) -> int:
         print(f"{m:9s} pretrained {r['pretrained_success']:.2f} (w = 0: {r['pretrained_zero_noise_success']:.2f})  "
               f"final {r['final_success']:.2f}  "
               f"episodes_to_{e['threshold']}: {e['per_seed']} (mean, censored at budget: {e['mean_censored']:.1f})")
+
+
+def register_learning_merge(sub) -> None:
+    q = sub.add_parser(
+        "learning-merge",
+        help="merge `bench learning` results run method by method in separate processes (JSON + PNG)",
+        description="The result one `--methods a,b` run would have written, from runs with `--methods a` and "
+                    "`--methods b` and otherwise identical options (checked): curves unchanged, PostBC/BC "
+                    "ratios and paired comparisons recomputed.",
+    )
+    q.add_argument("results", nargs="+", help="`postbc bench learning --json` files")
+    q.add_argument("--json", dest="json_out", required=True, help="merged JSON path")
+    q.add_argument("--plot", dest="plot_out", default=None, help="learning-curve PNG path")
+    q.set_defaults(func=run_learning_merge)
+
+
+def run_learning_merge(args) -> int:
+    import sys
+
+    from postbc_ros.benchmarks.learning import plot_learning
+    from postbc_ros.benchmarks.learning_merge import MergeError, load_learning_results, merge_learning
+    from postbc_ros.benchmarks.output import write_result
+
+    try:
+        result = merge_learning(load_learning_results(args.results))
+    except MergeError as e:
+        print(f"postbc bench learning-merge: {e}", file=sys.stderr)
+        return 2
+    write_result(result, args.json_out)
+    if args.plot_out:
+        plot_learning(result, args.plot_out)
+    _print_learning(result)
     print(f"wrote {args.json_out}" + (f" and {args.plot_out}" if args.plot_out else ""))
     return 0
 

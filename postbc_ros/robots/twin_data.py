@@ -52,7 +52,8 @@ class MarkerSpec:
 class ObstacleParams:
     """The post of the coverage task `reach_obstacle` (docs/coverage_tasks.md) for one arm: a fixed
     vertical cylinder standing on the table, taller than the tool can reach, placed per layout
-    either on the scripted operator's common ("left") detour or clear of both detours."""
+    either across the scripted operator's common ("left") detour and the straight line, or clear of
+    both detours."""
 
     radius: float  # post radius [m]
     height: float  # post height above the table [m]; above ee_high z, so the tool cannot pass over it
@@ -62,6 +63,10 @@ class ObstacleParams:
     margin: float  # extra distance the post keeps from every path it must not touch [m]
     low: tuple[float, float]  # xy sampling box of a post that blocks nothing
     high: tuple[float, float]
+    # a blocking post's axis: this far [m, x the operator scale] to the common side of the start -> goal
+    # midpoint, so that the gripper can reach neither the straight line nor any common-mode via point
+    # (a policy that averages the two modes and goes straight is blocked too, not only the left detour)
+    block_lateral: float = 0.06
     # where the forearm ends (the wrist), seen from above, relative to the tool point: metres along
     # the base -> tool direction and to its left; (0, 0) for an arm whose links lie in the vertical
     # plane through its base and tool (WidowX), UR5e: the wrist is offset by its DH d4

@@ -78,14 +78,16 @@ def mode_is_clear(p: TaskParams, start, goal, obstacle, mode: str, scale: float)
 
 
 def obstacle_blocks(p: TaskParams, start, goal, obstacle, scale: float, mode: str = COMMON_MODE) -> bool:
-    """THE blocking rule: the post blocks `mode` when the via point of every detour of that mode in
-    the operator's range lies inside the post (xy), so the tool, pressed against the post, cannot
-    reach it."""
+    """THE blocking rule: the post blocks `mode` when the gripper cannot reach the via point of any
+    detour of that mode in the operator's range, nor the start -> goal midpoint (the straight path:
+    lateral 0) -- each lies within radius + tool_clearance of the post's axis (xy), so the tool,
+    pressed against the post, cannot get there."""
     ob = _obstacle(p)
     o = np.asarray(obstacle, float)[:2]
     side = MODE_SIDES[mode]
-    return all(float(np.linalg.norm(detour_via(p, start, goal, side, lat)[:2] - o)) < ob.radius
-               for lat in _detour_laterals(scale))
+    reach = ob.radius + ob.tool_clearance
+    return all(float(np.linalg.norm(detour_via(p, start, goal, side, lat)[:2] - o)) < reach
+               for lat in [0.0] + _detour_laterals(scale))
 
 
 def _obstacle(p: TaskParams) -> ObstacleParams:
@@ -100,18 +102,19 @@ def _reach_goal(p: TaskParams, rng: np.random.Generator) -> np.ndarray:
 
 
 def sample_obstacle_layout(p: TaskParams, rng: np.random.Generator, start, scale: float) -> dict[str, np.ndarray]:
-    """reach_obstacle: a reach goal and a post. With probability block_prob the post stands on the
-    common mode's detour (obstacle_blocks) and clear of the rare one (mode_is_clear); otherwise
-    it is drawn from the obstacle box, clear of both. "blocked" (1.0 / 0.0) records which."""
+    """reach_obstacle: a reach goal and a post. With probability block_prob the post stands across
+    the common mode's detour and the straight line (`block_lateral` to the common side of the
+    midpoint: obstacle_blocks) and clear of the rare one (mode_is_clear); otherwise it is drawn from
+    the obstacle box, clear of both. "blocked" (1.0 / 0.0) records which."""
     ob = _obstacle(p)
     blocked = bool(rng.uniform() < ob.block_prob)
     lo, hi = REACH_DETOUR
-    jitter = 0.25 * (hi - lo) * scale  # the post's offset from the middle detour's via point
+    jitter = 0.25 * (hi - lo) * scale  # the post's offset from its place beside the midpoint
     start = np.asarray(start, dtype=float)
     for _ in range(MAX_LAYOUT_TRIES):
         goal = _reach_goal(p, rng)
         if blocked:
-            via = detour_via(p, start, goal, MODE_SIDES[COMMON_MODE], 0.5 * (lo + hi) * scale)
+            via = detour_via(p, start, goal, MODE_SIDES[COMMON_MODE], ob.block_lateral * scale)
             o = via[:2] + rng.uniform(-jitter, jitter, 2)
             ok = obstacle_blocks(p, start, goal, o, scale) and mode_is_clear(p, start, goal, o, RARE_MODE, scale)
         else:

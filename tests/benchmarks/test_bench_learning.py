@@ -193,3 +193,59 @@ def test_bad_arguments_are_rejected(tmp_path, capsys):
     assert args.func(args) == 2
     assert "postbc bench learning: --methods ['nope']" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+
+
+def _toy_result(cfg, methods_runs, wall):
+    import dataclasses as dc
+
+    from postbc_ros.benchmarks.learning import aggregate, compare_methods
+    from postbc_ros.benchmarks.stats import INTERVALS, headline_check
+
+    methods = aggregate(cfg, methods_runs)
+    return {"benchmark": "learning", "config": dc.asdict(cfg), "agent_config": {"utd": 4}, "device": "cpu",
+            "torch_threads": 1, "wall_seconds": wall, "seeds_disjoint": {}, "intervals": INTERVALS,
+            "headline": headline_check(cfg.seeds, cfg.eval_episodes, cfg.final_eval_episodes),
+            "methods": methods, "comparisons": compare_methods(methods)}
+
+
+def test_learning_merge_equals_one_run_with_both_methods(tmp_path, capsys):
+    """`bench learning-merge` of a bc-only and a postbc-only result is what one bc,postbc run
+    writes (curves, ratios, paired comparisons); parts with other settings are refused by name."""
+    from postbc_ros.benchmarks.learning import BenchConfig
+
+    rng = np.random.default_rng(1)
+
+    def run():
+        pts = [{"episodes": e, "env_steps": 10 * e, "grad_steps": 5 * e, "success": float(rng.integers(0, n + 1) / n),
+                "eval_episodes": n, "online_success": None if e == 0 else 0.5, "online_episodes": min(e, 1)}
+               for e, n in ((0, 8), (1, 4), (2, 8))]
+        return {"points": pts, "pretrained_success": pts[0]["success"], "pretrained_zero_noise_success": 0.5,
+                "pretrain_seconds": 1.0, "pretrain_info": {}}
+
+    base = dict(seeds=3, budget_episodes=2, eval_every=1, eval_episodes=4, final_eval_episodes=8, threshold=0.5)
+    bc_runs, pb_runs = [run() for _ in range(3)], [run() for _ in range(3)]
+    both = _toy_result(BenchConfig(methods=["bc", "postbc"], **base), {"bc": bc_runs, "postbc": pb_runs}, 30.0)
+    paths = []
+    for name, runs, wall in (("bc", bc_runs, 10.0), ("postbc", pb_runs, 20.0)):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(_toy_result(BenchConfig(methods=[name], **base), {name: runs}, wall)))
+    out, png = tmp_path / "merged.json", tmp_path / "merged.png"
+    args = _parser().parse_args(["bench", "learning-merge", *map(str, paths), "--json", str(out), "--plot", str(png)])
+    assert args.func(args) == 0
+    merged = json.loads(out.read_text())
+    expect = json.loads(json.dumps(both))
+    for key in ("config", "methods", "comparisons", "headline", "wall_seconds"):
+        assert merged[key] == expect[key], key
+    assert [p["methods"] for p in merged["merged_from"]] == [["bc"], ["postbc"]]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # a part with another setting (here: the threshold) does not pair by seed: refused, named
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(_toy_result(BenchConfig(methods=["postbc"], **(base | {"threshold": 0.9})),
+                                            {"postbc": pb_runs}, 1.0)))
+    args = _parser().parse_args(["bench", "learning-merge", str(paths[0]), str(other), "--json", str(tmp_path / "x.json")])
+    assert args.func(args) == 2
+    assert "in config ['threshold']" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
+    # the same method twice
+    args = _parser().parse_args(["bench", "learning-merge", str(paths[0]), str(paths[0]), "--json", str(tmp_path / "x.json")])
+    assert args.func(args) == 2
+    assert "method 'bc' is in more than one result" in capsys.readouterr().err

@@ -92,8 +92,8 @@ def test_obstacle_is_in_the_observation(robot):
 
 @pytest.mark.parametrize("robot", ROBOTS)
 def test_layout_rule(robot):
-    """Each layout is what its flag says: blocked -> the rule blocks the common mode and leaves the
-    rare one clear; clear -> both clear. About block_prob of the layouts are blocked."""
+    """Each layout is what its flag says: blocked -> the rule blocks the common mode and the straight
+    line and leaves the rare one clear; clear -> both clear. About block_prob of the layouts are blocked."""
     twin = get_twin(robot)
     p, k = twin.task, twin.operator_scale
     env = make_env(robot, "reach_obstacle")
@@ -106,6 +106,9 @@ def test_layout_rule(robot):
         flags.append(blocked)
         g, o = lay["goal"], lay["obstacle"]
         assert obstacle_blocks(p, start, g, o, k) == blocked
+        if blocked:  # the straight start -> goal line is blocked too, not only the left detours
+            mid = 0.5 * (np.asarray(start)[:2] + np.asarray(g)[:2])
+            assert np.linalg.norm(mid - np.asarray(o)[:2]) < p.obstacle.radius + p.obstacle.tool_clearance
         assert mode_is_clear(p, start, g, o, "right", k)
         assert mode_is_clear(p, start, g, o, "left", k) == (not blocked)
     assert abs(np.mean(flags) - p.obstacle.block_prob) < 0.15
