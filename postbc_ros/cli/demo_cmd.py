@@ -181,16 +181,12 @@ def run(args) -> int:
     episodes: list[dict] = []
     printed = 0
     t_ft = time.monotonic()
-    rc = 0
+    rc, stopped = 0, None
     try:
         while not stop["flag"]:
-            eps = []
-            for ns in namespaces:
-                f = out / f"episodes_{ns}.jsonl"
-                if f.exists():
-                    eps += [dict(json.loads(line), robot=ns) for line in f.read_text().splitlines()
-                            if line.strip() and json.loads(line)["event"] == "episode"]
-            episodes = sorted(eps, key=lambda e: e["t_end"])
+            records = {ns: demo_report.read_episode_log(out / f"episodes_{ns}.jsonl") for ns in namespaces}
+            episodes = sorted((dict(r, robot=ns) for ns, log in records.items() for r in log
+                               if r["event"] == "episode"), key=lambda e: e["t_end"])
             full = [b for b in demo_report.success_blocks(episodes, args.block) if b["episodes"] == args.block]
             for b in full[printed:]:
                 print(f"  episodes {b['first_episode']:3d}-{b['last_episode']:3d}: success {b['success_rate']:.2f}   "
@@ -198,13 +194,25 @@ def run(args) -> int:
             printed = len(full)  # full blocks printed so far
             if len(episodes) >= args.episodes * len(namespaces):
                 break
+            latched = demo_report.latched_arms(records)
+            if latched:  # a safety latch: only an operator clears it (`postbc arm reset`), and the demo has none
+                for ns, message in latched.items():
+                    print(f"postbc demo: {ns}'s arm latched and refuses to start episode "
+                          f"{len([e for e in episodes if e['robot'] == ns])}: {message}. The twin demo has no "
+                          f"operator to clear it; stopping. The fault and what led to it are in {out / 'graph.log'}",
+                          file=sys.stderr)
+                stopped = "arm latched: " + "; ".join(f"{ns}: {m}" for ns, m in latched.items())
+                rc = 1
+                break
             sup.poll()  # a node that died is restarted or stops the graph, per its exit policy
             if sup.stop_reason is not None:
                 print(f"postbc demo: the graph stopped ({sup.stop_reason}); see {out / 'graph.log'}", file=sys.stderr)
+                stopped = f"graph stopped: {sup.stop_reason}"
                 rc = 1
                 stop["flag"] = True
             if time.monotonic() - t_ft > args.timeout:
                 print(f"postbc demo: timed out after {args.timeout:.0f} s", file=sys.stderr)
+                stopped = f"timed out after {args.timeout:.0f} s"
                 rc = 1
                 break
             time.sleep(POLL_S)
@@ -222,7 +230,7 @@ def run(args) -> int:
         "robot": args.robot, "task": args.task, "observation": args.observation, "method": args.method,
         "mode": args.mode, "robots": args.robots,
         "demos": demos, "pretrained_success": baseline, "pretrained_eval": pretrained,
-        "episodes": len(episodes), "blocks": blocks, **demo_report.rise(blocks, baseline),
+        "episodes": len(episodes), "stopped_early": stopped or ("interrupted" if stop["flag"] else None), "blocks": blocks, **demo_report.rise(blocks, baseline),
         "success_rate": (sum(e["success"] for e in episodes) / len(episodes)) if episodes else None,
         "weights_versions": (metrics or {}).get("version", 0), "episode_log": [
             {k: e[k] for k in ("robot", "episode", "success", "reason", "duration")} for e in episodes],

@@ -29,6 +29,35 @@ def evaluate_pretrained(checkpoint, robot: str, task: str, episodes: int, seed: 
     return {"success_rate": res["success_rate"], "episodes": res["episodes"], "seed": seed}
 
 
+def read_episode_log(path) -> list[dict]:
+    """The episode manager's records (core.episode_protocol) from its JSONL log so far; a last line
+    still being written is left for the next read."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return out
+
+
+def latched_arms(records: dict[str, list[dict]]) -> dict[str, str]:
+    """{namespace: refusal} for every robot whose arm refuses episodes because it latched (its last
+    arm_refused record says "arm latched" and no arm_accepted followed)."""
+    out = {}
+    for ns, log in records.items():
+        arm = [r for r in log if r.get("event") in ("arm_refused", "arm_accepted")]
+        if arm and arm[-1]["event"] == "arm_refused" and str(arm[-1].get("message", "")).startswith("arm latched"):
+            out[ns] = arm[-1]["message"]
+    return out
+
+
 def success_blocks(episodes: list[dict], block: int) -> list[dict[str, Any]]:
     """Consecutive blocks of `block` episodes (the last one may be shorter) with their success rate."""
     out = []

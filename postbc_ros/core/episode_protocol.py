@@ -21,8 +21,10 @@ sleep, instantly in a test:
   reset() -> (accepted, message)   enable() -> (accepted, message)   hold()   publish(event)   write(log record)
 Events arrive from other threads: `on_success`, `on_label`, `on_ready`, `estop`, `clear_estop`.
 Published events are dicts {episode, state, success, reason, stamp}; log records are
-{"event": "reset", call, after_episode, t, success, message} per reset call and
-{"event": "episode", episode, success, reason, t_start, t_end, duration} per labelled episode.
+{"event": "reset", call, after_episode, t, success, message} per reset call,
+{"event": "episode", episode, success, reason, t_start, t_end, duration} per labelled episode, and
+{"event": "arm_refused", episode, t, message} when arm/enable starts refusing (once per reason),
+{"event": "arm_accepted", episode, t} when it accepts again.
 """
 from __future__ import annotations
 
@@ -160,12 +162,16 @@ class EpisodeProtocol:
             accepted, message = False, str(e)
         if not accepted:
             text = f"{message}; then the episode starts by itself (arm/enable retried every {ENABLE_RETRY_S:g} s)"
-            if text != self.arm_refusal:  # published and logged once per reason
+            if text != self.arm_refusal:  # published, logged and recorded once per reason
                 self.arm_refusal = text
                 self.log.warning(f"episode {self.fsm.episode_index} not started: {text}")
                 self._publish("ready", reason=text)
+                self._record({"event": "arm_refused", "episode": self.fsm.episode_index, "t": self.clock(),
+                              "message": message})
             self.sleep(ENABLE_RETRY_S)
             return False
+        if self.arm_refusal is not None:
+            self._record({"event": "arm_accepted", "episode": self.fsm.episode_index, "t": self.clock()})
         self.arm_refusal = None
         self.sleep(self.settle_time)
         self.success_seen, self.stop_request, self.success_at = False, None, None

@@ -278,6 +278,11 @@ def test_a_latched_arm_keeps_the_episode_from_starting_until_the_operator_resets
     (ep,) = w.episodes()
     assert seen["reset_at"] <= ep["t_start"] <= seen["reset_at"] + ENABLE_RETRY_S
     assert p.arm_refusal is None
+    # the episode log records the refusal once and when it ended (what `postbc demo` watches)
+    arm = [r for r in w.records if r["event"].startswith("arm_")]
+    assert [r["event"] for r in arm] == ["arm_refused", "arm_accepted"]
+    assert arm[0]["message"].startswith("arm latched: operator stop (arm/stop)") and arm[0]["episode"] == 0
+    assert arm[0]["t"] < seen["reset_at"] <= arm[1]["t"] <= ep["t_start"]
 
 
 def test_heartbeat_says_whether_an_episode_runs_and_for_how_long():

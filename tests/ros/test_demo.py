@@ -70,3 +70,45 @@ def test_a_killed_demo_takes_its_nodes_with_it(tmp_path):
             proc.kill()
         for cmd in _node_processes_of(out):
             subprocess.run(["pkill", "-f", cmd.split(" --ros-args")[0] + " --ros-args.*" + str(out)], check=False)
+
+
+def test_a_latched_arm_stops_the_demo_at_once_and_says_why(tmp_path):
+    """`postbc arm stop` mid-finetuning latches the arm: the episode manager's enable is refused,
+    and since the twin demo has no operator to clear the latch it stops at once (instead of waiting
+    out --timeout), names the latch, and still writes its summary with the episodes done."""
+    import time
+
+    from postbc_ros.cli.arm_cmd import STOP_SERVICE, call_trigger
+    from postbc_ros.cli.demo_report import read_episode_log
+    from tests.ros.harness import unique_domain
+
+    out, domain = tmp_path / "demo", unique_domain()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "postbc_ros.cli.main", "demo", "--demos", "2", "--pretrain-epochs", "5",
+         "--ensemble-size", "2", "--hidden", "16", "--episodes", "200", "--block", "1", "--pretrained-eval-episodes",
+         "0", "--domain-id", str(domain), "--timeout", "600", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 150
+        log = out / "episodes_robot1.jsonl"
+        while time.monotonic() < deadline and proc.poll() is None and not any(
+                r["event"] == "episode" for r in read_episode_log(log)):
+            time.sleep(0.5)
+        assert any(r["event"] == "episode" for r in read_episode_log(log)), "no finetuning episode finished"
+        ok, message = call_trigger("/robot1", domain, STOP_SERVICE, timeout=20)
+        assert ok, message
+        t_stop = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=90)
+        waited = time.monotonic() - t_stop
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, stdout[-2000:] + stderr[-2000:]
+    assert waited < 60  # not the 600 s --timeout
+    assert "robot1's arm latched" in stderr and "operator stop (arm/stop)" in stderr, stderr[-2000:]
+    summary = json.loads((out / "demo_summary.json").read_text())
+    assert summary["stopped_early"].startswith("arm latched: robot1: arm latched: operator stop (arm/stop)")
+    assert 1 <= summary["episodes"] < 200
+    refused = [r for r in read_episode_log(log) if r["event"] == "arm_refused"]
+    assert refused and refused[-1]["message"].startswith("arm latched")
