@@ -119,27 +119,42 @@ def register_learning_merge(sub) -> None:
                     "`--methods b` and otherwise identical options (checked): curves unchanged, PostBC/BC "
                     "ratios and paired comparisons recomputed.",
     )
-    q.add_argument("results", nargs="+", help="`postbc bench learning --json` files")
-    q.add_argument("--json", dest="json_out", required=True, help="merged JSON path")
-    q.add_argument("--plot", dest="plot_out", default=None, help="learning-curve PNG path")
+    _add_combine_args(q, "`postbc bench learning --json` files", "merged JSON path", "learning-curve PNG path")
     q.set_defaults(func=run_learning_merge)
 
 
-def run_learning_merge(args) -> int:
+def _add_combine_args(q, results_help: str, json_help: str, plot_help: str) -> None:
+    q.add_argument("results", nargs="+", help=results_help)
+    q.add_argument("--json", dest="json_out", required=True, help=json_help)
+    q.add_argument("--plot", dest="plot_out", default=None, help=plot_help)
+
+
+def _combine(args, name: str, combine, error: type[Exception], plot) -> dict | None:
+    """`combine(args.results)` written to --json (and plotted to --plot); None (said on stderr)
+    when the results cannot be combined."""
     import sys
 
-    from postbc_ros.benchmarks.learning import plot_learning
-    from postbc_ros.benchmarks.learning_merge import MergeError, load_learning_results, merge_learning
     from postbc_ros.benchmarks.output import write_result
 
     try:
-        result = merge_learning(load_learning_results(args.results))
-    except MergeError as e:
-        print(f"postbc bench learning-merge: {e}", file=sys.stderr)
-        return 2
+        result = combine(args.results)
+    except error as e:
+        print(f"postbc bench {name}: {e}", file=sys.stderr)
+        return None
     write_result(result, args.json_out)
     if args.plot_out:
-        plot_learning(result, args.plot_out)
+        plot(result, args.plot_out)
+    return result
+
+
+def run_learning_merge(args) -> int:
+    from postbc_ros.benchmarks.learning import plot_learning
+    from postbc_ros.benchmarks.learning_merge import MergeError, load_learning_results, merge_learning
+
+    result = _combine(args, "learning-merge", lambda paths: merge_learning(load_learning_results(paths)),
+                      MergeError, plot_learning)
+    if result is None:
+        return 2
     _print_learning(result)
     print(f"wrote {args.json_out}" + (f" and {args.plot_out}" if args.plot_out else ""))
     return 0
@@ -194,26 +209,17 @@ def register_pretrain_demos(sub) -> None:
         description="Success, PostBC − BC (paired 95 %% CI) and the posterior's size against the number of "
                     "demonstrations, from `postbc bench pretrain` results that differ only in --demos.",
     )
-    q.add_argument("results", nargs="+", help="`postbc bench pretrain --json` files, one per demo count")
-    q.add_argument("--json", dest="json_out", required=True, help="combined JSON path")
-    q.add_argument("--plot", dest="plot_out", default=None, help="PNG path")
+    _add_combine_args(q, "`postbc bench pretrain --json` files, one per demo count", "combined JSON path", "PNG path")
     q.set_defaults(func=run_pretrain_demos)
 
 
 def run_pretrain_demos(args) -> int:
-    import sys
-
-    from postbc_ros.benchmarks.output import write_result
     from postbc_ros.benchmarks.pretrain_scaling import ScalingError, combine_by_demos, load_results, plot_by_demos
 
-    try:
-        summary = combine_by_demos(load_results(args.results))
-    except ScalingError as e:
-        print(f"postbc bench pretrain-demos: {e}", file=sys.stderr)
+    summary = _combine(args, "pretrain-demos", lambda paths: combine_by_demos(load_results(paths)), ScalingError,
+                       plot_by_demos)
+    if summary is None:
         return 2
-    write_result(summary, args.json_out)
-    if args.plot_out:
-        plot_by_demos(summary, args.plot_out)
     for name, c in summary["variants"].items():
         parts = []
         for n, m, d, tr in zip(summary["demos"], c["success_mean"], c["minus_bc"], c["trace_sigma_mean"]):
