@@ -82,7 +82,8 @@ class ExpertTeleop:
 
 
 def record_demos(cfg, seed: int, root: Path) -> Path:
-    """Record cfg.demos successful demonstrations of cfg.env into `root` (LeRobot layout)."""
+    """Record cfg.demos demonstrations of cfg.env into `root` (LeRobot layout): successful ones only,
+    unless the config keeps failures (`keep_failures`, the learning bench's option)."""
     from postbc_ros.data import DatasetWriter, collect_episodes
     from postbc_ros.data.collect import env_fps, features_from_env
 
@@ -98,7 +99,7 @@ def record_demos(cfg, seed: int, root: Path) -> Path:
     writer = DatasetWriter(root, features_from_env(env), env_fps(env), robot)
     try:
         collect_episodes(env, device, writer, cfg.demos, cfg.env, seed=demo_seed(seed),
-                         keep_failures=False, progress=False)
+                         keep_failures=bool(getattr(cfg, "keep_failures", False)), progress=False)
     finally:
         writer.close()
         env.close()

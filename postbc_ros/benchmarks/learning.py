@@ -86,6 +86,8 @@ def bench_train_config() -> TrainConfig:
 class BenchConfig:
     env: str = param("postbc/WidowXReach-v0", "postbc/<Robot><Task>-v0 or metaworld/<task>-v3")
     demos: int = param(5, "demonstrations recorded per seed")
+    keep_failures: bool = param(False, "record the demonstrator's failed episodes too (counted in --demos): the "
+                                       "learner then imitates the demonstrator as it is, not its successes")
     methods: list[str] = param(list(METHODS), "pretraining methods, comma list of " + ",".join(METHODS))
     finetune: str = param("dsrl", "online finetuner", choices=FINETUNERS)
     seeds: int = param(5, "independent seeds (demos, pretraining, RL) per method (a headline: >= 5)")
