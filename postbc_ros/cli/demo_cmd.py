@@ -230,7 +230,8 @@ def run(args) -> int:
         "robot": args.robot, "task": args.task, "observation": args.observation, "method": args.method,
         "mode": args.mode, "robots": args.robots,
         "demos": demos, "pretrained_success": baseline, "pretrained_eval": pretrained,
-        "episodes": len(episodes), "stopped_early": stopped or ("interrupted" if stop["flag"] else None), "blocks": blocks, **demo_report.rise(blocks, baseline),
+        "episodes": len(episodes), "stopped_early": stopped or ("interrupted" if stop["flag"] else None),
+        "blocks": blocks, **demo_report.rise(blocks, baseline),
         "success_rate": (sum(e["success"] for e in episodes) / len(episodes)) if episodes else None,
         "weights_versions": (metrics or {}).get("version", 0), "episode_log": [
             {k: e[k] for k in ("robot", "episode", "success", "reason", "duration")} for e in episodes],

@@ -49,11 +49,13 @@ def read_episode_log(path) -> list[dict]:
 
 def latched_arms(records: dict[str, list[dict]]) -> dict[str, str]:
     """{namespace: refusal} for every robot whose arm refuses episodes because it latched (its last
-    arm_refused record says "arm latched" and no arm_accepted followed)."""
+    arm_refused record begins with LATCHED_REFUSAL and no arm_accepted followed)."""
+    from postbc_ros.core.arm_controller import LATCHED_REFUSAL
+
     out = {}
     for ns, log in records.items():
         arm = [r for r in log if r.get("event") in ("arm_refused", "arm_accepted")]
-        if arm and arm[-1]["event"] == "arm_refused" and str(arm[-1].get("message", "")).startswith("arm latched"):
+        if arm and arm[-1]["event"] == "arm_refused" and str(arm[-1].get("message", "")).startswith(LATCHED_REFUSAL):
             out[ns] = arm[-1]["message"]
     return out
 

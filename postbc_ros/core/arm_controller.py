@@ -33,6 +33,9 @@ from postbc_ros.core.trajectory_follower import TrajectoryFollower
 #: their limits come from calibration/<robot>_twin/, a real arm's from calibration/<robot>/
 TWIN_BACKENDS = ("mujoco", "ros2_control", "fake")
 RESET_HINT = "an operator must run `postbc arm reset` (service arm/operator_reset)"
+#: how every refusal of a latched arm begins (arm/enable, arm/home): what the episode manager's
+#: `arm_refused` record carries and `postbc demo` recognises a latch by
+LATCHED_REFUSAL = "arm latched"
 # s without an episode manager heartbeat before the arm latches: it guards the episode manager's
 # existence (time limit, e-stop); commands that stop are the 0.3-0.5 s watchdog's. 0.5 s latched
 # healthy twin graphs on this 2-core CI machine (a process descheduled 0.62 s, 2.3 s once)
@@ -304,7 +307,7 @@ class ArmController:
     def enable(self, on: bool) -> Decision:
         """arm/enable: refused (Decision.refused) while latched."""
         if on and self.latched is not None:
-            return Decision(refused=f"arm latched: {self.latched}; {RESET_HINT}")
+            return Decision(refused=f"{LATCHED_REFUSAL}: {self.latched}; {RESET_HINT}")
         self.follower.clear()
         self.enabled = bool(on)
         return Decision() if on else self._hold("disabled")

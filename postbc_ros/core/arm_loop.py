@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from postbc_ros.core.arm_controller import RESET_HINT, ArmController, Decision
+from postbc_ros.core.arm_controller import LATCHED_REFUSAL, RESET_HINT, ArmController, Decision
 
 CONTROL_STALL_S = 1.0  # s without a control period (wall time) that is a fault (a loaded 2-core VM deschedules a
 # healthy process for 0.5-0.6 s; during a stall nothing is sent anyway, the latch keeps it from resuming unseen)
@@ -241,7 +241,7 @@ class ArmLoop:
             if self.backend is None or not self.ctl.active:
                 return False, "arm not active (configure + activate first)"
             if self.ctl.latched is not None:
-                return False, f"arm latched: {self.ctl.latched}; {RESET_HINT}"
+                return False, f"{LATCHED_REFUSAL}: {self.ctl.latched}; {RESET_HINT}"
             try:
                 q, _dq, g, _stamp = self.measured()
             except Exception as e:  # noqa: BLE001
@@ -251,7 +251,7 @@ class ArmLoop:
         while self._clock() < deadline:
             with self.lock:
                 if self.ctl.latched is not None:
-                    return False, f"arm latched while homing: {self.ctl.latched}"
+                    return False, f"{LATCHED_REFUSAL} while homing: {self.ctl.latched}"
                 try:
                     q = self.measured()[0]
                 except Exception:  # noqa: BLE001 -- the control loop handles a stale state
