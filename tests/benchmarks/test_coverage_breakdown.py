@@ -1,0 +1,57 @@
+"""bench/coverage_breakdown.py: the side it assigns to an episode is the side the operator took, and
+its tallies split blocked from clear layouts (docs/coverage_tasks.md)."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from postbc_ros.sim import make_env
+from postbc_ros.sim.scripted import make_scripted_policy
+
+SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "coverage_breakdown.py"
+
+
+@pytest.fixture(scope="module")
+def breakdown_module():
+    spec = importlib.util.spec_from_file_location("coverage_breakdown", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class _Forced:
+    """The scripted demonstrator held to one mode, as a runner (reset / act)."""
+
+    def __init__(self, env, mode_probs):
+        self.policy = make_scripted_policy(env, seed=0, mode_probs=mode_probs, noise=0.0)
+
+    def reset(self):
+        self.policy.reset()
+
+    def act(self, obs):
+        return self.policy(obs)
+
+
+@pytest.mark.parametrize("mode_probs, side", [((1.0, 0.0), "left"), ((0.0, 1.0), "right")])
+def test_episode_side_names_the_detour_the_operator_took(breakdown_module, mode_probs, side):
+    env = make_env("widowx", "reach_obstacle", seed=0)
+    runner = _Forced(env, mode_probs)
+    rows = [breakdown_module.episode_side(env, runner, 50_000 + i, 0.03) for i in range(6)]
+    env.close()
+    assert [r[2] for r in rows] == [side] * 6
+    if side == "right":  # the rare mode clears the post in every layout (docs/coverage_tasks.md: 1.000)
+        assert all(r[1] for r in rows)
+
+
+def test_breakdown_splits_blocked_from_clear_layouts(breakdown_module):
+    rows = [(True, False, "left"), (True, True, "right"), (False, True, "left"), (False, True, "straight")]
+    out = breakdown_module.breakdown(rows)
+    assert out["episodes"] == 4 and out["success"] == 0.75
+    assert out["blocked"] == {"episodes": 2, "success": 0.5, "side": {"left": 0.5, "straight": 0.0, "right": 0.5}}
+    assert out["clear"] == {"episodes": 2, "success": 1.0, "side": {"left": 0.5, "straight": 0.5, "right": 0.0}}
+    none = breakdown_module.breakdown([(False, True, "left")])["blocked"]
+    assert none["episodes"] == 0 and none["success"] is None and none["side"]["left"] is None
+    assert breakdown_module._mean([None, 0.2, 0.4]) == pytest.approx(0.3)
+    assert breakdown_module._mean([None]) is None
