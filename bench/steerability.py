@@ -1,0 +1,140 @@
+"""How far a pretrained policy can be steered through its noise: the ceiling DSRL (which learns to
+choose the noise w) can reach without changing the policy, measured with the learning bench's
+demonstrations, pretraining settings and evaluation seeds (postbc_ros.benchmarks.learning).
+
+Per evaluation episode, three ways of choosing each chunk's noise:
+* sampled: w ~ N(0, I), the pretrained policy as the bench's pretrained point evaluates it;
+* zero: w = 0, the deterministic chunk (where a DSRL actor with zero mean starts);
+* oracle: M candidate noises w ~ N(0, I) clipped to ±bound (DSRL's noise space), each chunk simulated
+  on a copy of the env; the one whose chunk succeeds, else ends nearest the goal, is executed. It
+  looks ahead with the simulator (privileged, one chunk, greedy), so it is a diagnostic of what the
+  noise space holds, not a policy.
+
+    PYTHONPATH=$PWD OMP_NUM_THREADS=1 python bench/steerability.py --env postbc/WidowXReach-v0 --demos 5 \
+        --methods bc,postbc --seeds 5 --episodes 100 --json bench/results/steerability_widowx_reach_5demos.json
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+CHOOSERS = ("sampled", "zero", "oracle")
+
+
+def goal_distance(env) -> float:
+    """Tool-to-goal distance [m] of a twin task env (the quantity reach succeeds on)."""
+    u = env.unwrapped
+    return float(np.linalg.norm(u.twin.ee_pose()[0] - np.asarray(u.layout["goal"])))
+
+
+def run_chunk(env, chunk: np.ndarray, k: int) -> tuple[object, str | None]:
+    """Execute the first k actions of `chunk`; (last observation, 'success' | 'end' | None)."""
+    obs = None
+    for a in chunk[:k]:
+        obs, _r, term, trunc, info = env.step(a)
+        if info.get("success"):
+            return obs, "success"
+        if term or trunc:
+            return obs, "end"
+    return obs, None
+
+
+def oracle_noise(env, runner, obs, rng, candidates: int, bound: float, score=goal_distance) -> np.ndarray:
+    """Of `candidates` clipped noises, the one whose simulated chunk succeeds, else scores lowest."""
+    cfg = runner.cfg
+    best, best_key = None, None
+    for _ in range(candidates):
+        w = np.clip(rng.standard_normal((cfg.horizon, cfg.action_dim)), -bound, bound)
+        env2 = copy.deepcopy(env)
+        runner2 = copy.deepcopy(runner, {id(runner.policy): runner.policy})  # the history copied, not the network
+        _obs, end = run_chunk(env2, runner2.act_chunk(obs, w), cfg.n_action_steps)
+        key = (end != "success", score(env2))
+        env2.close()
+        if best_key is None or key < best_key:
+            best, best_key = w, key
+    return best
+
+
+def episode(env, runner, seed: int, chooser: str, rng, candidates: int, bound: float) -> bool:
+    """One episode choosing every chunk's noise by `chooser`; success."""
+    obs, _ = env.reset(seed=seed)
+    runner.reset()
+    cfg = runner.cfg
+    for _ in range(0, env.unwrapped.horizon, cfg.n_action_steps):
+        if chooser == "oracle":
+            w = oracle_noise(env, runner, obs, rng, candidates, bound)
+        else:
+            w = np.zeros((cfg.horizon, cfg.action_dim)) if chooser == "zero" else None
+        obs, end = run_chunk(env, runner.act_chunk(obs, w), cfg.n_action_steps)
+        if end is not None:
+            return end == "success"
+    return False
+
+
+def main(argv=None) -> int:
+    import torch
+
+    from postbc_ros.benchmarks.demos import eval_seed, make_bench_env, record_demos
+    from postbc_ros.benchmarks.learning import BenchConfig
+    from postbc_ros.benchmarks.stats import difference_stats, success_stats
+    from postbc_ros.learning import pretrain
+    from postbc_ros.learning.runner import PolicyRunner
+    from postbc_ros.learning.training_data import load_training_data
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--env", default="postbc/WidowXReach-v0")
+    ap.add_argument("--demos", type=int, default=5)
+    ap.add_argument("--methods", default="bc,postbc")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--episodes", type=int, default=100, help="evaluation episodes per seed, method and chooser")
+    ap.add_argument("--candidates", type=int, default=16, help="oracle: noises tried per chunk (M)")
+    ap.add_argument("--bound", type=float, default=1.5, help="oracle: noise clip, DSRL's noise_bound")
+    ap.add_argument("--steps", type=int, default=None, help="policy gradient steps (default: the bench's)")
+    ap.add_argument("--json", required=True)
+    args = ap.parse_args(argv)
+    cfg = BenchConfig(env=args.env, demos=args.demos, methods=args.methods.split(","), seeds=args.seeds)
+    train = dataclasses.replace(cfg.train, device="cpu", **({"steps": args.steps} if args.steps else {}))
+    per_seed: dict[str, dict[str, list[float]]] = {m: {c: [] for c in CHOOSERS} for m in cfg.methods}
+    t0 = time.time()
+    for seed in range(cfg.seeds):
+        with tempfile.TemporaryDirectory(prefix="postbc_steer_") as tmp:
+            data = load_training_data(record_demos(cfg, seed, Path(tmp) / "demos"), train.obs_history, train.horizon)
+            for method in cfg.methods:
+                torch.manual_seed(seed)
+                res = pretrain(data, dataclasses.replace(train, method=method, seed=seed), progress=False)
+                policy = res.ema.model.eval()
+                for chooser in CHOOSERS:
+                    env = make_bench_env(cfg, eval_seed(seed))
+                    rng = np.random.default_rng(seed)
+                    runner = PolicyRunner(policy, "cpu", seed=seed)
+                    wins = [episode(env, runner, eval_seed(seed) + ep, chooser, rng, args.candidates, args.bound)
+                            for ep in range(args.episodes)]
+                    env.close()
+                    per_seed[method][chooser].append(float(np.mean(wins)))
+                print(f"{method} seed {seed}: " + ", ".join(f"{c} {per_seed[method][c][-1]:.2f}" for c in CHOOSERS),
+                      file=sys.stderr, flush=True)
+    n = args.episodes
+    summary = {m: {c: success_stats(v, n) for c, v in rows.items()} for m, rows in per_seed.items()}
+    for m, rows in per_seed.items():  # what steering adds over sampling, same seeds and episodes
+        summary[m]["oracle_minus_sampled"] = difference_stats(rows["oracle"], rows["sampled"], n, n)
+    if "bc" in per_seed and "postbc" in per_seed:
+        summary["postbc_minus_bc"] = {c: difference_stats(per_seed["postbc"][c], per_seed["bc"][c], n, n)
+                                      for c in CHOOSERS}
+    result = {"benchmark": "steerability", "config": dataclasses.asdict(cfg) | {
+        "train": dataclasses.asdict(train), "episodes": args.episodes, "candidates": args.candidates,
+        "bound": args.bound}, "wall_seconds": time.time() - t0, "per_seed": per_seed, "summary": summary}
+    Path(args.json).write_text(json.dumps(result, indent=1))
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
