@@ -2,23 +2,17 @@
 its tallies split blocked from clear layouts (docs/coverage_tasks.md)."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 
 from postbc_ros.sim import make_env
+from tests.benchmarks.bench_scripts import load_bench_script
 from postbc_ros.sim.scripted import make_scripted_policy
-
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "coverage_breakdown.py"
 
 
 @pytest.fixture(scope="module")
 def breakdown_module():
-    spec = importlib.util.spec_from_file_location("coverage_breakdown", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_bench_script("coverage_breakdown")
 
 
 class _Forced:

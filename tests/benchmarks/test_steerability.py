@@ -2,24 +2,18 @@
 real twin env (the policy here is a stand-in whose chunk the noise's sign decides)."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from postbc_ros.sim import make_env
-
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "steerability.py"
+from tests.benchmarks.bench_scripts import load_bench_script
 
 
 @pytest.fixture(scope="module")
 def steer():
-    spec = importlib.util.spec_from_file_location("steerability", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_bench_script("steerability")
 
 
 class SignRunner:
