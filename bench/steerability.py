@@ -11,7 +11,8 @@ Per evaluation episode, three ways of choosing each chunk's noise:
   noise space holds, not a policy.
 
     PYTHONPATH=$PWD OMP_NUM_THREADS=1 python bench/steerability.py --env postbc/WidowXReach-v0 --demos 5 \
-        --methods bc,postbc --seeds 5 --episodes 100 --json bench/results/steerability_widowx_reach_5demos.json
+        --methods bc,postbc --seeds 5 --episodes 50 \
+        --json bench/results/steerability_widowx_reach_5demos.json --plot bench/results/steerability_widowx_reach_5demos.png
 """
 from __future__ import annotations
 
@@ -79,6 +80,35 @@ def episode(env, runner, seed: int, chooser: str, rng, candidates: int, bound: f
     return False
 
 
+def plot(result: dict, path: str) -> None:
+    """Per method: mean success of each chooser (bars) and each seed (dots, sampled -> oracle joined)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    per_seed = result["per_seed"]
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for j, (method, rows) in enumerate(per_seed.items()):
+        for i, chooser in enumerate(CHOOSERS):
+            x = j * (len(CHOOSERS) + 1) + i
+            ax.bar(x, np.mean(rows[chooser]), color=f"C{i}", alpha=0.6, label=chooser if j == 0 else None)
+            ax.plot([x] * len(rows[chooser]), rows[chooser], "k.", ms=4)
+        x0 = j * (len(CHOOSERS) + 1)
+        for a, b in zip(rows["sampled"], rows["oracle"]):
+            ax.plot([x0, x0 + CHOOSERS.index("oracle")], [a, b], "k-", lw=0.5, alpha=0.5)
+    ax.set_xticks([j * (len(CHOOSERS) + 1) + 1 for j in range(len(per_seed))], list(per_seed))
+    cfg = result["config"]
+    ax.set_ylabel(f"success ({cfg['episodes']} episodes per seed)")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(f"{cfg['env']}, {cfg['demos']} demos, {cfg['seeds']} seeds: choosing the noise "
+                 f"(oracle: best of {cfg['candidates']} per chunk)", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv=None) -> int:
     import torch
 
@@ -99,7 +129,12 @@ def main(argv=None) -> int:
     ap.add_argument("--bound", type=float, default=1.5, help="oracle: noise clip, DSRL's noise_bound")
     ap.add_argument("--steps", type=int, default=None, help="policy gradient steps (default: the bench's)")
     ap.add_argument("--json", required=True)
+    ap.add_argument("--plot", help="PNG of the result")
+    ap.add_argument("--replot", action="store_true", help="only draw --plot from an existing --json")
     args = ap.parse_args(argv)
+    if args.replot:
+        plot(json.loads(Path(args.json).read_text()), args.plot)
+        return 0
     cfg = BenchConfig(env=args.env, demos=args.demos, methods=args.methods.split(","), seeds=args.seeds)
     train = dataclasses.replace(cfg.train, device="cpu", **({"steps": args.steps} if args.steps else {}))
     per_seed: dict[str, dict[str, list[float]]] = {m: {c: [] for c in CHOOSERS} for m in cfg.methods}
@@ -132,6 +167,8 @@ def main(argv=None) -> int:
         "train": dataclasses.asdict(train), "episodes": args.episodes, "candidates": args.candidates,
         "bound": args.bound}, "wall_seconds": time.time() - t0, "per_seed": per_seed, "summary": summary}
     Path(args.json).write_text(json.dumps(result, indent=1))
+    if args.plot:
+        plot(result, args.plot)
     print(json.dumps(summary, indent=1))
     return 0
 

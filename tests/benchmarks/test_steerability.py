@@ -2,6 +2,7 @@
 real twin env (the policy here is a stand-in whose chunk the noise's sign decides)."""
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -60,3 +61,11 @@ def test_oracle_noise_prefers_success_then_distance(steer):
     assert w.shape == (4, 4) and w[0, 0] > 0 and np.all(np.abs(w) <= 1.5)
     assert steer.goal_distance(env) == d0  # candidates ran on copies: the env itself did not move
     env.close()
+
+
+def test_plot_draws_every_method_from_the_json(steer, tmp_path):
+    result = {"config": {"env": "postbc/WidowXReach-v0", "demos": 5, "seeds": 2, "episodes": 4, "candidates": 16},
+              "per_seed": {m: {c: [0.25, 0.5] for c in steer.CHOOSERS} for m in ("bc", "postbc")}}
+    (tmp_path / "r.json").write_text(json.dumps(result))
+    assert steer.main(["--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png"), "--replot"]) == 0
+    assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
