@@ -128,6 +128,7 @@ def main(argv=None) -> int:
     ap.add_argument("--candidates", type=int, default=16, help="oracle: noises tried per chunk (M)")
     ap.add_argument("--bound", type=float, default=1.5, help="oracle: noise clip, DSRL's noise_bound")
     ap.add_argument("--steps", type=int, default=None, help="policy gradient steps (default: the bench's)")
+    ap.add_argument("--alpha", default=None, help="PostBC's α, a number or auto (default: the bench's)")
     ap.add_argument("--json", required=True)
     ap.add_argument("--plot", help="PNG of the result")
     ap.add_argument("--replot", action="store_true", help="only draw --plot from an existing --json")
@@ -136,7 +137,8 @@ def main(argv=None) -> int:
         plot(json.loads(Path(args.json).read_text()), args.plot)
         return 0
     cfg = BenchConfig(env=args.env, demos=args.demos, methods=args.methods.split(","), seeds=args.seeds)
-    train = dataclasses.replace(cfg.train, device="cpu", **({"steps": args.steps} if args.steps else {}))
+    over = {k: v for k, v in (("steps", args.steps), ("alpha", args.alpha)) if v is not None}
+    train = dataclasses.replace(cfg.train, device="cpu", **over)  # alpha "auto" -> the auto rule (TrainConfig)
     per_seed: dict[str, dict[str, list[float]]] = {m: {c: [] for c in CHOOSERS} for m in cfg.methods}
     t0 = time.time()
     for seed in range(cfg.seeds):
