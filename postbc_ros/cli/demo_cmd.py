@@ -16,14 +16,14 @@ import argparse
 
 from postbc_ros.cli.config_args import add_config_args, config_from_args
 from postbc_ros.cli.demo_report import PRETRAINED_EVAL_EPISODES
-from postbc_ros.learning.train_config import TrainConfig
+from postbc_ros.learning.train_config import AUTO_NOISE_FRACTION, TrainConfig
 from postbc_ros.sim.task_params import DEFAULT_TWIN_OBSERVATION, TASKS, TWIN_OBSERVATIONS
 
 # pretraining sized for the demo's time budget on 2 CPU cores (the rest: TrainConfig's defaults):
 # 10 000 policy steps (a third of POLICY_STEPS) took 143 s wall / 80 s CPU with 1 torch thread on 40
 # reach demos (659 windows, 3334 epochs; measured with `time postbc pretrain` on a loaded 2-core machine)
 DEMO_TRAIN = TrainConfig(steps=10_000, ensemble_size=5, hidden=[256, 256])
-DEMO_TRAIN_OPTIONS = ("method", "steps", "epochs", "ensemble_size", "hidden")
+DEMO_TRAIN_OPTIONS = ("method", "alpha", "steps", "epochs", "ensemble_size", "hidden")
 # ROS_DOMAIN_ID drawn when --domain-id is not given (away from the default 0 and other local runs)
 DOMAIN_ID_RANGE = (100, 199)
 # how often the finetuning progress (episode logs, node exits) is read
@@ -42,6 +42,9 @@ def register(subparsers) -> None:
     add_config_args(p, TrainConfig, DEMO_TRAIN_OPTIONS, base=DEMO_TRAIN,
                     flags={"steps": "--pretrain-steps", "epochs": "--pretrain-epochs"}, helps={
         "method": f"pretraining method (default {DEMO_TRAIN.method})",
+        "alpha": f"PostBC posterior noise weight α (default {DEMO_TRAIN.alpha:g}), or auto: the largest α <= "
+                 f"{DEMO_TRAIN.alpha:g} whose noise stays under {AUTO_NOISE_FRACTION:.0%} of the demonstrations' "
+                 "action variance",
         "steps": f"diffusion policy gradient steps (default {DEMO_TRAIN.steps})",
         "epochs": "diffusion policy epochs instead of --pretrain-steps",
         "ensemble_size": f"PostBC bootstrap ensemble size K (default {DEMO_TRAIN.ensemble_size})",

@@ -197,3 +197,7 @@ def test_demo_pretrains_through_the_pipeline_function(tmp_path, monkeypatch, cap
     assert calls == [(tmp_path / "demos", tmp_path / "policy", expected)]
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {
         "out": str(tmp_path / "policy"), "method": "postbc", "final_loss": 0.5}
+    # the α the demo's noise note advises (`--alpha auto`) is one of the demo's own options
+    args = p.parse_args(["demo", "--alpha", "auto"])
+    assert demo_cmd._pretrain(args, tmp_path / "demos", tmp_path / "policy") is None
+    assert calls[-1][2].alpha_rule == "auto" and calls[-1][2].alpha == demo_cmd.DEMO_TRAIN.alpha
