@@ -16,7 +16,6 @@ import argparse
 import dataclasses
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -62,11 +61,10 @@ def _mean(values: list) -> float | None:
 def main(argv=None) -> int:
     import torch
 
-    from postbc_ros.benchmarks.demos import eval_seed, make_bench_env, record_demos
+    from postbc_ros.benchmarks.demos import eval_seed, make_bench_env, seed_demos
     from postbc_ros.benchmarks.learning import BenchConfig
     from postbc_ros.learning import pretrain
     from postbc_ros.learning.runner import PolicyRunner
-    from postbc_ros.learning.training_data import load_training_data
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--env", default="postbc/WidowXReachObstacle-v0")
@@ -83,9 +81,7 @@ def main(argv=None) -> int:
     runs: dict[str, list[dict]] = {m: [] for m in cfg.methods}
     t0 = time.time()
     for seed in range(cfg.seeds):
-        with tempfile.TemporaryDirectory(prefix="postbc_breakdown_") as tmp:
-            root = record_demos(cfg, seed, Path(tmp) / "demos")
-            data = load_training_data(root, cfg.train.obs_history, cfg.train.horizon)
+        with seed_demos(cfg, seed) as (_root, data):
             for method in cfg.methods:
                 torch.manual_seed(seed)
                 res = pretrain(data, dataclasses.replace(cfg.train, method=method, seed=seed), progress=False)

@@ -21,7 +21,6 @@ import copy
 import dataclasses
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -112,12 +111,11 @@ def plot(result: dict, path: str) -> None:
 def main(argv=None) -> int:
     import torch
 
-    from postbc_ros.benchmarks.demos import eval_seed, make_bench_env, record_demos
+    from postbc_ros.benchmarks.demos import eval_seed, make_bench_env, seed_demos
     from postbc_ros.benchmarks.learning import BenchConfig
     from postbc_ros.benchmarks.stats import difference_stats, success_stats
     from postbc_ros.learning import pretrain
     from postbc_ros.learning.runner import PolicyRunner
-    from postbc_ros.learning.training_data import load_training_data
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--env", default="postbc/WidowXReach-v0")
@@ -142,8 +140,7 @@ def main(argv=None) -> int:
     per_seed: dict[str, dict[str, list[float]]] = {m: {c: [] for c in CHOOSERS} for m in cfg.methods}
     t0 = time.time()
     for seed in range(cfg.seeds):
-        with tempfile.TemporaryDirectory(prefix="postbc_steer_") as tmp:
-            data = load_training_data(record_demos(cfg, seed, Path(tmp) / "demos"), train.obs_history, train.horizon)
+        with seed_demos(cfg, seed) as (_root, data):  # train differs from cfg.train in steps / alpha only
             for method in cfg.methods:
                 torch.manual_seed(seed)
                 res = pretrain(data, dataclasses.replace(train, method=method, seed=seed), progress=False)

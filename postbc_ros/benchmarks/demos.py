@@ -7,8 +7,10 @@ LeRobot-layout dataset) with the twin's scripted operator or Meta-World's script
 """
 from __future__ import annotations
 
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 # env seed bases per benchmark seed s (base·(s+1) + k, k < 10_000: the three ranges never meet)
 DEMO_SEED_BASE = 10_000
@@ -119,6 +121,19 @@ def check_eval_unseen(cfg, seed: int) -> None:
     ev = [env.reset(seed=eval_seed(seed) + k)[1]["task_position"] for k in range(n_eval)]
     env.close()
     check_unseen(demo, ev)
+
+
+@contextmanager
+def seed_demos(cfg, seed: int) -> Iterator[tuple[Path, Any]]:
+    """One benchmark seed's demonstrations, recorded into a temporary directory (removed on exit), and
+    their training windows for `cfg.train`: yields (dataset root, TrainingData). Meta-World's
+    evaluation positions are checked unseen first (check_eval_unseen)."""
+    from postbc_ros.learning.training_data import load_training_data
+
+    check_eval_unseen(cfg, seed)
+    with tempfile.TemporaryDirectory(prefix="postbc_bench_") as tmp:
+        root = record_demos(cfg, seed, Path(tmp) / "demos")
+        yield root, load_training_data(root, cfg.train.obs_history, cfg.train.horizon)
 
 
 def demo_transitions(root: Path, policy, gamma: float, reward: str = "zero_one") -> list[dict]:

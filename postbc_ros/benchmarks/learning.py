@@ -28,7 +28,6 @@ the seeds and episodes a headline needs).
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +35,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from postbc_ros.benchmarks.demos import (check_eval_unseen, demo_transitions, eval_seed, make_bench_env,
-                                         online_seed, record_demos, seed_ranges)
+from postbc_ros.benchmarks.demos import (demo_transitions, eval_seed, make_bench_env, online_seed, seed_demos,
+                                         seed_ranges)
 from postbc_ros.benchmarks.output import save_png
 from postbc_ros.benchmarks.stats import INTERVALS, difference_stats, headline_check, success_ci95, success_stats
 from postbc_ros.core.chunk_transitions import REWARDS
@@ -319,7 +318,6 @@ def run_learning_benchmark(cfg: BenchConfig, log: Callable[[str], None] = print)
     from tqdm.auto import tqdm
 
     from postbc_ros.learning.train import resolve_device
-    from postbc_ros.learning.training_data import load_training_data
     from postbc_ros.rl.registry import make_config
 
     cfg.validate()
@@ -328,10 +326,7 @@ def run_learning_benchmark(cfg: BenchConfig, log: Callable[[str], None] = print)
     runs: dict[str, list[dict]] = {m: [] for m in cfg.methods}
     bar = tqdm(total=cfg.seeds * len(cfg.methods), desc=f"bench {cfg.finetune}", disable=not cfg.progress)
     for seed in range(cfg.seeds):
-        check_eval_unseen(cfg, seed)
-        with tempfile.TemporaryDirectory(prefix="postbc_bench_") as tmp:
-            root = record_demos(cfg, seed, Path(tmp) / "demos")
-            data = load_training_data(root, cfg.train.obs_history, cfg.train.horizon)
+        with seed_demos(cfg, seed) as (root, data):
             for method in cfg.methods:
                 torch.manual_seed(seed)
                 runs[method].append(finetune_run(cfg, method, seed, data, root, device, log))

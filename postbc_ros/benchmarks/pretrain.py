@@ -22,7 +22,6 @@ coverage numbers; `headline`: whether the run has the seeds and episodes a headl
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from postbc_ros.benchmarks.demos import check_eval_unseen, eval_seed, make_bench_env, record_demos, seed_ranges
+from postbc_ros.benchmarks.demos import eval_seed, make_bench_env, seed_demos, seed_ranges
 from postbc_ros.benchmarks.output import save_png
 from postbc_ros.benchmarks.stats import INTERVALS, difference_stats, headline_check, mean_ci95, success_stats
 from postbc_ros.core.params import param
@@ -125,13 +124,9 @@ def run_seed(cfg: PretrainBenchConfig, seed: int, device, log: Callable[[str], N
 
     from postbc_ros.learning import pretrain
     from postbc_ros.learning.evaluate import evaluate_policy
-    from postbc_ros.learning.training_data import load_training_data
 
-    check_eval_unseen(cfg, seed)
     out: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory(prefix="postbc_pretrain_bench_") as tmp:
-        root = record_demos(cfg, seed, Path(tmp) / "demos")
-        data = load_training_data(root, cfg.train.obs_history, cfg.train.horizon)
+    with seed_demos(cfg, seed) as (_root, data):
         ensembles: dict[str, Any] = {}  # bootstrap mode -> trained ensemble (shared by α / covariance variants)
         trained = []
         for spec in cfg.variants:

@@ -26,13 +26,11 @@ class SignRunner:
         self.cfg = SimpleNamespace(horizon=4, action_dim=4, n_action_steps=4)
         self.rel = [env.unwrapped.state_names.index(f"goal_rel_{a}") for a in "xyz"]
         self.rng = np.random.default_rng(seed)
-        self.chunks = 0
 
     def reset(self):
         pass
 
     def act_chunk(self, obs, w=None):
-        self.chunks += 1
         sign = np.sign(self.rng.standard_normal() if w is None else w[0, 0]) or 1.0
         rel = np.asarray(obs["state"])[self.rel]
         step = sign * rel / max(np.linalg.norm(rel), 1e-9)
