@@ -132,6 +132,8 @@ def main(argv=None) -> int:
     ap.add_argument("--replot", action="store_true", help="only draw --plot from an existing --json")
     args = ap.parse_args(argv)
     if args.replot:
+        if not args.plot:
+            ap.error("--replot draws --plot from --json: give --plot PATH.png")
         plot(json.loads(Path(args.json).read_text()), args.plot)
         return 0
     cfg = BenchConfig(env=args.env, demos=args.demos, methods=args.methods.split(","), seeds=args.seeds)

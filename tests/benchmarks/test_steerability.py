@@ -67,3 +67,5 @@ def test_plot_draws_every_method_from_the_json(steer, tmp_path):
     (tmp_path / "r.json").write_text(json.dumps(result))
     assert steer.main(["--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png"), "--replot"]) == 0
     assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(SystemExit):  # --replot without --plot: argparse names the missing option
+        steer.main(["--json", str(tmp_path / "r.json"), "--replot"])
