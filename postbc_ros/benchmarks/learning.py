@@ -73,7 +73,7 @@ EVAL_MODES = {"sample": "sample", "mean": "eval"}
 
 #: the pretraining settings `postbc bench learning` exposes (the rest: TrainConfig's defaults)
 TRAIN_OPTIONS = ("steps", "epochs", "ensemble_steps", "ensemble_epochs", "ensemble_size", "alpha", "sigma", "horizon",
-                 "n_action_steps", "device")
+                 "n_action_steps", "state_exclude", "device")
 
 
 def bench_train_config() -> TrainConfig:

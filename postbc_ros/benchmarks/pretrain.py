@@ -7,8 +7,10 @@ for `eval_episodes` episodes, and measure the coverage diagnostic (`postbc cover
 demonstration states.
 
 A *variant* is a method with optional overrides, e.g. `bc`, `postbc`, `postbc:alpha=0.25`,
-`postbc:alpha=auto`, `postbc:posterior_mix=0.5`, `postbc:bootstrap=state_action,covariance=diag`. PostBC variants with the same bootstrap share
-one ensemble per seed (α and the covariance kind only change how Σ is used).
+`postbc:alpha=auto`, `postbc:posterior_mix=0.5`, `postbc:bootstrap=state_action,covariance=diag`,
+`bc:state_exclude=none` (every state entry; `q_*|ee_z`: patterns joined by '|'). PostBC variants with
+the same bootstrap and state entries share one ensemble per seed (α and the covariance kind only
+change how Σ is used).
 
 Where the demonstrations disagree is read from one reference ensemble per seed — the first
 PostBC variant's — so every variant (BC included) is scored against the same tr Σ(s).
@@ -39,8 +41,18 @@ def _float_or_auto(value: str) -> float | str:
     return value if value == "auto" else float(value)
 
 
+def _patterns(value: str) -> list[str] | None:
+    """state_exclude in a variant: patterns joined by '|' ('q_*|ee_z'), 'none' (every entry) or
+    'default' (TrainConfig's rule)."""
+    if value == "default":
+        return None
+    return [] if value in ("", "none") else value.split("|")
+
+
 _float_or_auto.__name__ = "float or 'auto'"  # named in parse_variant's errors
-VARIANT_KEYS = {"alpha": _float_or_auto, "sigma": float, "bootstrap": str, "covariance": str, "posterior_mix": float}
+_patterns.__name__ = "'|'-joined patterns, none or default"
+VARIANT_KEYS = {"alpha": _float_or_auto, "sigma": float, "bootstrap": str, "covariance": str, "posterior_mix": float,
+                "state_exclude": _patterns}
 
 
 def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
@@ -63,7 +75,7 @@ def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
 #: the pretraining settings `postbc bench pretrain` exposes (the rest: TrainConfig's defaults)
 TRAIN_OPTIONS = ("steps", "epochs", "ensemble_steps", "ensemble_epochs", "ensemble_size", "alpha", "alpha_rule",
                  "posterior_mix", "sigma", "bootstrap", "covariance", "hidden", "horizon", "n_action_steps",
-                 "obs_history", "batch_size", "device")
+                 "obs_history", "state_exclude", "batch_size", "device")
 
 
 @dataclass
@@ -127,15 +139,16 @@ def run_seed(cfg: PretrainBenchConfig, seed: int, device, log: Callable[[str], N
 
     out: dict[str, dict] = {}
     with seed_demos(cfg, seed) as (_root, data):
-        ensembles: dict[str, Any] = {}  # bootstrap mode -> trained ensemble (shared by α / covariance variants)
+        ensembles: dict[Any, Any] = {}  # (bootstrap, state_exclude) -> trained ensemble (shared by α / covariance variants)
         trained = []
         for spec in cfg.variants:
             tcfg = cfg.train_config(spec, seed, str(device))
             torch.manual_seed(seed)
             t0 = time.time()
-            res = pretrain(data, tcfg, progress=False, ensemble=ensembles.get(tcfg.bootstrap))
+            key = (tcfg.bootstrap, None if tcfg.state_exclude is None else tuple(tcfg.state_exclude))
+            res = pretrain(data, tcfg, progress=False, ensemble=ensembles.get(key))
             if res.ensemble is not None:
-                ensembles.setdefault(tcfg.bootstrap, res.ensemble)
+                ensembles.setdefault(key, res.ensemble)
             policy = res.ema.model.eval()
             env = make_bench_env(cfg, eval_seed(seed))  # the recorded demos' observations (cfg.obs_mode)
             try:

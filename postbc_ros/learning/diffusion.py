@@ -17,7 +17,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from postbc_ros.learning.networks import MLPDenoiser, ObsEncoder, is_image_shape
+from postbc_ros.learning.networks import MLPDenoiser, ObsEncoder, check_select, is_image_shape
 from postbc_ros.learning.normalization import MinMaxNormalizer
 
 
@@ -52,6 +52,9 @@ class PolicyConfig:
     beta_schedule: str = "squaredcos_cap_v2"
     clip_sample: bool = True
     clip_sample_range: float = 1.0
+    # {low-dimensional key: indices of the entries the policy uses} (empty: all); the observation
+    # still carries the whole vector (its contract is unchanged), e.g. "state" without the joints
+    obs_select: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def obs_keys(self) -> list[str]:
@@ -80,6 +83,7 @@ class PolicyConfig:
             )
         if self.num_inference_steps > self.num_train_timesteps:
             raise ValueError("PolicyConfig.num_inference_steps must be <= num_train_timesteps")
+        check_select(self.obs_select, {k: s for k, s in self.obs_shapes.items() if not is_image_shape(s)})
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -92,6 +96,7 @@ class PolicyConfig:
             raise ValueError(f"unknown policy config fields {sorted(unknown)}")
         cfg = cls(**{k: v for k, v in d.items()})
         cfg.obs_shapes = {k: [int(s) for s in v] for k, v in cfg.obs_shapes.items()}
+        cfg.obs_select = {k: [int(i) for i in v] for k, v in (cfg.obs_select or {}).items()}
         cfg.validate()
         return cfg
 
@@ -105,7 +110,7 @@ class DiffusionPolicy(nn.Module):
 
         cfg.validate()
         self.cfg = cfg
-        self.obs_encoder = ObsEncoder(cfg.obs_shapes, cfg.obs_history, cfg.image_feature_dim)
+        self.obs_encoder = ObsEncoder(cfg.obs_shapes, cfg.obs_history, cfg.image_feature_dim, cfg.obs_select)
         self.action_normalizer = MinMaxNormalizer(cfg.action_dim)
         self.denoiser = MLPDenoiser(cfg.action_flat_dim, self.obs_encoder.out_dim, cfg.hidden)
         sched_kw = dict(

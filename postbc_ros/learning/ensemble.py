@@ -33,6 +33,7 @@ class PosteriorEnsemble(nn.Module):
         k: int,
         hidden: Sequence[int] = (256, 256, 256),
         image_feature_dim: int = 64,
+        select: Mapping[str, Sequence[int]] | None = None,
     ) -> None:
         super().__init__()
         if k < 2:
@@ -40,7 +41,7 @@ class PosteriorEnsemble(nn.Module):
         self.k = int(k)
         self.action_flat_dim = int(action_flat_dim)
         self.hidden = [int(h) for h in hidden]
-        self.encoder = ObsEncoder(obs_shapes, obs_history, image_feature_dim)
+        self.encoder = ObsEncoder(obs_shapes, obs_history, image_feature_dim, select)
         self.heads = BatchedMLP(self.k, self.encoder.out_dim, self.hidden, self.action_flat_dim)
 
     def forward(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -129,6 +130,6 @@ def train_ensemble(
 def fit_encoder_normalizers(encoder: ObsEncoder, obs: Mapping[str, np.ndarray | torch.Tensor]) -> None:
     """Set the min-max statistics of every low-dimensional key from the training windows."""
     for key, norm in encoder.normalizers.items():
-        x = torch.as_tensor(np.asarray(obs[key], dtype=np.float32)).reshape(-1, norm.dim)
+        x = encoder.lowdim(key, torch.as_tensor(np.asarray(obs[key], dtype=np.float32))).reshape(-1, norm.dim)
         norm.lo.copy_(x.min(0).values)
         norm.hi.copy_(x.max(0).values)

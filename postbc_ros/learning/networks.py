@@ -60,11 +60,25 @@ class ConvEncoder(nn.Module):
         return self.proj(self.keypoints(self.conv(x)))
 
 
+def check_select(select: Mapping[str, Sequence[int]], lowdim_shapes: Mapping[str, Sequence[int]]) -> None:
+    """ValueError unless every selected key is a low-dimensional observation and its indices are
+    distinct, in range and not empty."""
+    for key, idx in select.items():
+        if key not in lowdim_shapes:
+            raise ValueError(f"observation selection names {key!r}, which is not a low-dimensional observation "
+                             f"(those are {sorted(lowdim_shapes)})")
+        dim = int(lowdim_shapes[key][-1])
+        if not idx or len(set(idx)) != len(idx) or min(idx) < 0 or max(idx) >= dim:
+            raise ValueError(f"observation selection of {key!r} must be distinct indices in [0, {dim}), got {list(idx)}")
+
+
 class ObsEncoder(nn.Module):
     """Observation dict {key: [B, T, ...]} -> normalised feature vector [B, F].
 
     Low-dimensional keys are min-max normalised; image keys go through their own ConvEncoder.
     The T history frames are encoded independently and concatenated (oldest first).
+    `select` {low-dimensional key: entry indices} keeps only those entries of that key's vector
+    (the rest of the observation is still required, and ignored): e.g. a state without the joints.
     """
 
     def __init__(
@@ -72,6 +86,7 @@ class ObsEncoder(nn.Module):
         obs_shapes: Mapping[str, Sequence[int]],
         obs_history: int,
         image_feature_dim: int = 64,
+        select: Mapping[str, Sequence[int]] | None = None,
     ) -> None:
         super().__init__()
         self.obs_keys = list(obs_shapes.keys())
@@ -79,15 +94,24 @@ class ObsEncoder(nn.Module):
         self.obs_history = int(obs_history)
         self.lowdim_keys = [k for k in self.obs_keys if not is_image_shape(self.obs_shapes[k])]
         self.image_keys = [k for k in self.obs_keys if is_image_shape(self.obs_shapes[k])]
-        self.normalizers = nn.ModuleDict(
-            {k: MinMaxNormalizer(int(self.obs_shapes[k][-1])) for k in self.lowdim_keys}
-        )
+        self.select = {k: [int(i) for i in v] for k, v in (select or {}).items()}
+        check_select(self.select, {k: self.obs_shapes[k] for k in self.lowdim_keys})
+        for k, idx in self.select.items():  # not in the state dict: the config carries the indices
+            self.register_buffer(f"select_{k}", torch.as_tensor(idx, dtype=torch.long), persistent=False)
+        dims = {k: len(self.select[k]) if k in self.select else int(self.obs_shapes[k][-1]) for k in self.lowdim_keys}
+        self.normalizers = nn.ModuleDict({k: MinMaxNormalizer(dims[k]) for k in self.lowdim_keys})
         self.image_encoders = nn.ModuleDict(
             {k: ConvEncoder(image_feature_dim) for k in self.image_keys}
         )
-        per_frame = sum(int(self.obs_shapes[k][-1]) for k in self.lowdim_keys)
+        per_frame = sum(dims.values())
         per_frame += image_feature_dim * len(self.image_keys)
         self.out_dim = per_frame * self.obs_history
+
+    def lowdim(self, key: str, x: torch.Tensor) -> torch.Tensor:
+        """The entries of low-dimensional `x` [..., D] that the encoder uses (all unless selected)."""
+        if key not in self.select:
+            return x
+        return x.index_select(-1, getattr(self, f"select_{key}").to(x.device))
 
     def forward(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         feats = []
@@ -97,7 +121,7 @@ class ObsEncoder(nn.Module):
             if batch is None:
                 batch = x.shape[0]
             if k in self.normalizers:
-                feats.append(self.normalizers[k].normalize(x.float()))  # [B, T, D]
+                feats.append(self.normalizers[k].normalize(self.lowdim(k, x.float())))  # [B, T, D]
             else:
                 b, t = x.shape[:2]
                 f = self.image_encoders[k](x.reshape(b * t, *x.shape[2:]))

@@ -168,6 +168,7 @@ def save_ensemble(directory: str | os.PathLike, ensemble: PosteriorEnsemble, ext
         "hidden": ensemble.hidden,
         "image_feature_dim": next(iter(ensemble.encoder.image_encoders.values())).out_dim
         if ensemble.encoder.image_keys else 64,
+        "obs_select": ensemble.encoder.select,
         **dict(extra),
     }
     return save_checkpoint(directory, ensemble.state_dict(), config, ENSEMBLE_KIND)
@@ -180,7 +181,8 @@ def load_ensemble(directory: str | os.PathLike, device: str | torch.device | Non
     tensors, cfg = load_checkpoint(d, ENSEMBLE_KIND)
     try:
         ens = PosteriorEnsemble(cfg["obs_shapes"], int(cfg["obs_history"]), int(cfg["action_flat_dim"]),
-                                int(cfg["k"]), cfg["hidden"], int(cfg["image_feature_dim"]))
+                                int(cfg["k"]), cfg["hidden"], int(cfg["image_feature_dim"]),
+                                cfg.get("obs_select") or None)
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{d / CONFIG_FILE}: ensemble config is invalid ({e!r}); re-train with postbc pretrain") from e
     got = {f"x.{k}": v for k, v in tensors.items()}

@@ -27,6 +27,7 @@ from postbc_ros.learning.bootstrap import bootstrap_weights
 from postbc_ros.learning.diffusion import EMA, DiffusionPolicy, PolicyConfig
 from postbc_ros.learning.ensemble import PosteriorEnsemble, fit_encoder_normalizers, train_ensemble
 from postbc_ros.learning.normalization import MinMaxNormalizer
+from postbc_ros.learning.obs_select import state_selection
 from postbc_ros.learning.posterior import (
     PosteriorNoise, auto_alpha, ensemble_covariance, posterior_targets, psd_factor, trace_cov,
 )
@@ -85,6 +86,7 @@ def build_policy_config(data: TrainingData, tcfg: TrainConfig) -> PolicyConfig:
         hidden=list(tcfg.hidden),
         image_feature_dim=tcfg.image_feature_dim,
         num_inference_steps=tcfg.num_inference_steps,
+        obs_select=state_selection(data, tcfg.state_exclude),
     )
 
 
@@ -109,7 +111,7 @@ def fit_posterior(
     torch.manual_seed(tcfg.seed + ENSEMBLE_SEED_OFFSET)
     ens = PosteriorEnsemble(
         policy_cfg.obs_shapes, policy_cfg.obs_history, policy_cfg.action_flat_dim, k, hidden,
-        policy_cfg.image_feature_dim,
+        policy_cfg.image_feature_dim, policy_cfg.obs_select,
     )
     fit_encoder_normalizers(ens.encoder, data.obs)
     ens.to(device)
@@ -197,10 +199,12 @@ def pretrain(data: TrainingData, tcfg: TrainConfig, progress: bool = True,
     info: dict[str, Any] = {}
     if tcfg.method == "postbc" and ensemble is not None:
         if ensemble.action_flat_dim != pcfg.action_flat_dim or dict(ensemble.encoder.obs_shapes) != {
-                k: tuple(v) for k, v in pcfg.obs_shapes.items()}:
+                k: tuple(v) for k, v in pcfg.obs_shapes.items()} or ensemble.encoder.select != pcfg.obs_select:
             raise ValueError(
-                f"the given ensemble predicts {ensemble.action_flat_dim}-D chunks from {ensemble.encoder.obs_shapes}, "
-                f"the data has {pcfg.action_flat_dim}-D chunks and {pcfg.obs_shapes}; use an ensemble trained on this data"
+                f"the given ensemble predicts {ensemble.action_flat_dim}-D chunks from {ensemble.encoder.obs_shapes} "
+                f"(entries used: {ensemble.encoder.select or 'all'}), the data has {pcfg.action_flat_dim}-D chunks and "
+                f"{pcfg.obs_shapes} (entries used: {pcfg.obs_select or 'all'}); use an ensemble trained on this data "
+                "with the same --state-exclude"
             )
         cov, factor = posterior_from_ensemble(ensemble, data, tcfg, device)
         info["ensemble_reused"] = True

@@ -136,6 +136,10 @@ class TrainConfig:
     horizon: int = param(4, "action chunk length H (paper: 4 on Robomimic, 1 on the real WidowX)")
     n_action_steps: int = param(4, "executed steps per chunk k (one RL step when finetuning)")
     obs_history: int = param(1, "observation frames n")
+    state_exclude: list[str] | None = param(
+        None, "observation.state entries the policy and the ensemble ignore: glob patterns over the dataset's entry "
+              "names, comma list; the observation itself is unchanged. None: 'q_*' (the joint angles, which the "
+              "tool pose determines) when the actions are tool-space deltas dx,dy,dz,gripper, else none; '': none")
     num_inference_steps: int = param(8, "DDIM steps")
     jitter: float = param(1e-6, "added to Σ(s)'s eigenvalues before sampling w (keeps it PSD)")
     seed: int = param(0, "seed of the ensemble resamples, initialisation and target noise")

@@ -43,13 +43,15 @@ def random_episodes(n_episodes: int, length: int, state_dim: int = 5, action_dim
 
 
 
-def write_dataset(root, episodes: list[dict], fps: float = 10.0) -> None:
-    """Write `random_episodes` output as a real LeRobot-layout dataset (the data package's writer)."""
+def write_dataset(root, episodes: list[dict], fps: float = 10.0, state_names: list[str] | None = None,
+                  action_names: list[str] | None = None) -> None:
+    """Write `random_episodes` output as a real LeRobot-layout dataset (the data package's writer);
+    `state_names` / `action_names` name the entries of observation.state / action (None: unnamed)."""
     from postbc_ros.data import DatasetWriter
 
     ep0 = episodes[0]
-    feats = {"observation.state": {"dtype": "float32", "shape": [ep0["obs"]["state"].shape[1]], "names": None},
-             "action": {"dtype": "float32", "shape": [ep0["action"].shape[1]], "names": None}}
+    feats = {"observation.state": {"dtype": "float32", "shape": [ep0["obs"]["state"].shape[1]], "names": state_names},
+             "action": {"dtype": "float32", "shape": [ep0["action"].shape[1]], "names": action_names}}
     if "scene" in ep0["obs"]:
         feats["observation.images.scene"] = {"dtype": "image", "shape": list(ep0["obs"]["scene"].shape[1:]),
                                              "names": ["height", "width", "channel"]}
