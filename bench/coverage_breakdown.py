@@ -59,12 +59,8 @@ def _mean(values: list) -> float | None:
 
 
 def main(argv=None) -> int:
-    import torch
-
-    from postbc_ros.benchmarks.demos import eval_seed, make_bench_env, seed_demos
+    from postbc_ros.benchmarks.demos import eval_seed, pretrained_runners
     from postbc_ros.benchmarks.learning import BenchConfig
-    from postbc_ros.learning import pretrain
-    from postbc_ros.learning.runner import PolicyRunner
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--env", default="postbc/WidowXReachObstacle-v0")
@@ -80,17 +76,11 @@ def main(argv=None) -> int:
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=args.steps, device="cpu"))
     runs: dict[str, list[dict]] = {m: [] for m in cfg.methods}
     t0 = time.time()
-    for seed in range(cfg.seeds):
-        with seed_demos(cfg, seed) as (_root, data):
-            for method in cfg.methods:
-                torch.manual_seed(seed)
-                res = pretrain(data, dataclasses.replace(cfg.train, method=method, seed=seed), progress=False)
-                runner = PolicyRunner(res.ema.model.eval(), "cpu", seed=seed)
-                env = make_bench_env(cfg, eval_seed(seed))
-                rows = [episode_side(env, runner, eval_seed(seed) + ep, args.side_cm / 100) for ep in range(args.episodes)]
-                env.close()
-                runs[method].append(breakdown(rows))
-                print(f"{method} seed {seed}: {json.dumps(runs[method][-1])}", file=sys.stderr, flush=True)
+    configs = lambda seed: {m: dataclasses.replace(cfg.train, method=m, seed=seed) for m in cfg.methods}  # noqa: E731
+    for seed, method, runner, env in pretrained_runners(cfg, cfg.seeds, configs, runner_seed=lambda s: s):
+        rows = [episode_side(env, runner, eval_seed(seed) + ep, args.side_cm / 100) for ep in range(args.episodes)]
+        runs[method].append(breakdown(rows))
+        print(f"{method} seed {seed}: {json.dumps(runs[method][-1])}", file=sys.stderr, flush=True)
     mean = {m: {"success": _mean([r["success"] for r in rs]),
                 **{k: {"success": _mean([r[k]["success"] for r in rs]),
                        "side": {s: _mean([r[k]["side"][s] for r in rs]) for s in SIDES}}

@@ -87,12 +87,8 @@ def summarise(results: list[tuple[str, GraspTrace, int]]) -> dict:
 
 
 def run(args) -> dict:
-    import torch
-
-    from postbc_ros.benchmarks.demos import eval_seed, make_bench_env, seed_demos
+    from postbc_ros.benchmarks.demos import eval_seed, pretrained_runners
     from postbc_ros.benchmarks.pretrain import PretrainBenchConfig
-    from postbc_ros.learning import pretrain
-    from postbc_ros.learning.runner import PolicyRunner
 
     cfg = PretrainBenchConfig(env=args.env, demos=args.demos, seeds=args.seeds, eval_episodes=args.episodes,
                               variants=list(args.variants))
@@ -100,23 +96,15 @@ def run(args) -> dict:
         cfg.train.steps = args.steps
     per_seed: dict[str, list[dict]] = {v: [] for v in cfg.variants}
     t0 = time.time()
-    for seed in range(args.seeds):
-        with seed_demos(cfg, seed) as (_root, data):
-            for spec in cfg.variants:
-                torch.manual_seed(seed)
-                res = pretrain(data, cfg.train_config(spec, seed, "cpu"), progress=False)
-                runner = PolicyRunner(res.ema.model.eval(), "cpu", seed=eval_seed(seed))
-                env = make_bench_env(cfg, eval_seed(seed))
-                try:
-                    results = []
-                    for e in range(args.episodes):
-                        runner.reset()
-                        results.append(run_episode(env, runner.act, eval_seed(seed) + e))
-                finally:
-                    env.close()
-                rec = summarise(results)
-                per_seed[spec].append(rec)
-                print(f"seed {seed} {spec}: success {rec['success']:.2f} {rec['outcomes']}", file=sys.stderr, flush=True)
+    configs = lambda seed: {v: cfg.train_config(v, seed, "cpu") for v in cfg.variants}  # noqa: E731
+    for seed, spec, runner, env in pretrained_runners(cfg, args.seeds, configs):
+        results = []
+        for e in range(args.episodes):
+            runner.reset()
+            results.append(run_episode(env, runner.act, eval_seed(seed) + e))
+        rec = summarise(results)
+        per_seed[spec].append(rec)
+        print(f"seed {seed} {spec}: success {rec['success']:.2f} {rec['outcomes']}", file=sys.stderr, flush=True)
     return {"benchmark": "grasp_failures", "config": vars(args) | {"json": None}, "wall_seconds": time.time() - t0,
             "per_seed": per_seed,
             "mean_success": {v: float(np.mean([r["success"] for r in rs])) for v, rs in per_seed.items()}}

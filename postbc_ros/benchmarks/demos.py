@@ -136,6 +136,28 @@ def seed_demos(cfg, seed: int) -> Iterator[tuple[Path, Any]]:
         yield root, load_training_data(root, cfg.train.obs_history, cfg.train.horizon)
 
 
+def pretrained_runners(cfg, seeds: int, train_configs, runner_seed=eval_seed) -> Iterator[tuple[int, str, Any, Any]]:
+    """For each seed's demonstrations (seed_demos) and each `name: TrainConfig` of
+    `train_configs(seed)`: pretrain on CPU, then yield (seed, name, PolicyRunner of the EMA policy
+    seeded runner_seed(seed), the evaluation env seeded eval_seed(seed)); the env is closed after."""
+    import torch
+
+    from postbc_ros.learning import pretrain
+    from postbc_ros.learning.runner import PolicyRunner
+
+    for seed in range(seeds):
+        with seed_demos(cfg, seed) as (_root, data):
+            for name, tcfg in train_configs(seed).items():
+                torch.manual_seed(seed)
+                res = pretrain(data, tcfg, progress=False)
+                runner = PolicyRunner(res.ema.model.eval(), "cpu", seed=runner_seed(seed))
+                env = make_bench_env(cfg, eval_seed(seed))
+                try:
+                    yield seed, name, runner, env
+                finally:
+                    env.close()
+
+
 def demo_transitions(root: Path, policy, gamma: float, reward: str = "zero_one") -> list[dict]:
     """The recorded demonstrations in `root` as chunk transitions for `policy`'s agent."""
     from postbc_ros.data import DemoDataset

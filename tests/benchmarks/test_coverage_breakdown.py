@@ -49,3 +49,14 @@ def test_breakdown_splits_blocked_from_clear_layouts(breakdown_module):
     assert none["episodes"] == 0 and none["success"] is None and none["side"]["left"] is None
     assert breakdown_module._mean([None, 0.2, 0.4]) == pytest.approx(0.3)
     assert breakdown_module._mean([None]) is None
+
+
+def test_a_tiny_run_writes_a_breakdown_per_method_and_seed(breakdown_module, tmp_path):
+    """1 demo, 2 gradient steps, 2 episodes: the JSON's shape, not a success rate."""
+    import json
+
+    out = tmp_path / "cb.json"
+    assert breakdown_module.main(["--demos", "1", "--steps", "2", "--episodes", "2", "--seeds", "1",
+                                  "--methods", "bc", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert len(res["per_seed"]["bc"]) == 1 and set(res["mean_over_seeds"]["bc"]) >= {"success", "blocked", "clear"}

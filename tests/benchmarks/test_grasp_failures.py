@@ -2,6 +2,8 @@
 driven by its scripted operator (and by the same operator with the gripper closed from the start)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -63,3 +65,14 @@ def test_only_pick_and_place_envs_are_accepted(gf, capsys):
     with pytest.raises(SystemExit):
         gf.main(["--env", "postbc/WidowXReach-v0"])
     assert "pick-and-place" in capsys.readouterr().err
+
+
+def test_a_tiny_run_writes_one_record_per_seed_and_variant(gf, tmp_path):
+    """1 demo, 2 gradient steps, 2 episodes: the JSON's shape, not a success rate."""
+    out = tmp_path / "gf.json"
+    assert gf.main(["--demos", "1", "--steps", "2", "--episodes", "2", "--variants", "bc", "bc:state_exclude=none",
+                    "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert set(res["per_seed"]) == {"bc", "bc:state_exclude=none"}
+    for recs in res["per_seed"].values():
+        assert len(recs) == 1 and recs[0]["episodes"] == 2 and sum(recs[0]["outcomes"].values()) == 2
