@@ -58,6 +58,13 @@ def test_a_pattern_that_matches_nothing_or_everything_is_refused(tmp_path, patte
         state_selection(data, patterns)
 
 
+def test_a_comma_string_is_read_as_its_patterns():
+    from postbc_ros.learning import TrainConfig
+
+    assert TrainConfig(state_exclude="q_*, ee_z").state_exclude == ["q_*", "ee_z"]
+    assert TrainConfig(state_exclude="").state_exclude == []
+
+
 def test_unnamed_state_entries_cannot_be_excluded_and_the_error_says_so(tmp_path):
     from postbc_ros.learning.obs_select import state_selection
 
