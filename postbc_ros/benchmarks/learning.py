@@ -225,7 +225,8 @@ def finetune_run(cfg: BenchConfig, method: str, seed: int, data, demo_root: Path
     eval_env.close()
     return {"points": points, "pretrained_success": pretrained, "pretrained_zero_noise_success": pretrained_zero,
             "pretrain_seconds": pre_s,
-            "pretrain_info": {k: v for k, v in res.info.items() if isinstance(v, (int, float))}}
+            "pretrain_info": {k: v for k, v in res.info.items() if isinstance(v, (int, float))}
+            | {"state_excluded": res.as_run.get("state_excluded", [])}}
 
 
 def _curve_point(pts: list[dict], first: bool) -> dict[str, Any]:

@@ -158,7 +158,8 @@ def run_seed(cfg: PretrainBenchConfig, seed: int, device, log: Callable[[str], N
                 env.close()
             rec = {"success": ev["success_rate"], "successes": ev["successes"], "seconds": time.time() - t0,
                    "trace_sigma_mean": res.info.get("trace_sigma_mean"), "final_loss": res.info.get("final_loss"),
-                   "posterior_noise_fraction": res.info.get("posterior_noise_fraction")}
+                   "posterior_noise_fraction": res.info.get("posterior_noise_fraction"),
+                   "state_excluded": res.as_run.get("state_excluded", [])}
             out[spec] = rec
             trained.append((spec, policy))
             log(f"  seed {seed} {spec}: success {ev['success_rate']:.2f} ({ev['successes']}/{cfg.eval_episodes})")
@@ -196,6 +197,7 @@ def aggregate(cfg: PretrainBenchConfig, per_seed: list[dict[str, dict]]) -> dict
                                  if any(c[k] is not None for c in covs) else None) for k in covs[0]}
             v["coverage"]["per_seed"] = covs
         v["seconds_mean"] = float(np.mean([s[spec]["seconds"] for s in per_seed]))
+        v["state_excluded"] = per_seed[0][spec].get("state_excluded", [])  # the same demos' names every seed
         variants[spec] = v
     return variants
 

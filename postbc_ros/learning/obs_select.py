@@ -62,3 +62,12 @@ def state_selection(data: TrainingData, exclude: Sequence[str] | None) -> dict[s
     if not keep:
         raise ValueError(f"--state-exclude {','.join(patterns)} drops every observation.state entry; keep some")
     return {STATE_KEY: keep}
+
+
+def excluded_state_names(data: TrainingData, obs_select: dict[str, list[int]]) -> list[str]:
+    """The names of the state entries `obs_select` leaves out (what a run reports)."""
+    names = state_entry_names(data)
+    if STATE_KEY not in obs_select or names is None:
+        return []
+    kept = set(obs_select[STATE_KEY])
+    return [n for i, n in enumerate(names) if i not in kept]

@@ -84,6 +84,9 @@ def budget_lines(result) -> list[str]:
     if "alpha" in run:
         lines.append(f"posterior noise: alpha {run['alpha']:.4g} ({run['alpha_rule']}), "
                      f"posterior_mix {run['posterior_mix']:g}")
+    if run.get("state_excluded"):
+        lines.append(f"observation.state: ignoring {', '.join(run['state_excluded'])} "
+                     "(--state-exclude; '' uses every entry)")
     return lines
 
 

@@ -27,7 +27,7 @@ from postbc_ros.learning.bootstrap import bootstrap_weights
 from postbc_ros.learning.diffusion import EMA, DiffusionPolicy, PolicyConfig
 from postbc_ros.learning.ensemble import PosteriorEnsemble, fit_encoder_normalizers, train_ensemble
 from postbc_ros.learning.normalization import MinMaxNormalizer
-from postbc_ros.learning.obs_select import state_selection
+from postbc_ros.learning.obs_select import excluded_state_names, state_selection
 from postbc_ros.learning.posterior import (
     PosteriorNoise, auto_alpha, ensemble_covariance, posterior_targets, psd_factor, trace_cov,
 )
@@ -270,6 +270,7 @@ def pretrain(data: TrainingData, tcfg: TrainConfig, progress: bool = True,
         ens_budget = tcfg.ensemble_budget(n)
     as_run = as_run_record(tcfg, Budget(done, len(losses), budget.steps_per_epoch, tcfg.batch_size, budget.given),
                            ens_budget, alpha)
+    as_run["state_excluded"] = excluded_state_names(data, pcfg.obs_select)
     info["steps"], info["epochs"], info["batch_size"] = done, len(losses), tcfg.batch_size
     if ens_budget is not None:
         info["ensemble_steps"], info["ensemble_epochs"] = ens_budget.steps, ens_budget.epochs

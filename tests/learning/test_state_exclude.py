@@ -102,7 +102,7 @@ def _pretrain_cli(argv: list[str]) -> int:
     return args.func(args)
 
 
-def test_pretrain_cli_checkpoint_keeps_the_selection_for_policy_and_ensemble(tmp_path):
+def test_pretrain_cli_checkpoint_keeps_the_selection_for_policy_and_ensemble(tmp_path, capsys):
     from postbc_ros.learning.policy_io import load_ensemble, load_policy
 
     root, data = _data(tmp_path)
@@ -112,9 +112,13 @@ def test_pretrain_cli_checkpoint_keeps_the_selection_for_policy_and_ensemble(tmp
     assert _pretrain_cli([*common, "--out", str(out), "--state-exclude", "q_*"]) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["train"]["state_exclude"] == ["q_*"] and config["policy"]["obs_select"] == {"state": [2, 3, 4]}
+    assert config["train"]["as_run"]["state_excluded"] == ["q_waist", "q_shoulder"]
+    assert "observation.state: ignoring q_waist, q_shoulder (--state-exclude; '' uses every entry)" in \
+        capsys.readouterr().out.splitlines()
     assert _pretrain_cli([*common, "--out", str(tmp_path / "all"), "--state-exclude", ""]) == 0
     config = json.loads((tmp_path / "all" / "config.json").read_text())
     assert config["train"]["state_exclude"] == [] and config["policy"]["obs_select"] == {}
+    assert config["train"]["as_run"]["state_excluded"] == []
     policy = load_policy(out, device="cpu")
     assert policy.cfg.obs_shapes == {"state": [5]}  # the observation keeps every entry
     ens, _ = load_ensemble(out / "ensemble", device="cpu")
