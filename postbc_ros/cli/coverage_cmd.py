@@ -73,13 +73,14 @@ def run(args) -> int:
     ens_dir = Path(args.ensemble) if args.ensemble else Path(args.checkpoint) / ENSEMBLE_SUBDIR
     if args.ensemble or ens_dir.is_dir():
         try:
-            ensemble, ecfg = load_ensemble(ens_dir, device)
+            ensemble, _ecfg = load_ensemble(ens_dir, device)
         except CheckpointError as e:
             print(f"postbc coverage: {e}", file=sys.stderr)
             return 2
-        if ecfg["action_flat_dim"] != cfg.action_flat_dim or ecfg["obs_shapes"] != cfg.obs_shapes:
-            print(f"postbc coverage: ensemble {ens_dir} (obs {ecfg['obs_shapes']}, chunk {ecfg['action_flat_dim']}) "
-                  f"does not match the policy (obs {cfg.obs_shapes}, chunk {cfg.action_flat_dim})", file=sys.stderr)
+        why = ensemble.mismatch(cfg.action_flat_dim, cfg.obs_shapes, cfg.obs_select)
+        if why:
+            print(f"postbc coverage: ensemble {ens_dir} does not match the policy: {why}; give the ensemble "
+                  "trained with this checkpoint (--ensemble)", file=sys.stderr)
             return 2
         source = str(ens_dir)
     else:

@@ -47,6 +47,18 @@ class PosteriorEnsemble(nn.Module):
     def forward(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return self.heads(self.encoder(obs))
 
+    def mismatch(self, action_flat_dim: int, obs_shapes: Mapping[str, Sequence[int]],
+                 select: Mapping[str, Sequence[int]]) -> str | None:
+        """Why this ensemble cannot give Σ(s) for a policy predicting `action_flat_dim`-D chunks from
+        `obs_shapes` using the entries `select` (PolicyConfig fields), or None when it can."""
+        shapes = {k: tuple(int(s) for s in v) for k, v in obs_shapes.items()}
+        select = {k: [int(i) for i in v] for k, v in select.items()}
+        if (self.action_flat_dim, dict(self.encoder.obs_shapes), self.encoder.select) == (action_flat_dim, shapes, select):
+            return None
+        return (f"the ensemble predicts {self.action_flat_dim}-D chunks from {self.encoder.obs_shapes} (entries used: "
+                f"{self.encoder.select or 'all'}), the policy {action_flat_dim}-D chunks from {shapes} (entries used: "
+                f"{select or 'all'})")
+
     @torch.no_grad()
     def predict(self, obs: Mapping[str, torch.Tensor], batch_size: int = 1024) -> torch.Tensor:
         """Predictions for a whole dataset in slices: [K, N, D]."""

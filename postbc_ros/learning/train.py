@@ -198,14 +198,9 @@ def pretrain(data: TrainingData, tcfg: TrainConfig, progress: bool = True,
         ensemble = None
     info: dict[str, Any] = {}
     if tcfg.method == "postbc" and ensemble is not None:
-        if ensemble.action_flat_dim != pcfg.action_flat_dim or dict(ensemble.encoder.obs_shapes) != {
-                k: tuple(v) for k, v in pcfg.obs_shapes.items()} or ensemble.encoder.select != pcfg.obs_select:
-            raise ValueError(
-                f"the given ensemble predicts {ensemble.action_flat_dim}-D chunks from {ensemble.encoder.obs_shapes} "
-                f"(entries used: {ensemble.encoder.select or 'all'}), the data has {pcfg.action_flat_dim}-D chunks and "
-                f"{pcfg.obs_shapes} (entries used: {pcfg.obs_select or 'all'}); use an ensemble trained on this data "
-                "with the same --state-exclude"
-            )
+        why = ensemble.mismatch(pcfg.action_flat_dim, pcfg.obs_shapes, pcfg.obs_select)
+        if why:
+            raise ValueError(f"{why}; use an ensemble trained on this data with the same --state-exclude")
         cov, factor = posterior_from_ensemble(ensemble, data, tcfg, device)
         info["ensemble_reused"] = True
     elif tcfg.method == "postbc":

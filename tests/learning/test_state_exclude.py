@@ -131,6 +131,24 @@ def test_pretrain_cli_checkpoint_keeps_the_selection_for_policy_and_ensemble(tmp
     assert torch.equal(ens.predict(obs), ens.predict(moved))
 
 
+def test_coverage_refuses_an_ensemble_that_uses_other_entries_than_the_policy(tmp_path, capsys):
+    from postbc_ros.cli import coverage_cmd
+
+    root, _unused = _data(tmp_path)
+    common = ["--dataset", str(root), "--method", "postbc", "--steps", "2", "--ensemble-steps", "2",
+              "--ensemble-size", "2", "--hidden", "8", "--device", "cpu", "--quiet"]
+    assert _pretrain_cli([*common, "--out", str(tmp_path / "nojoints"), "--state-exclude", "q_*"]) == 0
+    assert _pretrain_cli([*common, "--out", str(tmp_path / "all"), "--state-exclude", ""]) == 0
+    p = argparse.ArgumentParser(prog="postbc")
+    coverage_cmd.register(p.add_subparsers(dest="command", required=True))
+    args = p.parse_args(["coverage", "--checkpoint", str(tmp_path / "nojoints"), "--dataset", str(root),
+                         "--ensemble", str(tmp_path / "all" / "ensemble"), "--device", "cpu", "--quiet"])
+    capsys.readouterr()
+    assert args.func(args) == 2
+    err = capsys.readouterr().err
+    assert "does not match the policy" in err and "entries used: all" in err and "[2, 3, 4]" in err
+
+
 def test_an_ensemble_trained_on_other_entries_is_not_reused(tmp_path):
     from postbc_ros.learning import TrainConfig
     from postbc_ros.learning.train import pretrain
