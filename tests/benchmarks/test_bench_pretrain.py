@@ -131,6 +131,9 @@ def test_bench_pretrain_without_postbc_has_no_coverage(tmp_path):
     assert (train["horizon"], train["n_action_steps"], train["obs_history"]) == (2, 1, 2)
     vs = res["variants"]
     assert set(vs) == {"bc", "sigma_bc:sigma=0.2"} and all("coverage" not in v for v in vs.values())
+    # the default rule on the twin's tool-space actions: the six joint angles are what the policies ignore
+    for v in vs.values():
+        assert len(v["state_excluded"]) == 6 and all(n.startswith("q_") for n in v["state_excluded"])
 
 
 def test_bench_pretrain_on_marker_observations(tmp_path):
