@@ -54,7 +54,7 @@ def _mean(xs: list[float | None]) -> float | None:
     return float(np.mean(xs)) if xs else None
 
 
-def run(env: str, demos: int, seeds: int) -> dict:
+def run(env: str, demos: int, seeds: int, max_episode_steps: int | None = None) -> dict:
     import torch
 
     from postbc_ros.benchmarks.demos import seed_demos
@@ -65,8 +65,9 @@ def run(env: str, demos: int, seeds: int) -> dict:
     from postbc_ros.learning.train_config import AUTO_NOISE_FRACTION
 
     spec = "postbc:alpha=auto"
-    cfg = PretrainBenchConfig(env=env, demos=demos, seeds=seeds, eval_episodes=1, variants=[spec], progress=False)
-    out = {"env": env, "demos": demos, "seeds": seeds, "per_seed": []}
+    cfg = PretrainBenchConfig(env=env, demos=demos, seeds=seeds, eval_episodes=1, variants=[spec], progress=False,
+                              max_episode_steps=max_episode_steps)
+    out = {"env": env, "demos": demos, "seeds": seeds, "max_episode_steps": max_episode_steps, "per_seed": []}
     for seed in range(seeds):
         tcfg = cfg.train_config(spec, seed, "cpu")
         with seed_demos(cfg, seed) as (_root, data):
@@ -90,10 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--env", default="postbc/WidowXPickPlace-v0")
     p.add_argument("--demos", type=int, default=10)
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--max-episode-steps", type=int, default=None, help="episode cap (as the pretrain bench's)")
     p.add_argument("--json", dest="json_out", required=True)
     a = p.parse_args(argv)
     t0 = time.time()
-    out = run(a.env, a.demos, a.seeds)
+    out = run(a.env, a.demos, a.seeds, a.max_episode_steps)
     out["wall_seconds"] = time.time() - t0
     Path(a.json_out).write_text(json.dumps(out, indent=1))
     print(json.dumps(out["mean"]))
