@@ -60,9 +60,8 @@ def run(env: str, demos: int, seeds: int, max_episode_steps: int | None = None) 
     from postbc_ros.benchmarks.demos import seed_demos
     from postbc_ros.benchmarks.pretrain import PretrainBenchConfig
     from postbc_ros.learning.normalization import MinMaxNormalizer
-    from postbc_ros.learning.posterior import auto_alpha, trace_cov
-    from postbc_ros.learning.train import action_variance, build_policy_config, fit_posterior
-    from postbc_ros.learning.train_config import AUTO_NOISE_FRACTION
+    from postbc_ros.learning.posterior import trace_cov
+    from postbc_ros.learning.train import build_policy_config, fit_posterior, posterior_alpha
 
     spec = "postbc:alpha=auto"
     cfg = PretrainBenchConfig(env=env, demos=demos, seeds=seeds, eval_episodes=1, variants=[spec], progress=False,
@@ -74,7 +73,7 @@ def run(env: str, demos: int, seeds: int, max_episode_steps: int | None = None) 
             pcfg = build_policy_config(data, tcfg)
             norm = MinMaxNormalizer.fit(data.actions)
             ens, cov, _f, _l = fit_posterior(data, pcfg, tcfg, norm, torch.device("cpu"), progress=False)
-            alpha = auto_alpha(float(trace_cov(cov).mean()), action_variance(data, norm), tcfg.alpha, AUTO_NOISE_FRACTION)
+            alpha = posterior_alpha(tcfg, trace_cov(cov), data, norm)  # the α pretrain would use
             names = (data.features.get("action") or {}).get("names")
             rec = dims_record(cov, norm.normalize(torch.as_tensor(data.actions)), names, alpha)
             out["per_seed"].append({"seed": seed, "ensemble_size": ens.k, **rec})

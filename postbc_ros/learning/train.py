@@ -134,6 +134,15 @@ def action_variance(data: TrainingData, action_norm: MinMaxNormalizer) -> float:
     return float(a.var(0, unbiased=False).sum()) if data.num_samples > 1 else 0.0
 
 
+def posterior_alpha(tcfg: TrainConfig, trace_sigma: torch.Tensor, data: TrainingData,
+                    action_norm: MinMaxNormalizer) -> float:
+    """The α a PostBC run noises its targets with: `tcfg.alpha`, or with `alpha_rule` 'auto' the
+    noise-fraction rule's α capped at it (auto_alpha, AUTO_NOISE_FRACTION)."""
+    if tcfg.alpha_rule != "auto":
+        return tcfg.alpha
+    return auto_alpha(float(trace_sigma.mean()), action_variance(data, action_norm), tcfg.alpha, AUTO_NOISE_FRACTION)
+
+
 def posterior_noise_fraction(trace_sigma: torch.Tensor, data: TrainingData, action_norm: MinMaxNormalizer,
                              alpha: float) -> float:
     """α² · mean tr Σ(s) / tr Var(a): the variance PostBC adds to the targets, as a fraction of the
@@ -213,9 +222,7 @@ def pretrain(data: TrainingData, tcfg: TrainConfig, progress: bool = True,
         info["trace_sigma_mean"] = float(tr.mean())
         info["trace_sigma_max"] = float(tr.max())
         info["ensemble_size"] = ensemble.k
-        alpha = tcfg.alpha
-        if tcfg.alpha_rule == "auto":
-            alpha = auto_alpha(float(tr.mean()), action_variance(data, action_norm), tcfg.alpha, AUTO_NOISE_FRACTION)
+        alpha = posterior_alpha(tcfg, tr, data, action_norm)
         info["alpha"] = alpha
         info["posterior_noise_fraction"] = posterior_noise_fraction(tr, data, action_norm, alpha)
 
