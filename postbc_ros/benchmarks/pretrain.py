@@ -8,8 +8,11 @@ demonstration states.
 
 A *variant* is a method with optional overrides, e.g. `bc`, `postbc`, `postbc:alpha=0.25`,
 `postbc:alpha=auto`, `postbc:posterior_mix=0.5`, `postbc:bootstrap=state_action,covariance=diag`,
-`bc:state_exclude=none` (every state entry; `q_*|ee_z`: patterns joined by '|'). PostBC variants with
-the same bootstrap and state entries share one ensemble per seed (α and the covariance kind only
+`bc:state_exclude=none` (every state entry; `q_*|ee_z`: patterns joined by '|'),
+`postbc:alpha=auto,posterior_exclude=gripper` (no posterior noise on the gripper), `bc:train_seed=1000` (seed
+s's demonstrations and evaluation episodes, the training draw of seed s + 1000: initialisation, minibatches,
+diffusion noise; how far a result moves with the training randomness alone). PostBC variants with the
+same bootstrap and state entries share one ensemble per seed (α and the covariance kind only
 change how Σ is used).
 
 Where the demonstrations disagree is read from one reference ensemble per seed — the first
@@ -52,7 +55,7 @@ def _patterns(value: str) -> list[str] | None:
 _float_or_auto.__name__ = "float or 'auto'"  # named in parse_variant's errors
 _patterns.__name__ = "'|'-joined patterns, none or default"
 VARIANT_KEYS = {"alpha": _float_or_auto, "sigma": float, "bootstrap": str, "covariance": str, "posterior_mix": float,
-                "state_exclude": _patterns}
+                "state_exclude": _patterns, "posterior_exclude": _patterns, "train_seed": int}
 
 
 def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
@@ -75,7 +78,7 @@ def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
 #: the pretraining settings `postbc bench pretrain` exposes (the rest: TrainConfig's defaults)
 TRAIN_OPTIONS = ("steps", "epochs", "ensemble_steps", "ensemble_epochs", "ensemble_size", "alpha", "alpha_rule",
                  "posterior_mix", "sigma", "bootstrap", "covariance", "hidden", "horizon", "n_action_steps",
-                 "obs_history", "state_exclude", "batch_size", "device")
+                 "obs_history", "state_exclude", "posterior_exclude", "batch_size", "device")
 
 
 @dataclass
@@ -114,6 +117,7 @@ class PretrainBenchConfig:
     def train_config(self, spec: str, seed: int, device: str) -> TrainConfig:
         """The shared settings with `spec`'s method and overrides, for one seed."""
         method, over = parse_variant(spec)
+        seed += over.pop("train_seed", 0)  # the training draw only: demos and evaluation keep the bench seed
         tcfg = dataclasses.replace(self.train, method=method, seed=seed, device=device, **over)
         tcfg.validate()
         return tcfg

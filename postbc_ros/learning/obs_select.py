@@ -1,4 +1,5 @@
-"""Which observation.state entries a policy uses: `TrainConfig.state_exclude` resolved on a dataset.
+"""Which observation.state entries a policy uses (`TrainConfig.state_exclude`), and which action
+entries PostBC's posterior noise leaves clean (`TrainConfig.posterior_exclude`), resolved on a dataset.
 
 The patterns are globs over the dataset's entry names (`meta/info.json` features, e.g. `q_*` for the
 joint angles); the result is `PolicyConfig.obs_select` ({"state": kept indices}), which the
@@ -71,3 +72,32 @@ def excluded_state_names(data: TrainingData, obs_select: dict[str, list[int]]) -
         return []
     kept = set(obs_select[STATE_KEY])
     return [n for i, n in enumerate(names) if i not in kept]
+
+
+def action_entry_names(data: TrainingData) -> list[str] | None:
+    """The dataset's names of the action's entries, or None when it does not name them all."""
+    names = (data.features.get("action") or {}).get("names")
+    if not isinstance(names, list) or len(names) != data.actions.shape[-1]:
+        return None
+    return [str(n) for n in names]
+
+
+def posterior_excluded_entries(data: TrainingData, exclude: Sequence[str]) -> list[int]:
+    """Indices of the action entries `TrainConfig.posterior_exclude`'s patterns match (sorted); [] with
+    no patterns. ValueError naming the fix when the actions are unnamed, a pattern matches nothing or
+    every entry would be left clean (that is BC: --method bc)."""
+    patterns = [p for p in exclude if p]
+    if not patterns:
+        return []
+    names = action_entry_names(data)
+    if names is None:
+        raise ValueError(f"--posterior-exclude {','.join(patterns)}: {data.source} does not name the entries of "
+                         "its action (features['action']['names']); record it with `postbc collect`, or drop the option")
+    unmatched = [p for p in patterns if not any(fnmatchcase(n, p) for n in names)]
+    if unmatched:
+        raise ValueError(f"--posterior-exclude: {unmatched} match no action entry (the entries: {names})")
+    idx = [i for i, n in enumerate(names) if any(fnmatchcase(n, p) for p in patterns)]
+    if len(idx) == len(names):
+        raise ValueError(f"--posterior-exclude {','.join(patterns)} leaves every action entry clean, which is BC's "
+                         "training; use --method bc")
+    return idx

@@ -54,6 +54,32 @@ def trace_cov(cov: torch.Tensor) -> torch.Tensor:
     return cov.sum(-1) if cov.dim() == 2 else torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1)
 
 
+def exclude_entries(factor: torch.Tensor, entries: list[int], action_dim: int) -> torch.Tensor:
+    """The sampling factor with no noise on action entries `entries` at any chunk step: their rows of
+    F (full, [N, D, D]) or their columns (diag, [N, D]) zeroed, D = horizon · action_dim flattened
+    step-major. The other entries keep their own marginal covariance (the rows of F that remain are
+    unchanged); a new tensor, `factor` is left as it is."""
+    if not entries:
+        return factor
+    d = factor.shape[1]
+    if d % action_dim or max(entries) >= action_dim or min(entries) < 0:
+        raise ValueError(f"exclude_entries: entries {entries} / action_dim {action_dim} do not fit D = {d}")
+    clean = torch.zeros(d, dtype=torch.bool, device=factor.device)
+    for e in entries:
+        clean[e::action_dim] = True
+    out = factor.clone()
+    if out.dim() == 2:
+        out[:, clean] = 0.0
+    else:
+        out[:, clean, :] = 0.0
+    return out
+
+
+def factor_trace(factor: torch.Tensor) -> torch.Tensor:
+    """tr(F Fᵀ) per state, [N]: the total variance the noise drawn through `factor` has."""
+    return (factor**2).sum(-1) if factor.dim() == 2 else (factor**2).sum((-2, -1))
+
+
 class PosteriorNoise:
     """Draws w ~ N(0, Σ(s_i)) for dataset indices i, fresh on every call."""
 

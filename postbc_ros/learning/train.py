@@ -27,9 +27,12 @@ from postbc_ros.learning.bootstrap import bootstrap_weights
 from postbc_ros.learning.diffusion import EMA, DiffusionPolicy, PolicyConfig
 from postbc_ros.learning.ensemble import PosteriorEnsemble, fit_encoder_normalizers, train_ensemble
 from postbc_ros.learning.normalization import MinMaxNormalizer
-from postbc_ros.learning.obs_select import excluded_state_names, state_selection
+from postbc_ros.learning.obs_select import (
+    action_entry_names, excluded_state_names, posterior_excluded_entries, state_selection,
+)
 from postbc_ros.learning.posterior import (
-    PosteriorNoise, auto_alpha, ensemble_covariance, posterior_targets, psd_factor, trace_cov,
+    PosteriorNoise, auto_alpha, ensemble_covariance, exclude_entries, factor_trace, posterior_targets, psd_factor,
+    trace_cov,
 )
 from postbc_ros.learning.train_config import (
     AUTO_NOISE_FRACTION, IMAGE_ENSEMBLE_SIZE, STATE_ENSEMBLE_SIZE, Budget, TrainConfig,
@@ -201,6 +204,8 @@ def pretrain(data: TrainingData, tcfg: TrainConfig, progress: bool = True,
     gen = torch.Generator().manual_seed(tcfg.seed)
     pcfg = build_policy_config(data, tcfg)
     action_norm = MinMaxNormalizer.fit(data.actions)
+    # action entries PostBC leaves clean: checked before the ensemble trains, so a typo fails at once
+    clean = posterior_excluded_entries(data, tcfg.posterior_exclude or []) if tcfg.method == "postbc" else []
 
     cov_trace, ens_losses, noise = None, [], None
     if tcfg.method != "postbc":
@@ -218,13 +223,17 @@ def pretrain(data: TrainingData, tcfg: TrainConfig, progress: bool = True,
     if tcfg.method == "postbc":
         tr = trace_cov(cov)
         cov_trace = tr.cpu().numpy()
+        factor = exclude_entries(factor, clean, data.actions.shape[-1])
         noise = PosteriorNoise(factor.to(device))
         info["trace_sigma_mean"] = float(tr.mean())
         info["trace_sigma_max"] = float(tr.max())
         info["ensemble_size"] = ensemble.k
-        alpha = posterior_alpha(tcfg, tr, data, action_norm)
+        info["posterior_excluded"] = [action_entry_names(data)[i] for i in clean]
+        alpha = posterior_alpha(tcfg, tr, data, action_norm)  # from the whole Σ, excluded entries or not
         info["alpha"] = alpha
-        info["posterior_noise_fraction"] = posterior_noise_fraction(tr, data, action_norm, alpha)
+        # the variance actually added: without the excluded entries' share when there are some
+        info["posterior_noise_fraction"] = posterior_noise_fraction(factor_trace(factor) if clean else tr, data,
+                                                                    action_norm, alpha)
 
     torch.manual_seed(tcfg.seed)
     policy = DiffusionPolicy(pcfg)
@@ -273,6 +282,8 @@ def pretrain(data: TrainingData, tcfg: TrainConfig, progress: bool = True,
     as_run = as_run_record(tcfg, Budget(done, len(losses), budget.steps_per_epoch, tcfg.batch_size, budget.given),
                            ens_budget, alpha)
     as_run["state_excluded"] = excluded_state_names(data, pcfg.obs_select)
+    if tcfg.method == "postbc":
+        as_run["posterior_excluded"] = info["posterior_excluded"]
     info["steps"], info["epochs"], info["batch_size"] = done, len(losses), tcfg.batch_size
     if ens_budget is not None:
         info["ensemble_steps"], info["ensemble_epochs"] = ens_budget.steps, ens_budget.epochs

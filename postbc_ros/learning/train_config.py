@@ -140,6 +140,10 @@ class TrainConfig:
         None, "observation.state entries the policy and the ensemble ignore: glob patterns over the dataset's entry "
               "names, comma list; the observation itself is unchanged. None: 'q_*' (the joint angles, which the "
               "tool pose determines) when the actions are tool-space deltas dx,dy,dz,gripper, else none; '': none")
+    posterior_exclude: list[str] | None = param(
+        None, "PostBC: action entries whose targets stay the demonstrated ones (no posterior noise): glob patterns "
+              "over the dataset's action names, comma list, e.g. 'gripper'; α (also --alpha auto's) is still "
+              "computed from the whole Σ. None / '': every entry is noised (the paper)")
     num_inference_steps: int = param(8, "DDIM steps")
     jitter: float = param(1e-6, "added to Σ(s)'s eigenvalues before sampling w (keeps it PSD)")
     seed: int = param(0, "seed of the ensemble resamples, initialisation and target noise")
@@ -154,6 +158,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.state_exclude, str):  # 'q_*,ee_z' as the command line writes it
             self.state_exclude = [p.strip() for p in self.state_exclude.split(",") if p.strip()]
+        if isinstance(self.posterior_exclude, str):
+            self.posterior_exclude = [p.strip() for p in self.posterior_exclude.split(",") if p.strip()]
         # alpha="auto" (the command line's --alpha auto) = the auto rule capped at the paper's α
         if isinstance(self.alpha, str):
             if self.alpha.strip().lower() == "auto":

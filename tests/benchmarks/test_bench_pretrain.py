@@ -187,3 +187,15 @@ def test_cli_names_a_bad_chunk_and_records_nothing(tmp_path, capsys, chunk, mess
     assert args.func(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+
+
+def test_a_train_seed_variant_moves_only_the_training_draw():
+    from postbc_ros.benchmarks.pretrain import PretrainBenchConfig, parse_variant
+
+    assert parse_variant("bc:train_seed=1000") == ("bc", {"train_seed": 1000})
+    cfg = PretrainBenchConfig(variants=["bc", "bc:train_seed=1000"])
+    cfg.validate()
+    assert cfg.train_config("bc:train_seed=1000", 3, "cpu").seed == 1003
+    assert cfg.train_config("bc", 3, "cpu").seed == 3
+    with pytest.raises(ValueError, match="train_seed='x' is not a int"):
+        parse_variant("bc:train_seed=x")
