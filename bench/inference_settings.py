@@ -30,16 +30,10 @@ KEYS = {"ddim": int, "k": int, "noise": float, "weights": str}
 
 def parse_setting(spec: str) -> tuple[str, dict]:
     """'k2:k=2' -> ('k2', {'k': 2}); 'base' -> ('base', {}). ValueError names what is wrong."""
+    from postbc_ros.benchmarks.pretrain import parse_overrides
+
     name, _, rest = spec.strip().partition(":")
-    over: dict = {}
-    for item in filter(None, (x.strip() for x in rest.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq or key not in KEYS:
-            raise ValueError(f"setting {spec!r}: {item!r} is not KEY=VALUE with KEY in {sorted(KEYS)}")
-        try:
-            over[key] = KEYS[key](value)
-        except ValueError:
-            raise ValueError(f"setting {spec!r}: {key}={value!r} is not a {KEYS[key].__name__}") from None
+    over = parse_overrides(spec, rest, KEYS, "setting")
     if over.get("weights", "ema") not in ("ema", "raw"):
         raise ValueError(f"setting {spec!r}: weights must be ema or raw")
     if over.get("ddim", 1) < 1 or over.get("k", 1) < 1 or over.get("noise", 0.0) < 0:

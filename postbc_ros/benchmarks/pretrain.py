@@ -58,21 +58,27 @@ VARIANT_KEYS = {"alpha": _float_or_auto, "sigma": float, "bootstrap": str, "cova
                 "state_exclude": _patterns, "posterior_exclude": _patterns, "train_seed": int}
 
 
+def parse_overrides(spec: str, rest: str, keys: dict[str, Callable[[str], Any]], what: str = "variant") -> dict[str, Any]:
+    """'k1=v1,k2=v2' (the part of `spec` after its name) -> {k1: keys[k1](v1), ...}; ValueError naming
+    the item, the allowed keys or the expected type."""
+    overrides: dict[str, Any] = {}
+    for item in filter(None, (x.strip() for x in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or key not in keys:
+            raise ValueError(f"{what} {spec!r}: {item!r} is not KEY=VALUE with KEY in {sorted(keys)}")
+        try:
+            overrides[key] = keys[key](value)
+        except ValueError:
+            raise ValueError(f"{what} {spec!r}: {key}={value!r} is not a {keys[key].__name__}") from None
+    return overrides
+
+
 def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
     """'postbc:alpha=0.25,bootstrap=state_action' -> ('postbc', {'alpha': 0.25, 'bootstrap': ...})."""
     method, _, rest = spec.strip().partition(":")
     if method not in METHODS:
         raise ValueError(f"variant {spec!r}: method {method!r} is not one of {METHODS}")
-    overrides: dict[str, Any] = {}
-    for item in filter(None, (x.strip() for x in rest.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq or key not in VARIANT_KEYS:
-            raise ValueError(f"variant {spec!r}: {item!r} is not KEY=VALUE with KEY in {sorted(VARIANT_KEYS)}")
-        try:
-            overrides[key] = VARIANT_KEYS[key](value)
-        except ValueError:
-            raise ValueError(f"variant {spec!r}: {key}={value!r} is not a {VARIANT_KEYS[key].__name__}") from None
-    return method, overrides
+    return method, parse_overrides(spec, rest, VARIANT_KEYS)
 
 
 #: the pretraining settings `postbc bench pretrain` exposes (the rest: TrainConfig's defaults)

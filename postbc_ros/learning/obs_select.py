@@ -41,6 +41,15 @@ def default_state_exclude(data: TrainingData) -> list[str]:
     return [p for p in TOOL_SPACE_EXCLUDE if any(fnmatchcase(n, p) for n in names)]
 
 
+def _matching(patterns: Sequence[str], names: list[str], option: str, what: str) -> list[int]:
+    """Indices of the `names` some pattern matches; ValueError when a pattern matches none (a typo
+    would otherwise pass silently)."""
+    unmatched = [p for p in patterns if not any(fnmatchcase(n, p) for n in names)]
+    if unmatched:
+        raise ValueError(f"{option}: {unmatched} match no {what} entry (the entries: {names})")
+    return [i for i, n in enumerate(names) if any(fnmatchcase(n, p) for p in patterns)]
+
+
 def state_selection(data: TrainingData, exclude: Sequence[str] | None) -> dict[str, list[int]]:
     """{"state": indices of the entries no pattern of `exclude` matches}, or {} with no patterns;
     None: `default_state_exclude`. ValueError naming the fix when the data has no state, no entry
@@ -56,10 +65,8 @@ def state_selection(data: TrainingData, exclude: Sequence[str] | None) -> dict[s
     if names is None:
         raise ValueError(f"--state-exclude {','.join(patterns)}: {data.source} does not name the entries of its "
                          "observation.state (features[...]['names']); record it with `postbc collect`, or drop the option")
-    unmatched = [p for p in patterns if not any(fnmatchcase(n, p) for n in names)]
-    if unmatched:
-        raise ValueError(f"--state-exclude: {unmatched} match no observation.state entry (the entries: {names})")
-    keep = [i for i, n in enumerate(names) if not any(fnmatchcase(n, p) for p in patterns)]
+    matched = _matching(patterns, names, "--state-exclude", "observation.state")
+    keep = [i for i in range(len(names)) if i not in matched]
     if not keep:
         raise ValueError(f"--state-exclude {','.join(patterns)} drops every observation.state entry; keep some")
     return {STATE_KEY: keep}
@@ -93,10 +100,7 @@ def posterior_excluded_entries(data: TrainingData, exclude: Sequence[str]) -> li
     if names is None:
         raise ValueError(f"--posterior-exclude {','.join(patterns)}: {data.source} does not name the entries of "
                          "its action (features['action']['names']); record it with `postbc collect`, or drop the option")
-    unmatched = [p for p in patterns if not any(fnmatchcase(n, p) for n in names)]
-    if unmatched:
-        raise ValueError(f"--posterior-exclude: {unmatched} match no action entry (the entries: {names})")
-    idx = [i for i, n in enumerate(names) if any(fnmatchcase(n, p) for p in patterns)]
+    idx = _matching(patterns, names, "--posterior-exclude", "action")
     if len(idx) == len(names):
         raise ValueError(f"--posterior-exclude {','.join(patterns)} leaves every action entry clean, which is BC's "
                          "training; use --method bc")
