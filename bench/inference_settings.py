@@ -21,9 +21,10 @@ import dataclasses
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+
+from postbc_ros.benchmarks.output import save_png, write_result
 
 KEYS = {"ddim": int, "k": int, "noise": float, "weights": str}
 
@@ -81,8 +82,7 @@ def plot(result: dict, path: str) -> None:
     ax.set_title(f"{cfg['env']}, {cfg['method']}, {cfg['demos']} demos, {cfg['seeds']} seeds: "
                  "one policy per seed, inference settings", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_png(fig, path, dpi=120)
 
 
 def main(argv=None) -> int:
@@ -140,7 +140,7 @@ def main(argv=None) -> int:
         "env": args.env, "demos": args.demos, "method": args.method, "seeds": args.seeds, "episodes": n,
         "settings": dict(settings), "train": dataclasses.asdict(cfg.train_config(args.method, 0, "cpu"))},
         "wall_seconds": time.time() - t0, "per_seed": per_seed, "summary": summary}
-    Path(args.json).write_text(json.dumps(result, indent=1))
+    write_result(result, args.json)
     if args.plot:
         plot(result, args.plot)
     print(json.dumps(summary, indent=1))

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from postbc_ros.benchmarks.output import save_png, write_result
+
 CHOOSERS = ("sampled", "zero", "oracle")
 
 
@@ -104,8 +106,7 @@ def plot(result: dict, path: str) -> None:
     ax.set_title(f"{cfg['env']}, {cfg['demos']} demos, {cfg['seeds']} seeds: choosing the noise "
                  f"(oracle: best of {cfg['candidates']} per chunk)", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_png(fig, path, dpi=120)
 
 
 def main(argv=None) -> int:
@@ -167,7 +168,7 @@ def main(argv=None) -> int:
     result = {"benchmark": "steerability", "config": dataclasses.asdict(cfg) | {
         "train": dataclasses.asdict(train), "episodes": args.episodes, "candidates": args.candidates,
         "bound": args.bound}, "wall_seconds": time.time() - t0, "per_seed": per_seed, "summary": summary}
-    Path(args.json).write_text(json.dumps(result, indent=1))
+    write_result(result, args.json)
     if args.plot:
         plot(result, args.plot)
     print(json.dumps(summary, indent=1))
