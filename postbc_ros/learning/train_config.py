@@ -156,10 +156,10 @@ class TrainConfig:
     KEYWORDS: ClassVar[dict[str, tuple[str, ...]]] = {"alpha": ("auto",)}
 
     def __post_init__(self) -> None:
-        if isinstance(self.state_exclude, str):  # 'q_*,ee_z' as the command line writes it
-            self.state_exclude = [p.strip() for p in self.state_exclude.split(",") if p.strip()]
-        if isinstance(self.posterior_exclude, str):
-            self.posterior_exclude = [p.strip() for p in self.posterior_exclude.split(",") if p.strip()]
+        for name in ("state_exclude", "posterior_exclude"):  # 'q_*,ee_z' as the command line writes it
+            value = getattr(self, name)
+            if isinstance(value, str):
+                setattr(self, name, [p.strip() for p in value.split(",") if p.strip()])
         # alpha="auto" (the command line's --alpha auto) = the auto rule capped at the paper's α
         if isinstance(self.alpha, str):
             if self.alpha.strip().lower() == "auto":
